@@ -1,0 +1,61 @@
+"""Is an account active, inactive, never used, or unknown? One answer shared by rules and KPIs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from auditor.model import Account
+from auditor.timeconv import to_iso
+
+
+class ActivityState(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    NEVER_USED = "never_used"  # never signed in and older than the grace period
+    NEW = "new"  # never signed in, still inside the grace period
+    UNKNOWN = "unknown"  # the source cannot tell: never read as inactive, never as fine
+
+
+@dataclass(frozen=True)
+class ActivityVerdict:
+    state: ActivityState
+    days_since: int | None
+    evidence: dict[str, Any]
+
+
+def classify_activity(account: Account, as_of: datetime, inactive_days: int, grace_days: int) -> ActivityVerdict:
+    evidence: dict[str, Any] = {"inactive_days_threshold": inactive_days}
+    if not account.activity_known:
+        evidence["unknown_reason"] = account.activity_unknown_reason or "source does not report activity"
+        return ActivityVerdict(ActivityState.UNKNOWN, None, evidence)
+    if account.last_activity_at is None:
+        evidence["last_activity"] = "never"
+        evidence["attribute"] = account.last_activity_attribute
+        evidence["created_at"] = to_iso(account.created_at)
+        if account.created_at is not None and as_of - account.created_at < timedelta(days=grace_days):
+            return ActivityVerdict(ActivityState.NEW, None, evidence)
+        if account.created_at is None:
+            evidence["note"] = "creation date unknown; treated as older than the grace period"
+        return ActivityVerdict(ActivityState.NEVER_USED, None, evidence)
+    days = (as_of - account.last_activity_at).days
+    evidence.update({
+        "last_activity_at": to_iso(account.last_activity_at),
+        "attribute": account.last_activity_attribute,
+        "raw_value": account.last_activity_raw,
+        "days_since_last_activity": days,
+    })
+    if account.activity_lag:
+        lag_days = account.activity_lag.total_seconds() / 86_400
+        evidence["source_lag_days"] = round(lag_days, 2)
+        evidence["lag_caveat"] = (
+            f"{account.last_activity_attribute} can trail the real last use by up to {lag_days:g} days; "
+            "only accounts inactive beyond the threshold plus that lag are reported"
+        )
+    # The latest the real last use can have been is the recorded value plus the source's lag.
+    latest_possible = account.last_activity_at + account.activity_lag
+    if as_of - latest_possible > timedelta(days=inactive_days):
+        return ActivityVerdict(ActivityState.INACTIVE, days, evidence)
+    return ActivityVerdict(ActivityState.ACTIVE, days, evidence)

@@ -1,0 +1,158 @@
+"""Command line: ``auditor run``, ``auditor check-config``, ``auditor rules``.
+
+Exit codes (stable, for schedulers): 0 complete audit; 1 ``--fail-on`` threshold met; 2 usage, config
+or environment error (nothing written); 3 the audit is incomplete: a source failed or was read only
+in part (the others were audited and reported). 3 wins over 1: an incomplete audit is the bigger news.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from auditor import __version__
+from auditor.config import Config, ConfigError, load_config
+from auditor.model import Severity, to_jsonable
+from auditor.timeconv import TimeFormatError, from_iso8601, to_iso
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+class Fatal(click.ClickException):
+    """A one-line error on stderr and exit 2, never a traceback."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"auditor: error: {self.message}", err=True)
+
+
+def _parse_as_of(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        moment = from_iso8601(value)
+    except TimeFormatError:
+        moment = None
+    if moment is None:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 time", param_hint="--as-of")
+    return moment
+
+
+def _progress(quiet: bool) -> Callable[[str], None]:
+    def emit(message: str) -> None:
+        if not quiet:
+            click.echo(f"[{datetime.now(UTC):%H:%M:%S}] {message}", err=True)
+    return emit
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="auditor")
+def main() -> None:
+    """Identity and account-hygiene auditor: inactive accounts, weak password policies, change volume."""
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML config file (default: ./auditor.toml).")
+@click.option("--demo", is_flag=True, help="Audit the built-in fictional organisation (no config, no network).")
+@click.option("--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("audit-output"), show_default=True,
+              help="Directory for report.html, findings.json, accounts.csv.")
+@click.option("--as-of", "as_of_text", metavar="DATE",
+              help="Audit as if run at this time (YYYY-MM-DD is 00:00 UTC): reproduces audits of old exports.")
+@click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default=None,
+              help="Exit 1 when an open finding has this severity or higher.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress or summary; errors only.")
+def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str | None,
+        fail_on: str | None, quiet: bool) -> None:
+    """Run an audit and write the report and exports."""
+    from auditor.demo import prepare_demo
+    from auditor.engine import record, run_audit
+    from auditor.exports import accounts_csv, findings_json
+    from auditor.fileio import write_atomic
+    from auditor.history import History, HistoryError
+    from auditor.report_html import render_report
+
+    if demo and config_path:
+        raise click.UsageError("--demo and --config cannot be combined")
+    as_of = _parse_as_of(as_of_text)
+    progress = _progress(quiet)
+    with tempfile.TemporaryDirectory(prefix="auditor-demo-") as scratch:
+        try:
+            if demo:
+                progress("building the demo organisation")
+                config: Config = prepare_demo(Path(scratch), as_of)
+            else:
+                config = load_config(config_path or Path("auditor.toml"))
+            history = History(config.history_db)
+        except (ConfigError, HistoryError) as exc:
+            raise Fatal(str(exc)) from None
+        try:
+            result = run_audit(config, as_of, history, progress)
+            progress("writing outputs")
+            outputs = {
+                "findings.json": findings_json(result),
+                "accounts.csv": accounts_csv(result),
+                "report.html": render_report(result),
+            }
+            for name, data in outputs.items():
+                write_atomic(output_dir / name, data)
+            record(history, result)
+        except HistoryError as exc:
+            raise Fatal(str(exc)) from None
+        except OSError as exc:
+            raise Fatal(f"cannot write to {output_dir}: {exc.strerror}") from None
+        finally:
+            history.close()
+
+    open_findings = result.open_findings()
+    if not quiet:
+        counts = Counter(f.severity.value for f in open_findings)
+        summary = ", ".join(f"{counts[s.value]} {s.value}" for s in reversed(Severity) if counts[s.value])
+        state = "complete" if result.complete else "INCOMPLETE"
+        click.echo(f"Audit {state} as of {to_iso(as_of)}: {len(result.inventory.accounts)} accounts, "
+                   f"{len(open_findings)} open findings ({summary or 'none'}). Outputs in {output_dir}/")
+        for note in result.notes:
+            click.echo(f"  note: {note}", err=True)
+    if not result.complete:
+        sys.exit(EXIT_INCOMPLETE)
+    if fail_on and any(f.severity.rank >= Severity(fail_on).rank for f in open_findings):
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_OK)
+
+
+@main.command("check-config")
+@click.argument("config_path", type=click.Path(dir_okay=False, path_type=Path))
+def check_config(config_path: Path) -> None:
+    """Validate a config file without contacting any source."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise Fatal(str(exc)) from None
+    names = ", ".join(f"{s.name} ({s.type})" for s in config.sources) or "none"
+    click.echo(f"{config_path}: OK. Sources: {names}. Exclusions: {len(config.exclusions)}. "
+               f"History: {config.history_db}")
+
+
+@main.command("rules")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
+def list_rules(as_json: bool) -> None:
+    """List rule ids, what they check and the controls they evidence."""
+    from auditor.rules import RULES
+
+    if as_json:
+        click.echo(json.dumps([to_jsonable(r.meta) for r in RULES.values()], indent=2))
+        return
+    for rule in RULES.values():
+        meta = rule.meta
+        click.echo(f"{meta.id}  [{meta.severity.value}]  {meta.title}")
+        click.echo(f"    {meta.description}")
+        click.echo("    controls: " + "; ".join(f"{c.framework} {c.control}" for c in meta.controls))

@@ -1,0 +1,204 @@
+"""The TOML config: one ``[audit]`` table, ``[[sources]]`` and ``[[exclusions]]``.
+
+Every problem becomes a :class:`ConfigError` whose one-line message names the file, the key and
+what is wrong; the CLI prints it and exits 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from connectors import SOURCE_TYPES
+from connectors.base import SourceConfig, StrList
+
+_SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "private_key", "passphrase")
+
+
+class ConfigError(Exception):
+    """A config problem, already phrased for the user: ``FILE: KEY: what is wrong``."""
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    strong_policy_score: int = Field(default=3, ge=0, le=4)
+    spike_k: float = Field(default=3.0, gt=0)
+    spike_baseline_days: int = Field(default=28, ge=7, le=365)
+    spike_min_changes: int = Field(default=10, ge=1)
+
+
+class AuditSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    organization: str = "Example Org"
+    inactive_days: int = Field(default=90, ge=1, le=3650)
+    new_account_grace_days: int = Field(default=14, ge=0, le=3650)
+    period_days: int = Field(default=30, ge=1, le=3650)
+    history_db: Path | None = Field(default=None, strict=False)  # default: auditor-history.sqlite beside the config
+    disabled_rules: StrList = ()
+    thresholds: Thresholds = Thresholds()
+
+
+class Exclusion(BaseModel):
+    """An account that a rule must not count, with why and until when."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    reason: str = Field(min_length=3)
+    username: str | None = None  # glob, case-insensitive
+    group: str | None = None  # group name or DN, case-insensitive
+    id: str | None = None
+    source: str | None = None
+    rules: StrList = ()  # empty: every account rule
+    expires: date | None = None
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> Exclusion:
+        if not (self.username or self.group or self.id):
+            raise ValueError("needs one of 'username', 'group' or 'id'")
+        return self
+
+    @property
+    def label(self) -> str:
+        selector = (
+            f"username={self.username}" if self.username else f"group={self.group}" if self.group
+            else f"id={self.id}"
+        )
+        return selector + (f" in {self.source}" if self.source else "")
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    audit: AuditSettings
+    sources: tuple[SourceConfig, ...]
+    exclusions: tuple[Exclusion, ...]
+    history_db: Path
+
+    def inactive_days_for(self, source: str) -> int:
+        for cfg in self.sources:
+            if cfg.name == source and cfg.inactive_days is not None:
+                return cfg.inactive_days
+        return self.audit.inactive_days
+
+
+def _key_path(prefix: str, loc: tuple[int | str, ...]) -> str:
+    text = prefix
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(file: str, prefix: str, error: ValidationError) -> ConfigError:
+    first = error.errors()[0]
+    loc = tuple(p for p in first["loc"] if p not in ("tagged-union",))
+    key = _key_path(prefix, loc)
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        last = str(loc[-1]) if loc else ""
+        if any(word in last.lower() for word in _SECRET_WORDS):
+            message = f"secrets are not allowed in the config; use '{last}_env' or '{last}_file'"
+        else:
+            message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    elif "input" in first and first["type"].endswith("_type"):
+        message = f"{message} (got {type(first['input']).__name__} {first['input']!r})"
+    return ConfigError(f"{file}: {key}: {message}" if key else f"{file}: {message}")
+
+
+def parse_config(text: str, *, path: Path | None = None) -> Config:
+    file = str(path) if path else "<config>"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    base_dir = path.resolve().parent if path else Path.cwd()
+    known = {"audit", "sources", "exclusions"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{file}: {key}: unknown key (expected one of: {', '.join(sorted(known))})")
+    try:
+        audit = AuditSettings.model_validate(data.get("audit", {}))
+    except ValidationError as exc:
+        raise _describe(file, "audit", exc) from None
+
+    raw_sources = data.get("sources", [])
+    if not isinstance(raw_sources, list):
+        raise ConfigError(f"{file}: sources: must be an array of tables ([[sources]])")
+    sources: list[SourceConfig] = []
+    for index, raw in enumerate(raw_sources):
+        where = f"sources[{index}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{file}: {where}: must be a table")
+        source_type = raw.get("type")
+        if source_type not in SOURCE_TYPES:
+            choices = ", ".join(sorted(SOURCE_TYPES))
+            raise ConfigError(f"{file}: {where}.type: unknown source type {source_type!r} (one of: {choices})")
+        try:
+            model = SOURCE_TYPES[source_type].config_model
+            sources.append(model.model_validate(raw, context={"base_dir": base_dir}))
+        except ValidationError as exc:
+            raise _describe(file, where, exc) from None
+    names = [s.name for s in sources]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise ConfigError(f"{file}: sources[{index}].name: duplicate source name {name!r}")
+
+    exclusions: list[Exclusion] = []
+    raw_exclusions = data.get("exclusions", [])
+    if not isinstance(raw_exclusions, list):
+        raise ConfigError(f"{file}: exclusions: must be an array of tables ([[exclusions]])")
+    for index, raw in enumerate(raw_exclusions):
+        try:
+            exclusion = Exclusion.model_validate(raw)
+        except ValidationError as exc:
+            raise _describe(file, f"exclusions[{index}]", exc) from None
+        if exclusion.source and exclusion.source not in names:
+            raise ConfigError(f"{file}: exclusions[{index}].source: no source named {exclusion.source!r}")
+        exclusions.append(exclusion)
+
+    _check_rule_ids(file, audit, exclusions)
+    history = audit.history_db or Path("auditor-history.sqlite")
+    if not history.is_absolute():
+        history = base_dir / history
+    return Config(path, audit, tuple(sources), tuple(exclusions), history)
+
+
+def _check_rule_ids(file: str, audit: AuditSettings, exclusions: list[Exclusion]) -> None:
+    from auditor.rules import RULES  # late: rules import config types
+
+    for rule_id in audit.disabled_rules:
+        if rule_id not in RULES:
+            raise ConfigError(f"{file}: audit.disabled_rules: unknown rule id {rule_id!r} (see 'auditor rules')")
+    for index, exclusion in enumerate(exclusions):
+        for rule_id in exclusion.rules:
+            if rule_id not in RULES:
+                raise ConfigError(f"{file}: exclusions[{index}].rules: unknown rule id {rule_id!r}")
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(text, path=path)
+
+
+def redacted_config(config: Config) -> dict[str, Any]:
+    """The effective config as data, for evidence: secret references are kept, no secret values exist."""
+    return {
+        "audit": config.audit.model_dump(mode="json"),
+        "sources": [s.model_dump(mode="json") for s in config.sources],
+        "exclusions": [e.model_dump(mode="json") for e in config.exclusions],
+    }

@@ -1,0 +1,147 @@
+"""One audit: collect every source, add history, run the rules, apply exclusions, compute KPIs.
+
+No output is written here; the CLI writes reports and records the run once everything succeeded.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from auditor import __version__
+from auditor.changes import deduplicate, diff_snapshots, merge_events
+from auditor.config import Config
+from auditor.exclusions import ExclusionStatus, apply_exclusions
+from auditor.history import History, RunRecord
+from auditor.kpis import Kpi, compute_kpis
+from auditor.model import Account, Finding, Inventory, SourceState, SourceStatus, to_jsonable
+from auditor.policy_rating import PolicyRater
+from auditor.rules import RULES
+from auditor.rules.base import RuleContext
+from connectors import SOURCE_TYPES
+from connectors.base import SourceError
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class AuditResult:
+    run_id: str
+    as_of: datetime
+    generated_at: datetime
+    organization: str
+    inventory: Inventory
+    findings: list[Finding]
+    kpis: list[Kpi]
+    exclusions: list[ExclusionStatus]
+    context: RuleContext
+    previous_run: RunRecord | None
+    past_runs: list[RunRecord]
+    notes: list[str] = field(default_factory=list)  # what the report must say is missing or approximate
+    snapshots: dict[str, list[Account]] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return all(s.state == SourceState.OK for s in self.inventory.sources) and not any(
+            n.startswith("rule ") for n in self.notes)
+
+    def open_findings(self) -> list[Finding]:
+        return [f for f in self.findings if f.excluded_by is None]
+
+    def run_record(self) -> RunRecord:
+        return RunRecord(
+            id=self.run_id, as_of=self.as_of, generated_at=self.generated_at, tool_version=__version__,
+            complete=self.complete, sources=[to_jsonable(s) for s in self.inventory.sources],
+            kpis={k.id: {"value": k.value, "detail": k.detail} for k in self.kpis},
+            findings=[{"key": f.key, "rule": f.rule, "severity": f.severity.value, "subject": f.subject.name}
+                      for f in self.open_findings()],
+        )
+
+
+def _collect(config: Config, as_of: datetime, progress: Progress) -> tuple[Inventory, dict[str, list[Account]]]:
+    inventory = Inventory()
+    complete_snapshots: dict[str, list[Account]] = {}
+    for source in config.sources:
+        if not source.enabled:
+            continue
+        status = SourceStatus(name=source.name, type=source.type)
+        progress(f"collecting {source.name} ({source.type})")
+        try:
+            result = SOURCE_TYPES[source.type].collect(source, as_of)
+        except SourceError as exc:
+            status.state, status.error = SourceState.FAILED, str(exc)
+        except Exception as exc:  # a connector bug must not cost the other sources their audit
+            status.state, status.error = SourceState.FAILED, f"unexpected error: {type(exc).__name__}: {exc}"
+        else:
+            status.accounts, status.policies = len(result.accounts), len(result.policies)
+            status.change_events, status.warnings = len(result.change_events), list(result.warnings)
+            if result.partial_error:
+                status.state, status.error = SourceState.PARTIAL, result.partial_error
+            else:
+                complete_snapshots[source.name] = result.accounts
+            inventory.accounts.extend(result.accounts)
+            inventory.policies.extend(result.policies)
+            inventory.change_events.extend(result.change_events)
+        status.collected_at = datetime.now(UTC)
+        inventory.sources.append(status)
+    return inventory, complete_snapshots
+
+
+def run_audit(
+    config: Config, as_of: datetime, history: History, progress: Progress = lambda _: None,
+    rater: PolicyRater | None = None,
+) -> AuditResult:
+    """``rater`` may be shared by audits of one organisation in one process (its ratings are pure)."""
+    generated_at = datetime.now(UTC)
+    inventory, snapshots = _collect(config, as_of, progress)
+    notes: list[str] = []
+    for status in inventory.sources:
+        if status.state == SourceState.FAILED:
+            notes.append(f"source {status.name} failed and is not in this audit: {status.error}")
+        elif status.state == SourceState.PARTIAL:
+            notes.append(f"source {status.name} was read only in part: {status.error}")
+
+    progress("comparing with history")
+    lookback = timedelta(days=config.audit.period_days + config.audit.thresholds.spike_baseline_days + 1)
+    derived = []
+    for source, accounts in snapshots.items():
+        previous = history.previous_snapshot(source, as_of)
+        if previous is not None:
+            derived.extend(diff_snapshots(source, previous[1], accounts, previous[0], as_of))
+    logged = deduplicate([*inventory.change_events, *history.events_between(as_of - lookback, as_of)])
+    inventory.change_events = deduplicate(merge_events(logged, derived, as_of - lookback))
+
+    context = RuleContext(
+        as_of=as_of, settings=config.audit, inactive_days=config.inactive_days_for,
+        rater=rater or PolicyRater(config.audit.organization, config.audit.thresholds.strong_policy_score, as_of.year),
+    )
+    findings: list[Finding] = []
+    for rule_id, rule in RULES.items():
+        if rule_id in config.audit.disabled_rules:
+            continue
+        progress(f"rule {rule_id}")
+        try:
+            findings.extend(rule.evaluate(inventory, context))
+        except Exception as exc:  # report it as a gap rather than losing the whole audit
+            notes.append(f"rule {rule_id} could not be evaluated: {type(exc).__name__}: {exc}")
+    findings.sort(key=lambda f: (-f.severity.rank, f.rule, f.source, f.subject.name.lower()))
+    exclusions = apply_exclusions(findings, inventory.accounts, config.exclusions, as_of)
+    for exclusion in exclusions:
+        if exclusion.expired:
+            notes.append(
+                f"exclusion {exclusion.exclusion.label} expired on {exclusion.exclusion.expires}: "
+                f"{len(exclusion.findings)} finding(s) it covered are reported again")
+    kpis = compute_kpis(inventory, findings, context)
+    past = [r for r in history.runs(before=as_of) if r.complete]
+    run_id = f"{generated_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return AuditResult(
+        run_id=run_id, as_of=as_of, generated_at=generated_at, organization=config.audit.organization,
+        inventory=inventory, findings=findings, kpis=kpis, exclusions=exclusions, context=context,
+        previous_run=past[-1] if past else None, past_runs=past, notes=notes, snapshots=snapshots,
+    )
+
+
+def record(history: History, result: AuditResult) -> None:
+    history.record_run(result.run_record(), result.snapshots, result.inventory.change_events)

@@ -1,0 +1,52 @@
+"""Exclusions: findings on listed accounts are kept but marked, and not counted, until they expire."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from auditor.config import Exclusion
+from auditor.model import Account, Finding
+
+
+@dataclass
+class ExclusionStatus:
+    exclusion: Exclusion
+    expired: bool
+    findings: list[str] = field(default_factory=list)  # keys of the findings it matched (or would have)
+
+
+def matches(exclusion: Exclusion, account: Account, rule: str) -> bool:
+    if exclusion.source and exclusion.source != account.source:
+        return False
+    if exclusion.rules and rule not in exclusion.rules:
+        return False
+    if exclusion.id and exclusion.id != account.id:
+        return False
+    if exclusion.username and not fnmatch.fnmatchcase(account.username.lower(), exclusion.username.lower()):
+        return False
+    if exclusion.group:
+        wanted = exclusion.group.lower()
+        if wanted not in {g.lower() for g in account.groups}:
+            return False
+    return True
+
+
+def apply_exclusions(
+    findings: list[Finding], accounts: list[Account], exclusions: tuple[Exclusion, ...], as_of: datetime,
+) -> list[ExclusionStatus]:
+    by_key = {(a.source, a.id): a for a in accounts}
+    statuses = [ExclusionStatus(e, e.expires is not None and e.expires < as_of.date()) for e in exclusions]
+    for finding in findings:
+        if finding.subject.type != "account":
+            continue
+        account = by_key.get((finding.source, finding.subject.id))
+        if account is None:
+            continue
+        for status in statuses:
+            if matches(status.exclusion, account, finding.rule):
+                status.findings.append(finding.key)
+                if not status.expired and finding.excluded_by is None:
+                    finding.excluded_by = status.exclusion.label
+    return statuses

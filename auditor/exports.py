@@ -1,0 +1,91 @@
+"""Machine-readable outputs: ``findings.json`` (versioned contract) and ``accounts.csv``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from auditor import __version__
+from auditor.engine import AuditResult
+from auditor.model import to_jsonable
+from auditor.rules import RULES
+from auditor.timeconv import to_iso
+from auditor.views import account_rows
+
+FINDINGS_SCHEMA_VERSION = "1.0"
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "|")
+
+
+def csv_safe(value: Any) -> str:
+    """Neutralise spreadsheet formula injection: a cell a spreadsheet would evaluate gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def findings_document(result: AuditResult) -> dict[str, Any]:
+    return {
+        "schema_version": FINDINGS_SCHEMA_VERSION,
+        "tool": {"name": "identity-auditor", "version": __version__},
+        "run_id": result.run_id,
+        "organization": result.organization,
+        "generated_at": to_iso(result.generated_at),
+        "as_of": to_iso(result.as_of),
+        "complete": result.complete,
+        "notes": result.notes,
+        "sources": [
+            {"name": s.name, "type": s.type, "status": s.state.value, "accounts": s.accounts,
+             "policies": s.policies, "change_events": s.change_events, "error": s.error, "warnings": s.warnings,
+             "collected_at": to_iso(s.collected_at)}
+            for s in result.inventory.sources
+        ],
+        "kpis": {k.id: {"label": k.label, "value": k.value, "unit": k.unit, "detail": k.detail} for k in result.kpis},
+        "exclusions": [
+            {"selector": s.exclusion.label, "reason": s.exclusion.reason,
+             "expires": s.exclusion.expires.isoformat() if s.exclusion.expires else None,
+             "expired": s.expired, "findings": len(s.findings)}
+            for s in result.exclusions
+        ],
+        "rules": [
+            {"id": r.meta.id, "title": r.meta.title, "severity": r.meta.severity.value,
+             "controls": [to_jsonable(c) for c in r.meta.controls]}
+            for r in RULES.values()
+        ],
+        "findings": [
+            {
+                "rule": f.rule, "severity": f.severity.value, "source": f.source,
+                "subject": {"type": f.subject.type, "id": f.subject.id, "name": f.subject.name,
+                            **({"username": f.subject.name} if f.subject.type == "account" else {})},
+                "message": f.message, "evidence": to_jsonable(f.evidence),
+                "controls": [to_jsonable(c) for c in f.controls], "excluded_by": f.excluded_by,
+            }
+            for f in result.findings
+        ],
+    }
+
+
+def findings_json(result: AuditResult) -> bytes:
+    return json.dumps(findings_document(result), indent=2, ensure_ascii=False).encode("utf-8")
+
+
+ACCOUNT_COLUMNS = (
+    "source", "id", "username", "display_name", "email", "kind", "enabled", "privileged", "activity",
+    "last_activity_at", "last_activity_attribute", "days_since_activity", "created_at", "password_last_set_at",
+    "password_never_expires", "mfa_registered", "password_policy", "policy_strength", "groups", "findings",
+)
+
+
+def accounts_csv(result: AuditResult) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(ACCOUNT_COLUMNS)
+    for row in account_rows(result):
+        writer.writerow([csv_safe(row[c]) for c in ACCOUNT_COLUMNS])
+    return buffer.getvalue().encode("utf-8-sig")  # BOM: Excel opens UTF-8 names correctly

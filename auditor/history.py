@@ -1,0 +1,151 @@
+"""Run history in an embedded SQLite database: snapshots, change events, KPIs and findings per run.
+
+A run is recorded in one transaction at its end, so a process killed at any moment leaves the
+earlier history as it was (SQLite's journal rolls back the unfinished transaction on next open).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from auditor.model import Account, ChangeAction, ChangeEvent, account_from_jsonable, to_jsonable
+from auditor.timeconv import from_iso8601, to_iso
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, as_of TEXT NOT NULL, generated_at TEXT NOT NULL, tool_version TEXT NOT NULL,
+    complete INTEGER NOT NULL, sources TEXT NOT NULL, kpis TEXT NOT NULL, findings TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    run_id TEXT NOT NULL REFERENCES runs(id), source TEXT NOT NULL, as_of TEXT NOT NULL, accounts BLOB NOT NULL,
+    PRIMARY KEY (run_id, source)
+);
+CREATE INDEX IF NOT EXISTS snapshots_by_source ON snapshots (source, as_of);
+CREATE TABLE IF NOT EXISTS change_events (
+    source TEXT NOT NULL, at TEXT NOT NULL, account_id TEXT NOT NULL, action TEXT NOT NULL,
+    username TEXT, actor TEXT, origin TEXT NOT NULL, detail TEXT, approximate INTEGER NOT NULL,
+    PRIMARY KEY (source, account_id, action, at)
+);
+CREATE INDEX IF NOT EXISTS change_events_by_time ON change_events (at);
+"""
+
+
+class HistoryError(Exception):
+    """The history database cannot be opened or read; the message names the file."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    as_of: datetime
+    generated_at: datetime
+    tool_version: str
+    complete: bool
+    sources: list[dict[str, Any]]
+    kpis: dict[str, Any]
+    findings: list[dict[str, Any]]
+
+
+class History:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # Snapshots hold personal data: owner-only from the first byte.
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise HistoryError(f"{path}: written by a newer version of the auditor (schema {row[0]})")
+        except (sqlite3.Error, OSError) as exc:
+            raise HistoryError(f"{path}: cannot open the history database: {exc}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._db
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{self.path}: cannot read the history database: {exc}") from None
+
+    def previous_snapshot(self, source: str, before: datetime) -> tuple[datetime, list[Account]] | None:
+        """The latest complete snapshot of ``source`` taken as of a time before ``before``."""
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT as_of, accounts FROM snapshots WHERE source=? AND as_of<? ORDER BY as_of DESC LIMIT 1",
+                (source, to_iso(before)),
+            ).fetchone()
+        if row is None:
+            return None
+        accounts = [account_from_jsonable(a) for a in json.loads(zlib.decompress(row[1]))]
+        return from_iso8601(row[0]) or before, accounts
+
+    def events_between(self, start: datetime, end: datetime) -> list[ChangeEvent]:
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT source, at, account_id, action, username, actor, origin, detail, approximate "
+                "FROM change_events WHERE at>? AND at<=? ORDER BY at", (to_iso(start), to_iso(end)),
+            ).fetchall()
+        return [
+            ChangeEvent(source=r[0], at=from_iso8601(r[1]) or start, account_id=r[2], action=ChangeAction(r[3]),
+                        username=r[4], actor=r[5], origin=r[6], detail=r[7], approximate_time=bool(r[8]))
+            for r in rows
+        ]
+
+    def runs(self, before: datetime | None = None) -> list[RunRecord]:
+        """Complete runs, oldest first (for trends and "since the previous audit")."""
+        query = "SELECT id, as_of, generated_at, tool_version, complete, sources, kpis, findings FROM runs"
+        params: tuple[str, ...] = ()
+        if before is not None:
+            query += " WHERE as_of<?"
+            params = (to_iso(before) or "",)
+        with self._reading() as db:
+            rows = db.execute(query + " ORDER BY as_of", params).fetchall()
+        return [
+            RunRecord(r[0], from_iso8601(r[1]) or datetime.min, from_iso8601(r[2]) or datetime.min, r[3],
+                      bool(r[4]), json.loads(r[5]), json.loads(r[6]), json.loads(r[7]))
+            for r in rows
+        ]
+
+    def record_run(
+        self, run: RunRecord, snapshots: dict[str, list[Account]], events: Iterable[ChangeEvent],
+    ) -> None:
+        """Store a finished run atomically: all of it, or (if the process dies) none of it."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run.id, to_iso(run.as_of), to_iso(run.generated_at), run.tool_version, int(run.complete),
+                 json.dumps(run.sources), json.dumps(run.kpis), json.dumps(run.findings)),
+            )
+            for source, accounts in snapshots.items():
+                blob = zlib.compress(json.dumps(to_jsonable(accounts)).encode("utf-8"), 6)
+                self._db.execute("INSERT INTO snapshots VALUES (?, ?, ?, ?)", (run.id, source, to_iso(run.as_of), blob))
+            self._db.executemany(
+                "INSERT OR IGNORE INTO change_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(e.source, to_iso(e.at), e.account_id, e.action.value, e.username, e.actor, e.origin, e.detail,
+                  int(e.approximate_time)) for e in events],
+            )
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise HistoryError(f"{self.path}: cannot record the run: {exc}") from None

@@ -1,0 +1,70 @@
+"""The headline numbers every report opens with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.activity import ActivityState, classify_activity
+from auditor.change_volume import in_period, per_action
+from auditor.model import AccountKind, Finding, Inventory
+from auditor.rules.base import RuleContext
+
+
+@dataclass(frozen=True)
+class Kpi:
+    id: str
+    label: str
+    value: float | int | None  # None: cannot be computed from what the sources returned
+    unit: str  # "count" | "ratio"
+    detail: dict[str, Any]
+
+
+def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext) -> list[Kpi]:
+    excluded = {(f.source, f.subject.id) for f in findings if f.excluded_by and f.subject.type == "account"}
+    states: dict[ActivityState, int] = dict.fromkeys(ActivityState, 0)
+    stale_enabled = stale_disabled = 0
+    for account in inventory.accounts:
+        verdict = classify_activity(
+            account, ctx.as_of, ctx.inactive_days(account.source), ctx.settings.new_account_grace_days)
+        usable = account.usable_at(ctx.as_of)
+        if usable:
+            states[verdict.state] += 1
+        if verdict.state in (ActivityState.INACTIVE, ActivityState.NEVER_USED):
+            if usable:
+                stale_enabled += (account.source, account.id) not in excluded
+            else:
+                stale_disabled += 1
+    stale_total = stale_enabled + stale_disabled
+
+    strong = weak = unknown = 0
+    for account in inventory.accounts:
+        if not account.usable_at(ctx.as_of) or account.kind == AccountKind.MACHINE:
+            continue
+        policy = inventory.policy(account.source, account.password_policy_id)
+        rating = ctx.rater.rate(policy) if policy else None
+        if rating is None or rating.strong is None:
+            unknown += 1
+        elif rating.strong:
+            strong += 1
+        else:
+            weak += 1
+    governed = strong + weak + unknown
+
+    events = in_period(inventory.change_events, ctx.period_start, ctx.as_of)
+    actions = per_action(events)
+    return [
+        Kpi("inactive_enabled_accounts", "Inactive or never-used accounts still enabled", stale_enabled, "count",
+            {"inactive": states[ActivityState.INACTIVE], "never_used": states[ActivityState.NEVER_USED],
+             "excluded": len(excluded)}),
+        Kpi("inactive_deactivated_share", "Share of inactive accounts that are deactivated",
+            round(stale_disabled / stale_total, 4) if stale_total else None, "ratio",
+            {"inactive_disabled": stale_disabled, "inactive_enabled": stale_enabled}),
+        Kpi("activity_unknown_accounts", "Enabled accounts whose activity no source can tell",
+            states[ActivityState.UNKNOWN], "count", {}),
+        Kpi("strong_policy_share", "Share of enabled accounts governed by a strong password policy",
+            round(strong / governed, 4) if governed else None, "ratio",
+            {"strong": strong, "weak": weak, "unknown": unknown}),
+        Kpi("account_changes", f"Account changes in the last {ctx.settings.period_days} days", len(events), "count",
+            {"per_action": dict(actions)}),
+    ]

@@ -1,0 +1,219 @@
+"""The normalized inventory every connector produces and every rule reads.
+
+All datetimes are aware UTC (see ``auditor.timeconv``). ``None`` means "not known" unless a field's
+comment says otherwise; rules must not read ``None`` as "false" or "never".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from auditor.timeconv import from_iso8601, to_iso
+
+
+class AccountKind(StrEnum):
+    HUMAN = "human"
+    SERVICE = "service"
+    GUEST = "guest"
+    MACHINE = "machine"
+    UNKNOWN = "unknown"
+
+
+class ChangeAction(StrEnum):
+    CREATED = "created"
+    DELETED = "deleted"
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - an action name, not a secret
+    MODIFIED = "modified"
+    GROUP_CHANGED = "group_changed"
+
+
+class SourceState(StrEnum):
+    OK = "ok"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+@dataclass
+class Account:
+    source: str
+    id: str  # stable within the source: objectGUID, Graph id, the export's key column
+    username: str
+    enabled: bool
+    kind: AccountKind = AccountKind.UNKNOWN
+    email: str | None = None
+    display_name: str | None = None
+    created_at: datetime | None = None
+    expires_at: datetime | None = None  # None: never expires (or unknown)
+    # Activity: ``activity_known`` False means the source cannot tell (licence, permission, no field);
+    # then ``last_activity_at`` is meaningless. Known and ``None`` means "never used".
+    activity_known: bool = False
+    activity_unknown_reason: str | None = None
+    last_activity_at: datetime | None = None
+    last_activity_attribute: str | None = None
+    last_activity_raw: str | None = None
+    activity_lag: timedelta = timedelta(0)  # how far the recorded value may trail the real last use
+    password_last_set_at: datetime | None = None
+    password_never_expires: bool | None = None
+    password_not_required: bool | None = None
+    reversible_password_encryption: bool | None = None
+    mfa_registered: bool | None = None
+    privileged: bool = False
+    privilege_evidence: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    password_policy_id: str | None = None  # None: governing policy unknown
+    identifiers: dict[str, str] = field(default_factory=dict)  # join keys: sid, immutable_id, employee_id
+    raw: dict[str, str] = field(default_factory=dict)  # source values quoted as evidence
+
+    def usable_at(self, moment: datetime) -> bool:
+        """Enabled and not past its expiry date: the account can still be used to sign in."""
+        return self.enabled and (self.expires_at is None or self.expires_at > moment)
+
+
+@dataclass
+class PasswordPolicy:
+    source: str
+    id: str
+    name: str
+    settings_known: bool = True  # False: the policy exists but its settings could not be read
+    unknown_reason: str | None = None
+    min_length: int | None = None
+    min_character_classes: int = 0  # of upper/lower/digit/symbol; AD complexity = 3
+    min_lowercase: int = 0
+    min_uppercase: int = 0
+    min_digits: int = 0
+    min_symbols: int = 0
+    excludes_username: bool = False
+    history_length: int | None = None
+    max_age: timedelta | None = None  # None: passwords never expire
+    min_age: timedelta | None = None
+    lockout_threshold: int | None = None  # 0: no lockout
+    banned_list: bool = False  # a banned-password list is enforced at change time
+    reversible_encryption: bool | None = None
+    applies_to: list[str] = field(default_factory=list)
+    precedence: int | None = None  # lower wins (AD PSO semantics)
+    raw: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ChangeEvent:
+    source: str
+    at: datetime
+    account_id: str
+    action: ChangeAction
+    username: str | None = None
+    actor: str | None = None
+    origin: str = "source"  # "source": the source's own log; "snapshot": a difference between runs
+    detail: str | None = None
+    # True when only the window is known (a snapshot difference dated at the later snapshot): such
+    # events count in period totals but not in per-day spike detection, where they would bunch up.
+    approximate_time: bool = False
+
+
+@dataclass
+class SourceStatus:
+    name: str
+    type: str
+    state: SourceState = SourceState.OK
+    accounts: int = 0
+    policies: int = 0
+    change_events: int = 0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    collected_at: datetime | None = None
+
+
+@dataclass
+class Inventory:
+    accounts: list[Account] = field(default_factory=list)
+    policies: list[PasswordPolicy] = field(default_factory=list)
+    change_events: list[ChangeEvent] = field(default_factory=list)
+    sources: list[SourceStatus] = field(default_factory=list)
+
+    def policy(self, source: str, policy_id: str | None) -> PasswordPolicy | None:
+        if policy_id is None:
+            return None
+        for policy in self.policies:
+            if policy.source == source and policy.id == policy_id:
+                return policy
+        return None
+
+
+@dataclass(frozen=True)
+class ControlRef:
+    framework: str  # e.g. "CIS Controls v8"
+    control: str  # e.g. "5.3"
+
+
+@dataclass(frozen=True)
+class Subject:
+    type: str  # "account" | "policy" | "source"
+    id: str
+    name: str
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: Severity
+    source: str
+    subject: Subject
+    message: str
+    evidence: dict[str, Any]
+    controls: list[ControlRef]
+    # Set when an exclusion matched: the finding is kept (auditors want to see it) but not counted.
+    excluded_by: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identity of a finding across runs: same rule, source and subject."""
+        return f"{self.rule}|{self.source}|{self.subject.type}|{self.subject.id}"
+
+
+# ---- serialisation (history snapshots and exports share it) ----
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, enums, datetimes and timedeltas to plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, datetime):
+        return to_iso(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def account_from_jsonable(data: dict[str, Any]) -> Account:
+    """Inverse of ``to_jsonable`` for accounts stored in history snapshots."""
+    values = dict(data)
+    for name in ("created_at", "expires_at", "last_activity_at", "password_last_set_at"):
+        if values.get(name) is not None:
+            values[name] = from_iso8601(values[name])
+    values["kind"] = AccountKind(values.get("kind", "unknown"))
+    values["activity_lag"] = timedelta(seconds=values.get("activity_lag") or 0)
+    known = {f.name for f in dataclasses.fields(Account)}
+    return Account(**{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,29 @@
+"""Rules by id. A new rule is one module plus one line here."""
+
+from __future__ import annotations
+
+from auditor.rules import (
+    account_change_volume,
+    change_volume_spike,
+    inactive_enabled,
+    never_used_enabled,
+    password_never_expires,
+    password_not_required,
+    reversible_password_encryption,
+    weak_password_policy,
+)
+from auditor.rules.base import Rule
+
+RULES: dict[str, Rule] = {
+    rule.meta.id: rule
+    for rule in (
+        inactive_enabled.RULE,
+        never_used_enabled.RULE,
+        weak_password_policy.RULE,
+        password_never_expires.RULE,
+        password_not_required.RULE,
+        reversible_password_encryption.RULE,
+        account_change_volume.RULE,
+        change_volume_spike.RULE,
+    )
+}

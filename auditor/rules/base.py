@@ -1,0 +1,68 @@
+"""What a rule is: metadata kept beside its code, and a pure function of the inventory and config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from auditor.config import AuditSettings
+from auditor.model import Account, ControlRef, Finding, Inventory, PasswordPolicy, Severity, Subject
+from auditor.policy_rating import PolicyRater
+
+
+@dataclass(frozen=True)
+class RuleMeta:
+    id: str  # stable: reports, exclusions and scripts refer to it
+    title: str
+    description: str
+    severity: Severity  # default; a rule may raise it (e.g. for privileged accounts)
+    remediation: str
+    controls: tuple[ControlRef, ...]
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    as_of: datetime
+    settings: AuditSettings
+    inactive_days: Callable[[str], int]  # per-source threshold
+    rater: PolicyRater
+
+    @property
+    def period_start(self) -> datetime:
+        return self.as_of - timedelta(days=self.settings.period_days)
+
+
+@dataclass(frozen=True)
+class Rule:
+    meta: RuleMeta
+    evaluate: Callable[[Inventory, RuleContext], list[Finding]]
+
+
+def account_finding(
+    meta: RuleMeta, account: Account, message: str, evidence: dict[str, Any], severity: Severity | None = None,
+) -> Finding:
+    return Finding(
+        rule=meta.id, severity=severity or meta.severity, source=account.source,
+        subject=Subject("account", account.id, account.username), message=message,
+        evidence=evidence, controls=list(meta.controls),
+    )
+
+
+def policy_finding(
+    meta: RuleMeta, policy: PasswordPolicy, message: str, evidence: dict[str, Any], severity: Severity | None = None,
+) -> Finding:
+    return Finding(
+        rule=meta.id, severity=severity or meta.severity, source=policy.source,
+        subject=Subject("policy", policy.id, policy.name), message=message,
+        evidence=evidence, controls=list(meta.controls),
+    )
+
+
+def raised_if_privileged(account: Account, base: Severity) -> Severity:
+    """Privileged accounts are one step more severe: their misuse costs more."""
+    if not account.privileged:
+        return base
+    order = list(Severity)
+    return order[min(order.index(base) + 1, len(order) - 1)]

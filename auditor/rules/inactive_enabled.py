@@ -1,0 +1,43 @@
+"""inactive-enabled: enabled accounts not used for longer than the inactivity threshold."""
+
+from __future__ import annotations
+
+from auditor.activity import ActivityState, classify_activity
+from auditor.controls import CIS, ISO, NIST, PCI, SOC2, refs
+from auditor.model import Finding, Inventory, Severity
+from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, raised_if_privileged
+
+META = RuleMeta(
+    id="inactive-enabled",
+    title="Inactive accounts still enabled",
+    description="Enabled accounts whose last recorded activity is older than inactive_days (per source), "
+    "allowing for the source's known reporting lag. Accounts whose activity the source cannot report are "
+    "counted as 'activity unknown', not as inactive.",
+    severity=Severity.MEDIUM,
+    remediation="Confirm with the owner or manager; disable the account, then delete it after the retention "
+    "period. For break-glass accounts, add an exclusion with a reason and an expiry date.",
+    controls=refs((CIS, "5.3"), (NIST, "AC-2(3)"), (PCI, "8.2.6"), (ISO, "A.5.16"), (SOC2, "CC6.2")),
+)
+
+
+def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
+    findings = []
+    for account in inventory.accounts:
+        if not account.usable_at(ctx.as_of):
+            continue
+        verdict = classify_activity(
+            account, ctx.as_of, ctx.inactive_days(account.source), ctx.settings.new_account_grace_days)
+        if verdict.state != ActivityState.INACTIVE:
+            continue
+        evidence = {**verdict.evidence, "privileged": account.privileged,
+                    "privilege_evidence": account.privilege_evidence, "kind": account.kind.value}
+        findings.append(account_finding(
+            META, account,
+            f"{account.username} is enabled but last active {verdict.days_since} days ago "
+            f"({account.last_activity_attribute})",
+            evidence, raised_if_privileged(account, META.severity),
+        ))
+    return findings
+
+
+RULE = Rule(META, evaluate)

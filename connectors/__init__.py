@@ -1,0 +1,15 @@
+"""Source types by name. A new connector is one module plus one line here."""
+
+from __future__ import annotations
+
+from connectors import csv_export, graph_json, ldif
+from connectors.base import SourceType
+
+SOURCE_TYPES: dict[str, SourceType] = {
+    t.name: t
+    for t in (
+        ldif.SOURCE_TYPE,
+        graph_json.SOURCE_TYPE,
+        csv_export.SOURCE_TYPE,
+    )
+}

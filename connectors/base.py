@@ -1,0 +1,66 @@
+"""What every connector is: a config model and a ``collect`` function that returns inventory pieces.
+
+Connectors read vendor data and turn it into ``auditor.model`` objects; they never score, render or
+store anything. A connector that fails part-way raises :class:`SourceError` or returns a result with
+``partial`` set, and the engine records the source status; it never lets one source stop the audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+from auditor.model import Account, ChangeEvent, PasswordPolicy
+
+# TOML arrays arrive as lists; config models keep immutable tuples.
+StrList = Annotated[tuple[str, ...], Field(strict=False)]
+
+
+class SourceConfig(BaseModel):
+    """Keys every ``[[sources]]`` entry has. Connector configs subclass this."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    type: str
+    enabled: bool = True
+    inactive_days: int | None = Field(default=None, ge=1, le=3650)  # overrides [audit] inactive_days
+
+    @model_validator(mode="after")
+    def _paths_relative_to_config(self, info: ValidationInfo) -> SourceConfig:
+        """Relative paths in a config file mean "next to the config file", not "in the cwd"."""
+        base = (info.context or {}).get("base_dir")
+        if base is None:
+            return self
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, Path) and not value.is_absolute():
+                object.__setattr__(self, name, Path(base) / value)
+        return self
+
+
+class SourceError(Exception):
+    """The source could not be read at all. The message is shown to the user: no secrets in it."""
+
+
+@dataclass
+class SourceResult:
+    accounts: list[Account] = field(default_factory=list)
+    policies: list[PasswordPolicy] = field(default_factory=list)
+    change_events: list[ChangeEvent] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # Set when collection stopped part-way: what was read is kept, the source is marked partial.
+    partial_error: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceType:
+    name: str
+    description: str
+    config_model: type[SourceConfig]
+    collect: Callable[[Any, datetime], SourceResult]

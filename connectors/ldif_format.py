@@ -1,0 +1,147 @@
+"""RFC 2849 LDIF reader: content records in, ``DirectoryEntry`` objects out.
+
+Handles folded lines, ``::`` base64 values (binary objectSid/objectGUID), comments (folded too),
+the ``version:`` line, attribute options, UTF-8/UTF-16 exports (``ldifde -u``) and CRLF line ends.
+Change records and ``:<`` URL values are skipped with a warning: an export must never make the
+auditor read other files.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+
+class LdifError(ValueError):
+    """The file is not LDIF; carries the line number."""
+
+
+@dataclass
+class DirectoryEntry:
+    """One directory object: DN and its values as bytes, attribute names lower-cased, options dropped.
+
+    The same shape comes from a live ldap3 search (``raw_attributes``), so the AD and OpenLDAP mappers
+    work on both.
+    """
+
+    dn: str
+    attributes: dict[str, list[bytes]] = field(default_factory=dict)
+
+    def values(self, name: str) -> list[bytes]:
+        return self.attributes.get(name.lower(), [])
+
+    def first(self, name: str) -> bytes | None:
+        values = self.values(name)
+        return values[0] if values else None
+
+    def text(self, name: str) -> str | None:
+        value = self.first(name)
+        return value.decode("utf-8", "replace") if value is not None else None
+
+    def texts(self, name: str) -> list[str]:
+        return [v.decode("utf-8", "replace") for v in self.values(name)]
+
+    def has(self, name: str) -> bool:
+        return name.lower() in self.attributes
+
+    def object_classes(self) -> set[str]:
+        return {v.lower() for v in self.texts("objectClass")}
+
+
+def _decode(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        # Old ldifde writes ANSI code page text; Latin-1 never fails and keeps ASCII intact.
+        return data.decode("latin-1")
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Unfold continuation lines; yield (first physical line number, logical line). '' separates records."""
+    current: str | None = None
+    start = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if raw.startswith(" ") and current is not None:
+            current += raw[1:]
+            continue
+        if current is not None:
+            yield start, current
+        current, start = raw, number
+    if current is not None:
+        yield start, current
+
+
+def _records(text: str) -> Iterator[list[tuple[int, str]]]:
+    record: list[tuple[int, str]] = []
+    for number, line in _logical_lines(text):
+        if line.startswith("#"):
+            continue
+        if line.strip() == "":
+            if record:
+                yield record
+                record = []
+            continue
+        record.append((number, line))
+    if record:
+        yield record
+
+
+def _split(number: int, line: str) -> tuple[str, bytes | None, str]:
+    """Return (attribute description, value, kind) where kind is 'text', 'base64' or 'url'."""
+    colon = line.find(":")
+    if colon <= 0:
+        raise LdifError(f"line {number}: expected 'attribute: value', got {line[:60]!r}")
+    name = line[:colon].strip()
+    rest = line[colon + 1 :]
+    if rest.startswith(":"):
+        try:
+            return name, base64.b64decode(rest[1:].strip(), validate=True), "base64"
+        except (binascii.Error, ValueError) as exc:
+            raise LdifError(f"line {number}: attribute {name}: invalid base64 value") from exc
+    if rest.startswith("<"):
+        return name, None, "url"
+    return name, rest.lstrip(" ").encode("utf-8"), "text"
+
+
+def read_ldif(data: bytes, warnings: list[str]) -> Iterator[DirectoryEntry]:
+    """Yield the content records of an LDIF file; append a warning for everything skipped."""
+    text = _decode(data)
+    skipped_changes = 0
+    for index, record in enumerate(_records(text)):
+        number, first = record[0]
+        if index == 0 and first.lower().startswith("version:"):
+            if first.split(":", 1)[1].strip() != "1":
+                raise LdifError(f"line {number}: unsupported LDIF version {first.split(':', 1)[1].strip()!r}")
+            record = record[1:]
+            if not record:
+                continue
+            number, first = record[0]
+        name, value, _kind = _split(number, first)
+        if name.lower() != "dn" or value is None:
+            raise LdifError(f"line {number}: a record must start with 'dn:', got {first[:60]!r}")
+        entry = DirectoryEntry(dn=value.decode("utf-8", "replace"))
+        is_change = False
+        for line_number, line in record[1:]:
+            attr, attr_value, kind = _split(line_number, line)
+            lowered = attr.lower()
+            if lowered in ("changetype", "control"):
+                is_change = True
+                break
+            if kind == "url":
+                warnings.append(f"line {line_number}: {entry.dn}: value of {attr} is a URL reference; not followed")
+                continue
+            assert attr_value is not None
+            base_name = lowered.split(";", 1)[0]  # drop options such as ;binary or ;range=0-*
+            entry.attributes.setdefault(base_name, []).append(attr_value)
+        if is_change:
+            skipped_changes += 1
+            continue
+        yield entry
+    if skipped_changes:
+        warnings.append(f"{skipped_changes} change record(s) skipped: only content records are audited")

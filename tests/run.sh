@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The project's test command (README quick start, and what CI runs): installs what the tests need,
+# then lint, type-check and test. Works on a fresh machine; safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+python3 -m ruff check auditor connectors tests bench
+python3 -m mypy
+python3 -m pytest "$@"
