@@ -77,7 +77,7 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
     from auditor.demo import prepare_demo
     from auditor.engine import record, run_audit
     from auditor.exports import accounts_csv, findings_json
-    from auditor.fileio import write_atomic
+    from auditor.fileio import remove_stale_temporaries, write_atomic
     from auditor.history import History, HistoryError
     from auditor.report_html import render_report
 
@@ -103,6 +103,7 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
                 "accounts.csv": accounts_csv(result),
                 "report.html": render_report(result),
             }
+            remove_stale_temporaries(output_dir, list(outputs))
             for name, data in outputs.items():
                 write_atomic(output_dir / name, data)
             record(history, result)
@@ -156,3 +157,7 @@ def list_rules(as_json: bool) -> None:
         click.echo(f"{meta.id}  [{meta.severity.value}]  {meta.title}")
         click.echo(f"    {meta.description}")
         click.echo("    controls: " + "; ".join(f"{c.framework} {c.control}" for c in meta.controls))
+
+
+if __name__ == "__main__":
+    main()

@@ -33,3 +33,13 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def remove_stale_temporaries(directory: Path, names: list[str]) -> None:
+    """Temporary files a killed run left behind (SIGKILL gives no chance to clean up)."""
+    if not directory.is_dir():
+        return
+    for name in names:
+        for stale in directory.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()

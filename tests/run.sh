@@ -2,6 +2,7 @@
 # The project's test command (README quick start, and what CI runs): installs what the tests need,
 # then lint, type-check and test. Works on a fresh machine; safe to re-run.
 set -euo pipefail
+export PIP_ROOT_USER_ACTION=ignore
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 python3 -m ruff check auditor connectors tests bench

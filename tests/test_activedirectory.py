@@ -1,0 +1,159 @@
+from datetime import UTC, datetime, timedelta
+
+from auditor.model import AccountKind, ChangeAction
+from connectors.activedirectory import LAST_LOGON_TIMESTAMP_LAG, map_active_directory, sid_to_string
+from connectors.ldif_format import read_ldif
+from tests.ldif_fixtures import DOMAIN, b64, domain_head, filetime, group, ldif, pso, sid, user
+
+PEOPLE = f"OU=People,{DOMAIN}"
+DA = f"CN=Domain Admins,CN=Users,{DOMAIN}"
+ADMINS = f"CN=Administrators,CN=Builtin,{DOMAIN}"
+IT = f"CN=IT Admins,CN=Users,{DOMAIN}"
+CONTRACTORS = f"CN=Contractors,CN=Users,{DOMAIN}"
+PSO_CONTAINER = f"CN=Password Settings Container,CN=System,{DOMAIN}"
+LOGON = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+
+
+def mapped(*records: str):
+    entries = list(read_ldif(ldif(*records), []))
+    result = map_active_directory("ad", entries)
+    return result, {a.username: a for a in result.accounts}
+
+
+def test_sid_conversion_matches_ms_dtyp() -> None:
+    assert sid_to_string(sid(21, 111, 222, 333, 500)) == "S-1-5-21-111-222-333-500"
+    assert sid_to_string(sid(32, 544)) == "S-1-5-32-544"
+
+
+def test_user_account_control_and_filetime_sentinels() -> None:
+    _, accounts = mapped(
+        user("Alice", "alice", 512, 1, f"lastLogonTimestamp: {filetime(LOGON)}", "accountExpires: 0",
+             f"pwdLastSet: {filetime(LOGON - timedelta(days=10))}"),
+        user("Bob", "bob", 514, 2, "accountExpires: 9223372036854775807"),
+        user("Carol", "carol", 66048, 3, f"accountExpires: {filetime(datetime(2026, 1, 1, tzinfo=UTC))}"),
+        user("Kiosk", "kiosk", 544, 4),
+        user("Legacy", "legacy", 640, 5),
+    )
+    alice, bob, carol = accounts["alice"], accounts["bob"], accounts["carol"]
+    assert alice.enabled and not bob.enabled
+    assert alice.expires_at is None and bob.expires_at is None  # 0 and 0x7FFF... both mean never
+    assert carol.expires_at == datetime(2026, 1, 1, tzinfo=UTC)
+    assert carol.password_never_expires and not alice.password_never_expires
+    assert accounts["kiosk"].password_not_required and not alice.password_not_required
+    assert accounts["legacy"].reversible_password_encryption
+    assert alice.last_activity_at == LOGON
+    assert alice.last_activity_attribute == "lastLogonTimestamp"
+    assert alice.activity_lag == LAST_LOGON_TIMESTAMP_LAG
+    assert alice.last_activity_raw == str(filetime(LOGON))
+    assert alice.password_last_set_at == LOGON - timedelta(days=10)
+    assert alice.identifiers["sid"] == "S-1-5-21-111-222-333-2001"
+    assert alice.raw["userAccountControl_flags"] == "NORMAL_ACCOUNT"
+    assert "DONT_EXPIRE_PASSWORD" in carol.raw["userAccountControl_flags"]
+
+
+def test_last_logon_newer_than_timestamp_wins_without_lag() -> None:
+    newer = LOGON + timedelta(days=9)
+    _, accounts = mapped(
+        user("A", "a", 512, 1, f"lastLogonTimestamp: {filetime(LOGON)}", f"lastLogon: {filetime(newer)}"),
+        user("B", "b", 512, 2),
+    )
+    assert accounts["a"].last_activity_at == newer
+    assert accounts["a"].last_activity_attribute == "lastLogon"
+    assert accounts["a"].activity_lag == timedelta(0)
+    # B has neither attribute while the export carries them for others: never logged on.
+    assert accounts["b"].activity_known and accounts["b"].last_activity_at is None
+
+
+def test_export_without_logon_attributes_means_activity_unknown() -> None:
+    _, accounts = mapped(user("A", "a", 512, 1), user("B", "b", 512, 2))
+    assert not accounts["a"].activity_known
+    assert "lastLogonTimestamp" in (accounts["a"].activity_unknown_reason or "")
+
+
+def test_privilege_from_transitive_membership_by_rid_not_name() -> None:
+    records = [
+        domain_head(),
+        group("Domain Admins", 512, members=(IT,)),
+        group("IT Admins", 1200, member_of=(DA,)),  # nested: IT Admins is a member of Domain Admins
+        group("Administrators", None, builtin=544, container="CN=Builtin"),
+        group("Renamed Admins Group", 519),  # Enterprise Admins by RID, whatever its name
+        user("Alice", "alice", 512, 1, member_of=(IT,)),
+        user("Bob", "bob", 512, 2, "adminCount: 1"),
+        user("Carol", "carol", 512, 3, member_of=(f"CN=Renamed Admins Group,CN=Users,{DOMAIN}",)),
+        user("Dan", "dan", 512, 4, "primaryGroupID: 512"),
+        user("Eve", "eve", 512, 5, member_of=(ADMINS,)),
+    ]
+    _, accounts = mapped(*records)
+    assert accounts["alice"].privileged
+    assert "nested member of Domain Admins" in accounts["alice"].privilege_evidence
+    # adminCount alone is evidence of past privilege, not proof of current privilege
+    assert not accounts["bob"].privileged and accounts["bob"].privilege_evidence == ["adminCount=1"]
+    assert accounts["carol"].privileged and "member of Enterprise Admins" in accounts["carol"].privilege_evidence
+    assert accounts["dan"].privileged and accounts["dan"].privilege_evidence == ["primary group Domain Admins"]
+    assert accounts["eve"].privileged and "member of Administrators" in accounts["eve"].privilege_evidence
+
+
+def test_resultant_pso_rules() -> None:
+    alice = f"CN=Alice,{PEOPLE}"
+    records = [
+        domain_head(),
+        group("Contractors", 1300),
+        pso("Direct", 50, 8, True, (alice,), guid_n=9),
+        pso("ViaGroupLow", 10, 6, False, (CONTRACTORS,), guid_n=7),
+        pso("ViaGroupTieA", 20, 6, False, (f"CN=Other,CN=Users,{DOMAIN}",), guid_n=1),
+        user("Alice", "alice", 512, 1, member_of=(CONTRACTORS,)),  # direct link beats a lower-precedence group
+        user("Bob", "bob", 512, 2, member_of=(CONTRACTORS,)),
+        user("Carol", "carol", 512, 3),
+        user("Dan", "dan", 512, 4, f"msDS-ResultantPSO: CN=Unreadable,{PSO_CONTAINER}"),
+    ]
+    result, _ = mapped(*records)
+    policy_id = {a.username: a.password_policy_id for a in result.accounts}
+    assert policy_id["alice"].startswith("cn=direct,")
+    assert policy_id["bob"].startswith("cn=viagrouplow,")
+    assert policy_id["carol"] == DOMAIN.lower()
+    unreadable = result.policies[-1]
+    assert policy_id["dan"] == unreadable.id and not unreadable.settings_known
+    assert "Domain Admins only" in (unreadable.unknown_reason or "")
+    domain = next(p for p in result.policies if p.id == DOMAIN.lower())
+    assert domain.min_length == 7 and domain.min_character_classes == 3 and domain.max_age == timedelta(days=42)
+
+
+def test_pso_precedence_tie_goes_to_smallest_guid() -> None:
+    records = [
+        group("G", 1300),
+        pso("Bigger", 10, 9, False, (f"CN=G,CN=Users,{DOMAIN}",), guid_n=200),
+        pso("Smaller", 10, 8, False, (f"CN=G,CN=Users,{DOMAIN}",), guid_n=100),
+        user("A", "a", 512, 1, member_of=(f"CN=G,CN=Users,{DOMAIN}",)),
+    ]
+    _, accounts = mapped(*records)
+    assert (accounts["a"].password_policy_id or "").startswith("cn=smaller,")
+
+
+def test_kinds_tombstones_and_creation_events() -> None:
+    records = [
+        user("Svc", "svc-sql", 66048, 1),
+        user("App", "webapp", 512, 2, "servicePrincipalName: HTTP/web.corp.test"),
+        user("Human", "hana", 512, 3),
+        "\n".join(["dn: CN=WS01,OU=Computers,DC=corp,DC=test", "objectClass: computer", "objectClass: user",
+                   "sAMAccountName: WS01$", "userAccountControl: 4096", "whenCreated: 20250101000000.0Z"]) + "\n",
+        "\n".join([f"dn: CN=Gone\\0ADEL:{'1' * 8},CN=Deleted Objects,{DOMAIN}", "objectClass: user",
+                   "isDeleted: TRUE", f"objectGUID:: {b64(bytes(range(16)))}",
+                   "whenChanged: 20260620120000.0Z"]) + "\n",
+    ]
+    result, accounts = mapped(*records)
+    assert accounts["svc-sql"].kind == AccountKind.SERVICE
+    assert accounts["webapp"].kind == AccountKind.SERVICE
+    assert accounts["hana"].kind == AccountKind.HUMAN
+    assert accounts["WS01$"].kind == AccountKind.MACHINE and accounts["WS01$"].password_policy_id is None
+    assert "Gone" not in {a.username for a in result.accounts}
+    deleted = [e for e in result.change_events if e.action == ChangeAction.DELETED]
+    assert len(deleted) == 1 and deleted[0].username == "Gone"
+    assert deleted[0].at == datetime(2026, 6, 20, 12, tzinfo=UTC)
+    created = [e for e in result.change_events if e.action == ChangeAction.CREATED]
+    assert {e.username for e in created} == {"svc-sql", "webapp", "hana", "WS01$"}
+
+
+def test_unreadable_time_values_become_warnings() -> None:
+    result, accounts = mapped(user("A", "a", 512, 1, "lastLogonTimestamp: garbage"))
+    assert accounts["a"].last_activity_at is None
+    assert any("unreadable time value" in w for w in result.warnings)

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from html import unescape
+from importlib.resources import files
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner, Result
+
+from auditor.cli import main
+from tests.conftest import HOSTILE_LOGIN, HOSTILE_NAME
+
+AS_OF = "2026-06-30"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def audit(config: Path, out: Path, *extra: str) -> Result:
+    return run("run", "--config", str(config), "--output", str(out), "--as-of", AS_OF, *extra)
+
+
+def test_complete_run_outputs(small_org: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = audit(small_org, out)
+    assert result.exit_code == 0, result.output
+    assert "Audit complete" in result.stdout
+    for name in ("report.html", "findings.json", "accounts.csv"):
+        assert (out / name).stat().st_mode & 0o777 == 0o600  # personal data: owner-only
+    document = json.loads((out / "findings.json").read_text())
+    schema = json.loads(files("auditor").joinpath("schemas/findings.schema.json").read_text())
+    jsonschema.validate(document, schema, format_checker=jsonschema.FormatChecker())
+    rules = {f["rule"] for f in document["findings"]}
+    assert {"inactive-enabled", "never-used-enabled", "password-never-expires", "password-not-required",
+            "weak-password-policy"} <= rules
+    excluded = [f for f in document["findings"] if f["excluded_by"]]
+    assert [f["subject"]["name"] for f in excluded] == ["bg-admin"]
+    assert document["as_of"] == "2026-06-30T00:00:00Z" and document["complete"] is True
+
+
+def test_schema_rejects_a_broken_document(small_org: Path, tmp_path: Path) -> None:
+    audit(small_org, tmp_path / "out")
+    document = json.loads((tmp_path / "out" / "findings.json").read_text())
+    schema = json.loads(files("auditor").joinpath("schemas/findings.schema.json").read_text())
+    document["findings"][0]["severity"] = "apocalyptic"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, schema)
+
+
+def test_csv_neutralises_formulas(small_org: Path, tmp_path: Path) -> None:
+    audit(small_org, tmp_path / "out")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "accounts.csv").read_text("utf-8-sig"))))
+    usernames = {r["username"] for r in rows}
+    assert "'=cmd|' /C calc'!A0" in usernames and "'@SUM(1+1)*cmd" in usernames and "'+bob" in usernames
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(("=", "+", "-", "@")), value
+
+
+def test_report_is_self_contained_and_inert(small_org: Path, tmp_path: Path) -> None:
+    audit(small_org, tmp_path / "out")
+    html = (tmp_path / "out" / "report.html").read_text()
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+    assert csp is not None
+    policy = unescape(csp.group(1))
+    assert policy.startswith("default-src 'none'; style-src 'sha256-")
+    assert "unsafe-inline" not in policy
+    # No remote resources: no src/href to any URL, no <link> or external scripts.
+    assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', html)
+    assert "<link" not in html
+    # Hostile directory text is escaped in markup and in the embedded JSON data.
+    assert HOSTILE_NAME not in html and HOSTILE_LOGIN not in html
+    assert "&lt;svg onload=alert(1)&gt; is enabled but last active" in html  # rendered as text in a finding
+    assert 'href="javascript:' not in html.lower()
+    data = re.search(r'<script type="application/json" id="accounts-data">(.*?)</script>', html, re.S)
+    assert data is not None and "<" not in data.group(1)
+    rows = json.loads(data.group(1))
+    assert any(r["display_name"] == HOSTILE_NAME for r in rows)
+    # Exactly two script elements: the data block and our own hashed script.
+    assert len(re.findall(r"<script", html)) == 2
+
+
+def test_fail_on_threshold(small_org: Path, tmp_path: Path) -> None:
+    assert audit(small_org, tmp_path / "a", "--fail-on", "high").exit_code == 1
+    assert audit(small_org, tmp_path / "b", "--fail-on", "critical").exit_code == 0
+
+
+def test_failed_source_exit_3_others_audited(small_org: Path, tmp_path: Path) -> None:
+    (small_org.parent / "users.json").unlink()
+    out = tmp_path / "out"
+    result = audit(small_org, out, "--fail-on", "info")
+    assert result.exit_code == 3  # incomplete beats --fail-on
+    document = json.loads((out / "findings.json").read_text())
+    status = {s["name"]: s["status"] for s in document["sources"]}
+    assert status == {"ad": "ok", "entra": "failed", "saas": "ok"}
+    assert document["complete"] is False
+    assert {f["source"] for f in document["findings"]} >= {"ad", "saas"}
+    html = (out / "report.html").read_text()
+    assert "Incomplete audit" in html and "source entra failed" in html
+
+
+def test_usage_and_config_errors_exit_2_and_write_nothing(small_org: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[audit]\nbogus = 1\n")
+    out = tmp_path / "never"
+    for args in (
+        ["run", "--config", str(bad), "--output", str(out)],
+        ["run", "--demo", "--config", str(small_org), "--output", str(out)],
+        ["run", "--config", str(small_org), "--as-of", "last tuesday", "--output", str(out)],
+        ["run", "--config", str(tmp_path / "missing.toml"), "--output", str(out)],
+        ["run", "--config", str(small_org), "--fail-on", "extreme", "--output", str(out)],
+    ):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output
+        assert not out.exists()
+    result = CliRunner().invoke(main, ["run", "--config", str(bad)])
+    assert result.output.strip() == f"auditor: error: {bad}: audit.bogus: unknown key"
+
+
+def test_quiet_is_silent(small_org: Path, tmp_path: Path) -> None:
+    result = audit(small_org, tmp_path / "out", "--quiet")
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_history_second_run_compares_with_first(small_org: Path, tmp_path: Path) -> None:
+    assert audit(small_org, tmp_path / "one").exit_code == 0
+    ldif_path = small_org.parent / "ad.ldif"
+    ldif_path.write_bytes(ldif_path.read_bytes().replace(b"userAccountControl: 544", b"userAccountControl: 546"))
+    result = run("run", "--config", str(small_org), "--output", str(tmp_path / "two"), "--as-of", "2026-07-07")
+    assert result.exit_code == 0
+    html = (tmp_path / "two" / "report.html").read_text()
+    assert "Since the previous audit (as of 2026-06-30T00:00:00Z)" in html
+    assert "1 resolved" in html  # the kiosk account is now disabled
+    document = json.loads((tmp_path / "two" / "findings.json").read_text())
+    volume = [f for f in document["findings"] if f["rule"] == "account-change-volume" and f["source"] == "ad"]
+    assert volume and volume[0]["evidence"]["per_action"].get("disabled") == 1
+
+
+def test_as_of_makes_runs_reproducible(small_org: Path, tmp_path: Path) -> None:
+    def findings(out: Path) -> list[dict[str, object]]:
+        return json.loads((out / "findings.json").read_text())["findings"]
+    audit(small_org, tmp_path / "a")
+    (small_org.parent / "history.sqlite").unlink()
+    audit(small_org, tmp_path / "b")
+    assert findings(tmp_path / "a") == findings(tmp_path / "b")
+
+
+def test_rules_command() -> None:
+    from auditor.rules import RULES
+
+    listing = run("rules")
+    assert all(rule_id in listing.output for rule_id in RULES)
+    data = json.loads(run("rules", "--json").output)
+    assert {r["id"] for r in data} == set(RULES)
+    assert all(r["controls"] for r in data)

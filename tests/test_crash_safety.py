@@ -1,0 +1,67 @@
+"""Kill real audit processes at many points: earlier history and earlier outputs must survive intact."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import write_small_org
+
+OUTPUTS = ("report.html", "findings.json", "accounts.csv")
+
+
+def start(config: Path, out: Path, as_of: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "auditor.cli", "run", "--config", str(config), "--output", str(out),
+         "--as-of", as_of, "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def assert_intact(out: Path, history: Path, minimum_runs: int) -> int:
+    with sqlite3.connect(history) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        runs = db.execute("SELECT count(*) FROM runs").fetchone()[0]
+        orphans = db.execute("SELECT count(*) FROM snapshots WHERE run_id NOT IN (SELECT id FROM runs)").fetchone()[0]
+    assert runs >= minimum_runs and orphans == 0
+    document = json.loads((out / "findings.json").read_text())  # whole JSON, old or new
+    assert document["findings"]
+    assert (out / "report.html").read_text().rstrip().endswith("</html>")
+    assert (out / "accounts.csv").read_text("utf-8-sig").startswith("source,id,username")
+    return int(runs)
+
+
+def test_killed_runs_never_corrupt_history_or_outputs(tmp_path: Path) -> None:
+    config = write_small_org(tmp_path / "org")
+    history = tmp_path / "org" / "history.sqlite"
+    out = tmp_path / "out"
+    first = start(config, out, "2026-06-01")
+    assert first.wait(timeout=120) == 0, first.stderr.read() if first.stderr else ""
+    # Measure how long one run takes in this environment, then kill runs at points spread across it.
+    began = time.monotonic()
+    timed = start(config, out, "2026-06-02")
+    assert timed.wait(timeout=120) == 0
+    duration = time.monotonic() - began
+    runs = assert_intact(out, history, 2)
+    day = 3
+    for fraction in (0.05, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99):
+        process = start(config, out, f"2026-06-{day:02d}")
+        day += 1
+        time.sleep(duration * fraction)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+        runs_now = assert_intact(out, history, runs)
+        assert runs_now in (runs, runs + 1)  # the killed run is recorded whole or not at all
+        runs = runs_now
+    # The next run sweeps the temporaries a killed run left, and succeeds.
+    final = start(config, out, "2026-06-30")
+    assert final.wait(timeout=120) == 0
+    assert not list(out.glob(".*.tmp"))
+    assert assert_intact(out, history, runs + 1) == runs + 1

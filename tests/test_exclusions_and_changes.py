@@ -1,0 +1,97 @@
+from datetime import date, timedelta
+from pathlib import Path
+
+from auditor.changes import diff_snapshots, merge_events
+from auditor.config import Exclusion
+from auditor.exclusions import apply_exclusions
+from auditor.history import History, RunRecord
+from auditor.model import ChangeAction, ChangeEvent
+from auditor.rules import RULES
+from tests.rule_helpers import AS_OF, account, context, inventory
+
+
+def findings_for(*accounts):
+    return RULES["inactive-enabled"].evaluate(inventory(*accounts), context())
+
+
+def test_exclusions_by_glob_group_id_and_expiry() -> None:
+    accounts = [account("bg-admin", days_idle=300), account("svc-x", days_idle=300, groups=["Service Accounts"]),
+                account("joe", days_idle=300), account("old", days_idle=300), account("amy", days_idle=300)]
+    findings = findings_for(*accounts)
+    exclusions = (
+        Exclusion(username="BG-*", reason="break-glass", expires=date(2027, 1, 1)),
+        Exclusion(group="service accounts", reason="reviewed quarterly"),
+        Exclusion(id="id-joe", reason="on sabbatical", rules=("never-used-enabled",)),  # other rule: no match
+        Exclusion(username="old", reason="was needed", expires=date(2026, 6, 1)),  # expired before AS_OF
+    )
+    statuses = apply_exclusions(findings, accounts, exclusions, AS_OF)
+    excluded = {f.subject.name: f.excluded_by for f in findings}
+    assert excluded == {"bg-admin": "username=BG-*", "svc-x": "group=service accounts", "joe": None,
+                        "old": None, "amy": None}
+    assert [s.expired for s in statuses] == [False, False, False, True]
+    assert statuses[3].findings == ["inactive-enabled|ad|account|id-old"]  # still reported, and said so
+
+
+def test_exclusion_source_scope() -> None:
+    accounts = [account("bg-admin", days_idle=300, source="ad"), account("bg-admin", days_idle=300, source="saas")]
+    accounts[1].id = "id-saas"
+    findings = findings_for(*accounts)
+    apply_exclusions(findings, accounts, (Exclusion(username="bg-*", source="ad", reason="sealed"),), AS_OF)
+    assert {(f.source, f.excluded_by is not None) for f in findings} == {("ad", True), ("saas", False)}
+
+
+def test_snapshot_diff() -> None:
+    before_time = AS_OF - timedelta(days=7)
+    previous = [account("stays", password_last_set_at=AS_OF - timedelta(days=100)), account("gone"),
+                account("flip"), account("regroup", groups=["a"]), account("renamed")]
+    current = [account("stays", password_last_set_at=AS_OF - timedelta(days=2)),
+               account("new", created_days=3), account("flip", enabled=False), account("regroup", groups=["b"]),
+               account("renamed", display_name="New Name")]
+    current[-1].id = previous[-1].id
+    events = diff_snapshots("ad", previous, current, before_time, AS_OF)
+    got = {(e.username, e.action) for e in events}
+    assert got == {("stays", ChangeAction.PASSWORD_RESET), ("new", ChangeAction.CREATED),
+                   ("flip", ChangeAction.DISABLED), ("regroup", ChangeAction.GROUP_CHANGED),
+                   ("renamed", ChangeAction.MODIFIED), ("gone", ChangeAction.DELETED)}
+    by_name = {e.username: e for e in events}
+    # Record timestamps inside the window date the change precisely; otherwise it is approximate.
+    assert by_name["new"].at == AS_OF - timedelta(days=3) and not by_name["new"].approximate_time
+    assert by_name["stays"].at == AS_OF - timedelta(days=2)
+    assert by_name["flip"].at == AS_OF and by_name["flip"].approximate_time
+    assert all(e.origin == "snapshot" for e in events)
+
+
+def test_logged_events_explain_snapshot_differences() -> None:
+    logged = [ChangeEvent("ad", AS_OF - timedelta(days=1), "id-a", ChangeAction.DISABLED)]
+    derived = [ChangeEvent("ad", AS_OF, "id-a", ChangeAction.DISABLED, origin="snapshot"),
+               ChangeEvent("ad", AS_OF, "id-b", ChangeAction.DISABLED, origin="snapshot")]
+    merged = merge_events(logged, derived, AS_OF - timedelta(days=30))
+    assert [(e.account_id, e.origin) for e in merged] == [("id-a", "source"), ("id-b", "snapshot")]
+
+
+def test_history_roundtrip(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "history.sqlite"
+    history = History(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    run = RunRecord("r1", AS_OF - timedelta(days=7), AS_OF, "0.1.0", True, [], {"k": {"value": 1}},
+                    [{"key": "x"}])
+    event = ChangeEvent("ad", AS_OF - timedelta(days=8), "id-a", ChangeAction.CREATED, username="a")
+    history.record_run(run, {"ad": [account("a")]}, [event, event])
+    history.close()
+    reopened = History(path)
+    assert reopened.previous_snapshot("ad", AS_OF)[1][0].username == "a"  # type: ignore[index]
+    assert reopened.previous_snapshot("ad", AS_OF - timedelta(days=7)) is None  # only strictly earlier
+    assert reopened.previous_snapshot("other", AS_OF) is None
+    assert [e.account_id for e in reopened.events_between(AS_OF - timedelta(days=30), AS_OF)] == ["id-a"]
+    assert [r.id for r in reopened.runs()] == ["r1"]
+
+
+def test_history_refuses_a_corrupt_file(tmp_path: Path) -> None:
+    import pytest
+
+    from auditor.history import HistoryError
+
+    path = tmp_path / "history.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(HistoryError, match="cannot open the history database"):
+        History(path)
