@@ -121,6 +121,8 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
         state = "complete" if result.complete else "INCOMPLETE"
         click.echo(f"Audit {state} as of {to_iso(as_of)}: {len(result.inventory.accounts)} accounts, "
                    f"{len(open_findings)} open findings ({summary or 'none'}). Outputs in {output_dir}/")
+        for gap in result.gaps:
+            click.echo(f"  MISSING: {gap}", err=True)
         for note in result.notes:
             click.echo(f"  note: {note}", err=True)
     if not result.complete:

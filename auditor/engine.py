@@ -39,13 +39,13 @@ class AuditResult:
     context: RuleContext
     previous_run: RunRecord | None
     past_runs: list[RunRecord]
-    notes: list[str] = field(default_factory=list)  # what the report must say is missing or approximate
+    gaps: list[str] = field(default_factory=list)  # data this audit is missing: makes it incomplete
+    notes: list[str] = field(default_factory=list)  # caveats the report must state (expired exclusions, ...)
     snapshots: dict[str, list[Account]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
-        return all(s.state == SourceState.OK for s in self.inventory.sources) and not any(
-            n.startswith("rule ") for n in self.notes)
+        return not self.gaps
 
     def open_findings(self) -> list[Finding]:
         return [f for f in self.findings if f.excluded_by is None]
@@ -96,12 +96,13 @@ def run_audit(
     """``rater`` may be shared by audits of one organisation in one process (its ratings are pure)."""
     generated_at = datetime.now(UTC)
     inventory, snapshots = _collect(config, as_of, progress)
+    gaps: list[str] = []
     notes: list[str] = []
     for status in inventory.sources:
         if status.state == SourceState.FAILED:
-            notes.append(f"source {status.name} failed and is not in this audit: {status.error}")
+            gaps.append(f"source {status.name} failed and is not in this audit: {status.error}")
         elif status.state == SourceState.PARTIAL:
-            notes.append(f"source {status.name} was read only in part: {status.error}")
+            gaps.append(f"source {status.name} was read only in part: {status.error}")
 
     progress("comparing with history")
     lookback = timedelta(days=config.audit.period_days + config.audit.thresholds.spike_baseline_days + 1)
@@ -125,7 +126,7 @@ def run_audit(
         try:
             findings.extend(rule.evaluate(inventory, context))
         except Exception as exc:  # report it as a gap rather than losing the whole audit
-            notes.append(f"rule {rule_id} could not be evaluated: {type(exc).__name__}: {exc}")
+            gaps.append(f"rule {rule_id} could not be evaluated: {type(exc).__name__}: {exc}")
     findings.sort(key=lambda f: (-f.severity.rank, f.rule, f.source, f.subject.name.lower()))
     exclusions = apply_exclusions(findings, inventory.accounts, config.exclusions, as_of)
     for exclusion in exclusions:
@@ -139,7 +140,7 @@ def run_audit(
     return AuditResult(
         run_id=run_id, as_of=as_of, generated_at=generated_at, organization=config.audit.organization,
         inventory=inventory, findings=findings, kpis=kpis, exclusions=exclusions, context=context,
-        previous_run=past[-1] if past else None, past_runs=past, notes=notes, snapshots=snapshots,
+        previous_run=past[-1] if past else None, past_runs=past, gaps=gaps, notes=notes, snapshots=snapshots,
     )
 
 

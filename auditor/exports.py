@@ -39,6 +39,7 @@ def findings_document(result: AuditResult) -> dict[str, Any]:
         "generated_at": to_iso(result.generated_at),
         "as_of": to_iso(result.as_of),
         "complete": result.complete,
+        "gaps": result.gaps,
         "notes": result.notes,
         "sources": [
             {"name": s.name, "type": s.type, "status": s.state.value, "accounts": s.accounts,

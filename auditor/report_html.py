@@ -150,14 +150,12 @@ def render_report(result: AuditResult) -> bytes:
         now = {f.key for f in result.open_findings()}
         since_previous = {"as_of": to_iso(result.previous_run.as_of), "new": len(now - before),
                           "resolved": len(before - now)}
-    gap_notes = [n for n in result.notes if n.startswith(("source ", "rule "))]
     template = env.get_template("report.html.j2")
     html = template.render(
         csp=csp, css=Markup(css), js=Markup(js),  # noqa: S704 - our own package files, hashed into the CSP
         organization=result.organization, as_of=to_iso(result.as_of), as_of_day=result.as_of.date().isoformat(),
         generated_at=to_iso(result.generated_at), run_id=result.run_id, version=__version__,
-        complete=result.complete, notes=result.notes,
-        other_notes=[n for n in result.notes if n not in gap_notes],
+        complete=result.complete, gaps=result.gaps, notes=result.notes,
         kpis=[{"id": k.id, "label": k.label, "display": _kpi_display(k), "detail_text": _detail_text(k.detail)}
               for k in result.kpis],
         since_previous=since_previous, rule_sections=sections, policies=_policy_rows(result),

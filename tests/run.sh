@@ -5,6 +5,6 @@ set -euo pipefail
 export PIP_ROOT_USER_ACTION=ignore
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
-python3 -m ruff check auditor connectors tests bench
+python3 -m ruff check auditor connectors tests
 python3 -m mypy
 python3 -m pytest "$@"

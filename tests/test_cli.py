@@ -100,6 +100,8 @@ def test_failed_source_exit_3_others_audited(small_org: Path, tmp_path: Path) ->
     status = {s["name"]: s["status"] for s in document["sources"]}
     assert status == {"ad": "ok", "entra": "failed", "saas": "ok"}
     assert document["complete"] is False
+    assert document["gaps"] == ["source entra failed and is not in this audit: cannot read "
+                                f"{small_org.parent / 'users.json'}: No such file or directory"]
     assert {f["source"] for f in document["findings"]} >= {"ad", "saas"}
     html = (out / "report.html").read_text()
     assert "Incomplete audit" in html and "source entra failed" in html
