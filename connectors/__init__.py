@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from connectors import csv_export, graph_json, ldif
+from connectors import csv_export, graph_json, ldap, ldif
 from connectors.base import SourceType
 
 SOURCE_TYPES: dict[str, SourceType] = {
     t.name: t
     for t in (
         ldif.SOURCE_TYPE,
+        ldap.SOURCE_TYPE,
         graph_json.SOURCE_TYPE,
         csv_export.SOURCE_TYPE,
     )

@@ -157,3 +157,20 @@ def test_unreadable_time_values_become_warnings() -> None:
     result, accounts = mapped(user("A", "a", 512, 1, "lastLogonTimestamp: garbage"))
     assert accounts["a"].last_activity_at is None
     assert any("unreadable time value" in w for w in result.warnings)
+
+
+def test_last_logon_is_the_latest_over_every_dc() -> None:
+    from connectors.ldap import _merge_last_logon
+    from connectors.ldif_format import DirectoryEntry
+
+    def entry(guid: bytes, last_logon: int | None) -> DirectoryEntry:
+        attributes = {"objectguid": [guid]}
+        if last_logon is not None:
+            attributes["lastlogon"] = [str(last_logon).encode()]
+        return DirectoryEntry(dn="CN=x", attributes=attributes)
+
+    primary = [entry(b"a" * 16, 100), entry(b"b" * 16, 500), entry(b"c" * 16, None)]
+    dc2 = [entry(b"a" * 16, 300), entry(b"b" * 16, 200), entry(b"c" * 16, 50)]
+    dc3 = [entry(b"a" * 16, 250)]
+    _merge_last_logon(primary, [dc2, dc3])
+    assert [e.text("lastLogon") for e in primary] == ["300", "500", "50"]
