@@ -289,12 +289,14 @@ suffix "dc=example,dc=org"
 rootdn "cn=admin,dc=example,dc=org"
 rootpw {password}
 directory {root}/data
+maxsize 1073741824
 lastbind on
 overlay ppolicy
 ppolicy_default "cn=default,ou=policies,dc=example,dc=org"
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by dn.exact="uid=reader,ou=people,dc=example,dc=org" read
   by dn.exact="uid=limited,ou=people,dc=example,dc=org" read by * none
+limits dn.exact="uid=reader,ou=people,dc=example,dc=org" size=unlimited
 limits dn.exact="uid=limited,ou=people,dc=example,dc=org" size=3 size.pr=3 size.prtotal=3
 """
 
@@ -304,6 +306,7 @@ class Slapd:
     root: Path
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    bulk_people: int = 0  # extra generated users, for benchmarks
 
     def seed_ldif(self, now: datetime) -> str:
         def person(uid: str, *extra: str, created_days: int = 400) -> str:
@@ -335,6 +338,7 @@ class Slapd:
             person("limited", success(1)),
             "dn: cn=admins,ou=groups,dc=example,dc=org\nobjectClass: groupOfNames\ncn: admins\n"
             "member: uid=ol.admin,ou=people,dc=example,dc=org\n",
+            *(person(f"bulk{n:06d}", success(n % 365), f"employeeNumber: {n}") for n in range(self.bulk_people)),
         ])
 
     def start(self, now: datetime) -> None:
