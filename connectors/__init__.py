@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors import csv_export, graph_json, ldap, ldif
+from connectors import csv_export, entra, graph_json, ldap, ldif
 from connectors.base import SourceType
 
 SOURCE_TYPES: dict[str, SourceType] = {
@@ -11,6 +11,7 @@ SOURCE_TYPES: dict[str, SourceType] = {
         ldif.SOURCE_TYPE,
         ldap.SOURCE_TYPE,
         graph_json.SOURCE_TYPE,
+        entra.SOURCE_TYPE,
         csv_export.SOURCE_TYPE,
     )
 }

@@ -84,6 +84,17 @@ class TestAccountFlags:
         assert result["Cleartext policy"].subject.type == "policy"
 
 
+def test_mfa_not_registered() -> None:
+    inv = inventory(
+        account("nomfa", mfa_registered=False), account("hasmfa", mfa_registered=True), account("unknown"),
+        account("admin", mfa_registered=False, privileged=True), account("off", mfa_registered=False, enabled=False),
+        account("svc", mfa_registered=False, kind=AccountKind.SERVICE),
+    )
+    result = fired("mfa-not-registered", inv)
+    assert set(result) == {"nomfa", "admin"}
+    assert result["admin"].severity == Severity.HIGH and result["nomfa"].severity == Severity.MEDIUM
+
+
 class TestWeakPasswordPolicy:
     def test_weak_strong_and_unknown(self) -> None:
         weak = PasswordPolicy("ad", "weak", "Default domain policy", min_length=7, min_character_classes=3)
