@@ -31,6 +31,7 @@ class Thresholds(BaseModel):
     spike_k: float = Field(default=3.0, gt=0)
     spike_baseline_days: int = Field(default=28, ge=7, le=365)
     spike_min_changes: int = Field(default=10, ge=1)
+    guest_invitation_days: int = Field(default=30, ge=1, le=3650)
 
 
 class AuditSettings(BaseModel):

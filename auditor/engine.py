@@ -15,6 +15,7 @@ from auditor.changes import deduplicate, diff_snapshots, merge_events
 from auditor.config import Config
 from auditor.exclusions import ExclusionStatus, apply_exclusions
 from auditor.history import History, RunRecord
+from auditor.identity import inherit_on_premises_policies
 from auditor.kpis import Kpi, compute_kpis
 from auditor.model import Account, Finding, Inventory, SourceState, SourceStatus, to_jsonable
 from auditor.policy_rating import PolicyRater
@@ -42,6 +43,7 @@ class AuditResult:
     gaps: list[str] = field(default_factory=list)  # data this audit is missing: makes it incomplete
     notes: list[str] = field(default_factory=list)  # caveats the report must state (expired exclusions, ...)
     snapshots: dict[str, list[Account]] = field(default_factory=dict)
+    source_states: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -60,16 +62,19 @@ class AuditResult:
         )
 
 
-def _collect(config: Config, as_of: datetime, progress: Progress) -> tuple[Inventory, dict[str, list[Account]]]:
+def _collect(
+    config: Config, as_of: datetime, history: History, progress: Progress,
+) -> tuple[Inventory, dict[str, list[Account]], dict[str, dict[str, str]]]:
     inventory = Inventory()
     complete_snapshots: dict[str, list[Account]] = {}
+    states: dict[str, dict[str, str]] = {}
     for source in config.sources:
         if not source.enabled:
             continue
         status = SourceStatus(name=source.name, type=source.type)
         progress(f"collecting {source.name} ({source.type})")
         try:
-            result = SOURCE_TYPES[source.type].collect(source, as_of)
+            result = SOURCE_TYPES[source.type].collect(source, as_of, history.previous_state(source.name, as_of))
         except SourceError as exc:
             status.state, status.error = SourceState.FAILED, str(exc)
         except Exception as exc:  # a connector bug must not cost the other sources their audit
@@ -81,12 +86,14 @@ def _collect(config: Config, as_of: datetime, progress: Progress) -> tuple[Inven
                 status.state, status.error = SourceState.PARTIAL, result.partial_error
             else:
                 complete_snapshots[source.name] = result.accounts
+                if result.state:
+                    states[source.name] = result.state
             inventory.accounts.extend(result.accounts)
             inventory.policies.extend(result.policies)
             inventory.change_events.extend(result.change_events)
         status.collected_at = datetime.now(UTC)
         inventory.sources.append(status)
-    return inventory, complete_snapshots
+    return inventory, complete_snapshots, states
 
 
 def run_audit(
@@ -95,7 +102,8 @@ def run_audit(
 ) -> AuditResult:
     """``rater`` may be shared by audits of one organisation in one process (its ratings are pure)."""
     generated_at = datetime.now(UTC)
-    inventory, snapshots = _collect(config, as_of, progress)
+    inventory, snapshots, states = _collect(config, as_of, history, progress)
+    inherit_on_premises_policies(inventory)
     gaps: list[str] = []
     notes: list[str] = []
     for status in inventory.sources:
@@ -141,8 +149,9 @@ def run_audit(
         run_id=run_id, as_of=as_of, generated_at=generated_at, organization=config.audit.organization,
         inventory=inventory, findings=findings, kpis=kpis, exclusions=exclusions, context=context,
         previous_run=past[-1] if past else None, past_runs=past, gaps=gaps, notes=notes, snapshots=snapshots,
+        source_states=states,
     )
 
 
 def record(history: History, result: AuditResult) -> None:
-    history.record_run(result.run_record(), result.snapshots, result.inventory.change_events)
+    history.record_run(result.run_record(), result.snapshots, result.inventory.change_events, result.source_states)

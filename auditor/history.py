@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS change_events (
     PRIMARY KEY (source, account_id, action, at)
 );
 CREATE INDEX IF NOT EXISTS change_events_by_time ON change_events (at);
+CREATE TABLE IF NOT EXISTS source_state (
+    run_id TEXT NOT NULL REFERENCES runs(id), source TEXT NOT NULL, as_of TEXT NOT NULL, state TEXT NOT NULL,
+    PRIMARY KEY (run_id, source)
+);
 """
 
 
@@ -98,6 +102,15 @@ class History:
         accounts = [account_from_jsonable(a) for a in json.loads(zlib.decompress(row[1]))]
         return from_iso8601(row[0]) or before, accounts
 
+    def previous_state(self, source: str, before: datetime) -> dict[str, str]:
+        """What the latest complete read of ``source`` before ``before`` saved for the next one (delta links)."""
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT state FROM source_state WHERE source=? AND as_of<? ORDER BY as_of DESC LIMIT 1",
+                (source, to_iso(before)),
+            ).fetchone()
+        return dict(json.loads(row[0])) if row else {}
+
     def events_between(self, start: datetime, end: datetime) -> list[ChangeEvent]:
         with self._reading() as db:
             rows = db.execute(
@@ -127,6 +140,7 @@ class History:
 
     def record_run(
         self, run: RunRecord, snapshots: dict[str, list[Account]], events: Iterable[ChangeEvent],
+        states: dict[str, dict[str, str]] | None = None,
     ) -> None:
         """Store a finished run atomically: all of it, or (if the process dies) none of it."""
         try:
@@ -139,6 +153,9 @@ class History:
             for source, accounts in snapshots.items():
                 blob = zlib.compress(json.dumps(to_jsonable(accounts)).encode("utf-8"), 6)
                 self._db.execute("INSERT INTO snapshots VALUES (?, ?, ?, ?)", (run.id, source, to_iso(run.as_of), blob))
+            for source, state in (states or {}).items():
+                self._db.execute("INSERT INTO source_state VALUES (?, ?, ?, ?)",
+                                 (run.id, source, to_iso(run.as_of), json.dumps(state)))
             self._db.executemany(
                 "INSERT OR IGNORE INTO change_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(e.source, to_iso(e.at), e.account_id, e.action.value, e.username, e.actor, e.origin, e.detail,

@@ -41,7 +41,7 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
     for account in inventory.accounts:
         if not account.usable_at(ctx.as_of) or account.kind == AccountKind.MACHINE:
             continue
-        policy = inventory.policy(account.source, account.password_policy_id)
+        policy = inventory.policy_for(account)
         rating = ctx.rater.rate(policy) if policy else None
         if rating is None or rating.strong is None:
             unknown += 1

@@ -75,12 +75,20 @@ class Account:
     password_not_required: bool | None = None
     reversible_password_encryption: bool | None = None
     mfa_registered: bool | None = None
+    invitation_pending_since: datetime | None = None  # an invited guest who has not accepted yet
     privileged: bool = False
     privilege_evidence: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     password_policy_id: str | None = None  # None: governing policy unknown
+    # Set when the governing policy belongs to another source (a synced cloud account and its directory).
+    password_policy_source: str | None = None
     identifiers: dict[str, str] = field(default_factory=dict)  # join keys: sid, immutable_id, employee_id
     raw: dict[str, str] = field(default_factory=dict)  # source values quoted as evidence
+
+    @property
+    def policy_key(self) -> tuple[str, str | None]:
+        """(source, id) of the governing password policy."""
+        return (self.password_policy_source or self.source, self.password_policy_id)
 
     def usable_at(self, moment: datetime) -> bool:
         """Enabled and not past its expiry date: the account can still be used to sign in."""
@@ -147,6 +155,9 @@ class Inventory:
     change_events: list[ChangeEvent] = field(default_factory=list)
     sources: list[SourceStatus] = field(default_factory=list)
 
+    def policy_for(self, account: Account) -> PasswordPolicy | None:
+        return self.policy(*account.policy_key)
+
     def policy(self, source: str, policy_id: str | None) -> PasswordPolicy | None:
         if policy_id is None:
             return None
@@ -210,7 +221,7 @@ def to_jsonable(value: Any) -> Any:
 def account_from_jsonable(data: dict[str, Any]) -> Account:
     """Inverse of ``to_jsonable`` for accounts stored in history snapshots."""
     values = dict(data)
-    for name in ("created_at", "expires_at", "last_activity_at", "password_last_set_at"):
+    for name in ("created_at", "expires_at", "last_activity_at", "password_last_set_at", "invitation_pending_since"):
         if values.get(name) is not None:
             values[name] = from_iso8601(values[name])
     values["kind"] = AccountKind(values.get("kind", "unknown"))

@@ -75,7 +75,7 @@ def _finding_row(finding: Finding) -> dict[str, Any]:
 
 def _policy_rows(result: AuditResult) -> list[dict[str, Any]]:
     governed = Counter(
-        (a.source, a.password_policy_id) for a in result.inventory.accounts
+        a.policy_key for a in result.inventory.accounts
         if a.usable_at(result.as_of) and a.kind != AccountKind.MACHINE
     )
     rows = []

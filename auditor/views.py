@@ -7,12 +7,13 @@ from typing import Any
 
 from auditor.activity import classify_activity
 from auditor.engine import AuditResult
+from auditor.model import Account
 from auditor.timeconv import to_iso
 
 
-def policy_strength(result: AuditResult, source: str, policy_id: str | None) -> tuple[str, str | None]:
+def policy_strength(result: AuditResult, account: Account) -> tuple[str, str | None]:
     """('strong' | 'weak' | 'unknown', policy name)."""
-    policy = result.inventory.policy(source, policy_id)
+    policy = result.inventory.policy_for(account)
     if policy is None:
         return "unknown", None
     rating = result.context.rater.rate(policy)
@@ -30,7 +31,7 @@ def account_rows(result: AuditResult) -> list[dict[str, Any]]:
     for account in result.inventory.accounts:
         verdict = classify_activity(
             account, ctx.as_of, ctx.inactive_days(account.source), ctx.settings.new_account_grace_days)
-        strength, policy_name = policy_strength(result, account.source, account.password_policy_id)
+        strength, policy_name = policy_strength(result, account)
         rows.append({
             "source": account.source, "id": account.id, "username": account.username,
             "display_name": account.display_name or "", "email": account.email or "",

@@ -7,7 +7,7 @@ store anything. A connector that fails part-way raises :class:`SourceError` or r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,9 @@ class SourceConfig(BaseModel):
         return self
 
 
+NO_STATE: Mapping[str, str] = {}
+
+
 class SourceError(Exception):
     """The source could not be read at all. The message is shown to the user: no secrets in it."""
 
@@ -56,6 +59,8 @@ class SourceResult:
     warnings: list[str] = field(default_factory=list)
     # Set when collection stopped part-way: what was read is kept, the source is marked partial.
     partial_error: str | None = None
+    # Saved in history when the source was read in full, and handed back on the next run (delta links).
+    state: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,4 +68,5 @@ class SourceType:
     name: str
     description: str
     config_model: type[SourceConfig]
-    collect: Callable[[Any, datetime], SourceResult]
+    # collect(config, as_of, previous_state): previous_state is what the last complete read saved.
+    collect: Callable[[Any, datetime, Mapping[str, str]], SourceResult]

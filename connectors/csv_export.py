@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from auditor.model import Account, AccountKind, ChangeAction, ChangeEvent
 from auditor.timeconv import TimeFormatError, parse_timestamp
-from connectors.base import SourceConfig, SourceError, SourceResult, SourceType, StrList
+from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType, StrList
 
 _TRUE = ("true", "yes", "y", "1", "active", "enabled")
 _FALSE = ("false", "no", "n", "0", "inactive", "disabled", "suspended", "deactivated", "locked")
@@ -84,7 +85,7 @@ def _rows(path: Path, config: CsvConfig, required: list[str]) -> list[dict[str, 
     return [{k: (v or "") for k, v in row.items() if k is not None} for row in reader]
 
 
-def collect(config: CsvConfig, as_of: datetime) -> SourceResult:
+def collect(config: CsvConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
     cols = config.columns
     mapped = [v for v in cols.model_dump().values() if v]
     rows = _rows(config.path, config, mapped)

@@ -6,6 +6,7 @@ assignments, directory audits for the period; transform: ``graph_users`` (shared
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -17,9 +18,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from pydantic import Field, model_validator
 
+from auditor.model import ChangeAction, ChangeEvent
 from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
-from auditor.timeconv import to_iso
-from connectors.base import SourceConfig, SourceError, SourceResult, SourceType
+from auditor.timeconv import from_iso8601, to_iso
+from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType
 from connectors.graph_client import GraphClient, GraphError, RetryPolicy, TrustedSession
 from connectors.graph_users import cloud_password_policies, map_directory_audit, map_user
 
@@ -51,6 +53,7 @@ USER_FIELDS = (
     "externalUserStateChangeDateTime,createdDateTime,onPremisesSyncEnabled,onPremisesSecurityIdentifier,"
     "onPremisesImmutableId,employeeId,passwordPolicies,lastPasswordChangeDateTime"
 )
+DELTA_FIELDS = "id,userPrincipalName,accountEnabled,createdDateTime,displayName,passwordPolicies,userType"
 AUDIT_RETENTION_DAYS = 30  # P1/P2; 7 on the free tier: older changes must come from our own history
 
 
@@ -146,7 +149,64 @@ def _token_provider(config: EntraConfig, session: requests.Session, redact: Reda
     return token
 
 
-def collect(config: EntraConfig, as_of: datetime) -> SourceResult:
+def _delta_events(
+    client: GraphClient, source: str, previous_state: Mapping[str, str], as_of: datetime, warnings: list[str],
+) -> tuple[list[ChangeEvent], dict[str, str]]:
+    """Changes since the previous audit from /users/delta, and the state (delta link) for the next one.
+
+    With ``Prefer: return=minimal`` a changed user carries only the properties that changed, so they say
+    what happened. An expired token (HTTP 410) means reading the delta again from the start.
+    """
+    headers = {"Prefer": "return=minimal"}
+    link = previous_state.get("users_delta_link")
+    since = from_iso8601(previous_state.get("users_delta_as_of", "")) if previous_state else None
+    events: list[ChangeEvent] = []
+    try:
+        if link:
+            try:
+                changed = [item for page in client.pages(link, headers=headers) for item in page]
+            except GraphError as exc:
+                if exc.status != 410 and exc.code != "foreign_link":  # 410 Gone: the token has expired
+                    raise
+                warnings.append(f"the saved delta token is no longer valid ({exc.code}); the delta was read again "
+                                "in full, and changes since the previous audit come from snapshot differences")
+                link = None
+            else:
+                events = [e for item in changed if (e := _delta_event(source, item, since, as_of)) is not None]
+        if not link:
+            for _ in client.pages("/v1.0/users/delta", {"$select": DELTA_FIELDS}, headers):
+                pass  # the first round only establishes the starting point
+    except GraphError as exc:
+        warnings.append(f"users delta not readable ({exc.code}): changes come from snapshot differences")
+        return events, {}
+    if client.delta_link is None:
+        return events, {}
+    return events, {"users_delta_link": client.delta_link, "users_delta_as_of": to_iso(as_of) or ""}
+
+
+def _delta_event(source: str, item: Mapping[str, Any], since: datetime | None, as_of: datetime) -> ChangeEvent | None:
+    user_id = str(item.get("id", ""))
+    removed = item.get("@removed")
+    if removed is not None:
+        reason = removed.get("reason", "") if isinstance(removed, dict) else ""
+        return ChangeEvent(source=source, at=as_of, account_id=user_id, action=ChangeAction.DELETED,
+                           origin="source", detail=f"users delta @removed ({reason})", approximate_time=True)
+    created = from_iso8601(str(item["createdDateTime"])) if item.get("createdDateTime") else None
+    if created is not None and (since is None or created > since):
+        return ChangeEvent(source=source, at=created, account_id=user_id, action=ChangeAction.CREATED,
+                           username=item.get("userPrincipalName"), detail="users delta: new user")
+    if "accountEnabled" in item:
+        action = ChangeAction.ENABLED if item["accountEnabled"] else ChangeAction.DISABLED
+        return ChangeEvent(source=source, at=as_of, account_id=user_id, action=action,
+                           detail="users delta: accountEnabled changed", approximate_time=True)
+    changed = sorted(k for k in item if k != "id" and not k.startswith("@"))
+    if not changed:
+        return None
+    return ChangeEvent(source=source, at=as_of, account_id=user_id, action=ChangeAction.MODIFIED,
+                       detail="users delta: " + ", ".join(changed), approximate_time=True)
+
+
+def collect(config: EntraConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
     redact = Redactor()
     session = TrustedSession(str(config.ca_bundle) if config.ca_bundle else None)
     token = _token_provider(config, session, redact)
@@ -223,12 +283,14 @@ def collect(config: EntraConfig, as_of: datetime) -> SourceResult:
             warnings.append(f"directory audits not readable ({exc.code}): change events only from snapshots")
         else:
             partial.append(f"directory audits: {redact(str(exc))}")
+    delta_events, state = _delta_events(client, config.name, previous_state, as_of, warnings)
+    events.extend(delta_events)
     if client.waited:
         warnings.append(f"Graph throttled the reads: waited {client.waited:.0f} s in total, as Retry-After asked")
     if problems:
         warnings.append(f"{len(problems)} unreadable value(s); first: {problems[0]}")
     return SourceResult(accounts=accounts, policies=cloud_password_policies(config.name), change_events=events,
-                        warnings=warnings, partial_error="; ".join(partial) or None)
+                        warnings=warnings, partial_error="; ".join(partial) or None, state=state)
 
 
 SOURCE_TYPE = SourceType("entra", "Microsoft Entra ID through Microsoft Graph (msal)", EntraConfig, collect)

@@ -53,6 +53,7 @@ class GraphClient:
         self.session, self.base_url, self.token = session, base_url.rstrip("/"), token
         self.retry, self.timeout, self.sleep = retry, timeout, sleep
         self.waited = 0.0  # seconds spent honouring throttling, reported as evidence of the run
+        self.delta_link: str | None = None  # the @odata.deltaLink of the last delta round read to its end
 
     def _get(self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str]) -> dict[str, Any]:
         for attempt in range(1, self.retry.attempts + 1):
@@ -101,11 +102,22 @@ class GraphClient:
     def pages(
         self, path: str, params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Yield each page's ``value``, following the whole nextLink URL (never rebuilt from parts)."""
-        url: str | None = self.base_url + path
+        """Yield each page's ``value``, following the whole nextLink URL (never rebuilt from parts).
+
+        ``path`` is relative to the Graph endpoint, or a saved link under it (a delta link).
+        """
+        if path.startswith("https://"):
+            if not path.startswith(self.base_url + "/"):
+                raise GraphError(0, "foreign_link", "a saved link does not point at the Graph endpoint", path)
+            url: str | None = path
+        else:
+            url = self.base_url + path
         query: Mapping[str, str] | None = params
+        self.delta_link = None
         while url:
             body = self._get(url, query, headers or {})
             value = body.get("value", [])
             yield [item for item in value if isinstance(item, dict)]
             url, query = body.get("@odata.nextLink"), None
+            if url is None:
+                self.delta_link = body.get("@odata.deltaLink")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
-from connectors.base import SourceConfig, SourceError, SourceResult, SourceType
+from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType
 from connectors.graph_users import cloud_password_policies, map_directory_audit, map_user
 
 
@@ -39,7 +39,7 @@ def _objects(path: Path) -> Iterator[dict[str, Any]]:
             raise SourceError(f"{path}: expected a Graph response ({{'value': [...]}}) or a list of them")
 
 
-def collect(config: GraphJsonConfig, as_of: datetime) -> SourceResult:
+def collect(config: GraphJsonConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
     users = list(_objects(config.users_file))
     problems: list[str] = []
     # A response without signInActivity anywhere was taken without P1/P2 or AuditLog.Read.All.

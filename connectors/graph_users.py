@@ -118,6 +118,10 @@ def map_user(
         password_last_set_at=_time(user.get("lastPasswordChangeDateTime"), problems, upn),
         password_never_expires="DisablePasswordExpiration" in policies,
         mfa_registered=mfa.get(user_id), password_policy_id=policy_id, identifiers=identifiers, raw=raw,
+        invitation_pending_since=(
+            _time(user.get("externalUserStateChangeDateTime"), problems, upn) or _time(user.get("createdDateTime"),
+                                                                                    problems, upn)
+        ) if user.get("externalUserState") == "PendingAcceptance" else None,
     )
 
 

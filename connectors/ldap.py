@@ -8,7 +8,7 @@ answer makes the source partial, never silently short.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 
 from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
 from connectors.activedirectory import AdOptions, map_active_directory
-from connectors.base import SourceConfig, SourceError, SourceResult, SourceType, StrList
+from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType, StrList
 from connectors.ldif_format import DirectoryEntry
 from connectors.openldap import OpenLdapOptions, map_openldap
 
@@ -252,7 +252,7 @@ def _read_active_directory(config: LdapConfig, directory: _Directory, password: 
     return entries + accounts + groups + psos + deleted
 
 
-def collect(config: LdapConfig, as_of: datetime) -> SourceResult:
+def collect(config: LdapConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
     redact = Redactor()
     password = None
     if config.bind_dn:

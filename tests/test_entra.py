@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,3 +177,95 @@ def test_config_rules() -> None:
         EntraConfig.model_validate(base | {"client_secret_env": "A", "certificate_file": "x.pem"})
     with pytest.raises(ValueError, match="https"):
         EntraConfig.model_validate(base | {"client_secret_env": "A", "graph_endpoint": "http://graph.local"})
+
+
+def test_users_delta_between_audits(sim: GraphSimulator, pki: Pki) -> None:
+    first = collect(config(sim, pki), NOW)
+    assert first.state["users_delta_link"].startswith(f"{sim.base_url}/v1.0/users/delta?$deltatoken=")
+    sim.change_user(str(uuid.UUID(int=5)), accountEnabled=False)
+    sim.change_user(str(uuid.UUID(int=6)), displayName="Renamed")
+    sim.remove_user(str(uuid.UUID(int=7)))
+    sim.add_user({"id": "new-user", "userPrincipalName": "new@contoso.test", "accountEnabled": True,
+                  "createdDateTime": (NOW + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    later = NOW + timedelta(days=1)
+    second = collect(config(sim, pki), later, first.state)
+    delta = {(e.account_id, e.action.value) for e in second.change_events if (e.detail or "").startswith("users delta")}
+    assert delta == {("00000000-0000-0000-0000-000000000005", "disabled"),
+                     ("00000000-0000-0000-0000-000000000006", "modified"),
+                     ("00000000-0000-0000-0000-000000000007", "deleted"), ("new-user", "created")}
+    assert all(h.get("Prefer") == "return=minimal" for h in sim.graph_requests("/v1.0/users/delta"))
+    assert second.state["users_delta_link"] != first.state["users_delta_link"]
+
+
+def test_expired_delta_token_means_a_full_read(sim: GraphSimulator, pki: Pki) -> None:
+    first = collect(config(sim, pki), NOW)
+    sim.expire_delta_tokens()
+    sim.remove_user(str(uuid.UUID(int=3)))
+    second = collect(config(sim, pki), NOW + timedelta(days=8), first.state)
+    assert any("delta token is no longer valid (SyncStateNotFound)" in w for w in second.warnings)
+    assert not [e for e in second.change_events if (e.detail or "").startswith("users delta")]
+    assert second.state["users_delta_link"] and second.state != first.state
+    assert len(second.accounts) == 1199  # the full user read is unaffected
+
+
+def test_a_foreign_delta_link_is_never_followed(sim: GraphSimulator, pki: Pki) -> None:
+    stolen = {"users_delta_link": "https://attacker.example/v1.0/users/delta?$deltatoken=1",
+              "users_delta_as_of": "2026-01-01T00:00:00Z"}
+    result = collect(config(sim, pki), NOW, stolen)
+    assert any("no longer valid" in w for w in result.warnings)
+    assert result.state["users_delta_link"].startswith(sim.base_url)
+
+
+def test_delta_link_kept_in_history_between_runs(sim: GraphSimulator, pki: Pki, tmp_path: Path) -> None:
+    (tmp_path / "audit.toml").write_text(
+        "[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'entra'\ntype = 'entra'\n"
+        f"tenant_id = '{sim.tenant.tenant_id}'\nclient_id = '{sim.tenant.client_id}'\n"
+        "client_secret_env = 'ENTRA_SECRET'\n"
+        f"authority_host = '{sim.base_url}'\ngraph_endpoint = '{sim.base_url}'\nca_bundle = '{pki.ca}'\n")
+
+    def run(as_of: datetime, out: str) -> dict[str, object]:
+        result = CliRunner().invoke(main, ["run", "--config", str(tmp_path / "audit.toml"), "--output",
+                                           str(tmp_path / out), "--as-of", as_of.strftime("%Y-%m-%dT%H:%M:%SZ")])
+        assert result.exit_code == 0, result.output
+        return json.loads((tmp_path / out / "findings.json").read_text())
+
+    run(NOW, "one")
+    initial_round = len(sim.graph_requests("/v1.0/users/delta"))
+    sim.change_user(str(uuid.UUID(int=5)), accountEnabled=False)
+    document = run(NOW + timedelta(days=1), "two")
+    volume = next(f for f in document["findings"] if f["rule"] == "account-change-volume")  # type: ignore[attr-defined]
+    # The delta's "disabled" and the snapshot difference for the same change are one change, not two.
+    assert volume["evidence"]["per_action"] == {"disabled": 1}
+    # The second run followed the saved link: one request, instead of another full round of pages.
+    assert initial_round == 6 and len(sim.graph_requests("/v1.0/users/delta")) == initial_round + 1
+
+
+def test_a_50000_user_tenant_audits_end_to_end(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENTRA_SECRET", SECRET)
+    tenant = make_tenant(50_000, NOW, client_secret=SECRET)
+    with GraphSimulator(tenant, pki.cert, pki.key) as sim:
+        (tmp_path / "audit.toml").write_text(
+            "[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'entra'\ntype = 'entra'\n"
+            f"tenant_id = '{tenant.tenant_id}'\nclient_id = '{tenant.client_id}'\nclient_secret_env = 'ENTRA_SECRET'\n"
+            f"authority_host = '{sim.base_url}'\ngraph_endpoint = '{sim.base_url}'\nca_bundle = '{pki.ca}'\n")
+        result = CliRunner().invoke(main, ["run", "--config", str(tmp_path / "audit.toml"), "--output",
+                                           str(tmp_path / "out"), "--quiet"])
+        assert result.exit_code == 0, result.output
+        assert len(sim.graph_requests("/v1.0/users")) == 100  # 50,000 users at 500 a page
+    document = json.loads((tmp_path / "out" / "findings.json").read_text())
+    assert document["sources"][0]["accounts"] == 50_000
+    inactive = [f for f in document["findings"] if f["rule"] == "inactive-enabled"]
+    # Every tenth user is a year dormant, less the disabled ones (every 97th) among them.
+    assert len(inactive) == len([n for n in range(50_000) if n % 10 == 9 and n % 50 != 49 and n % 97 != 0])
+
+
+def test_consistency_level_is_sent_on_every_page(sim: GraphSimulator, pki: Pki) -> None:
+    from connectors.graph_client import GraphClient, RetryPolicy, TrustedSession
+
+    session = TrustedSession(str(pki.ca))
+    sim.tokens.add("static-test-token")
+    client = GraphClient(session, sim.base_url, lambda: "static-test-token", RetryPolicy(), timeout=10)
+    pages = list(client.pages("/v1.0/users", {"$top": "100", "$count": "true"}, {"ConsistencyLevel": "eventual"}))
+    assert len(pages) == 12
+    headers = sim.graph_requests("/v1.0/users")
+    assert len(headers) == 12 and all(h.get("ConsistencyLevel") == "eventual" for h in headers)

@@ -95,3 +95,20 @@ def test_history_refuses_a_corrupt_file(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(HistoryError, match="cannot open the history database"):
         History(path)
+
+
+def test_synced_cloud_accounts_inherit_the_directory_policy() -> None:
+    from auditor.identity import inherit_on_premises_policies
+    from auditor.model import Inventory, PasswordPolicy
+
+    ad_user = account("alice", source="ad", identifiers={"sid": "S-1-5-21-1-2-3-1105"}, password_policy_id="dom")
+    synced = account("alice@corp.test", source="entra", identifiers={"on_prem_sid": "S-1-5-21-1-2-3-1105"})
+    cloud_only = account("bob@corp.test", source="entra", password_policy_id="cloud")
+    orphan = account("carol@corp.test", source="entra", identifiers={"on_prem_sid": "S-1-5-21-9-9-9-9"})
+    policies = [PasswordPolicy("ad", "dom", "Domain policy"), PasswordPolicy("entra", "cloud", "Cloud")]
+    inventory = Inventory(accounts=[ad_user, synced, cloud_only, orphan], policies=policies)
+    assert inherit_on_premises_policies(inventory) == 1
+    governing = inventory.policy_for(synced)
+    assert governing is not None and governing.name == "Domain policy"
+    assert inventory.policy_for(cloud_only).name == "Cloud"  # type: ignore[union-attr]
+    assert inventory.policy_for(orphan) is None  # its directory is not audited: unknown

@@ -35,6 +35,7 @@ def test_graph_pages_sign_in_activity_and_policies(tmp_path: Path) -> None:
              "signInActivity": {"lastSuccessfulSignInDateTime": "2026-06-01T10:00:00Z",
                                 "lastSignInDateTime": "2026-06-20T10:00:00Z"}},
             {"id": "u2", "userPrincipalName": "g_ext#EXT#@x.test", "accountEnabled": True, "userType": "Guest",
+             "externalUserState": "PendingAcceptance", "externalUserStateChangeDateTime": "2026-01-05T00:00:00Z",
              "signInActivity": {"lastSignInDateTime": "2025-01-01T00:00:00Z",
                                 "lastNonInteractiveSignInDateTime": "2025-03-01T00:00:00.1234567Z"}},
         ], "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$skiptoken=x"},
@@ -53,6 +54,8 @@ def test_graph_pages_sign_in_activity_and_policies(tmp_path: Path) -> None:
     assert accounts["u1"].last_activity_attribute == "signInActivity.lastSuccessfulSignInDateTime"
     assert accounts["u1"].password_never_expires and accounts["u1"].mfa_registered is True
     assert accounts["u2"].kind == AccountKind.GUEST and accounts["u2"].mfa_registered is False
+    assert accounts["u2"].invitation_pending_since == datetime(2026, 1, 5, tzinfo=UTC)
+    assert accounts["u1"].invitation_pending_since is None
     assert accounts["u2"].last_activity_attribute == "signInActivity.lastNonInteractiveSignInDateTime"
     assert accounts["u3"].activity_known and accounts["u3"].last_activity_at is None and not accounts["u3"].enabled
     assert accounts["u3"].mfa_registered is None  # not in the registration report: unknown, not "no"

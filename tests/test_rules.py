@@ -95,6 +95,19 @@ def test_mfa_not_registered() -> None:
     assert result["admin"].severity == Severity.HIGH and result["nomfa"].severity == Severity.MEDIUM
 
 
+def test_guest_invitation_pending() -> None:
+    inv = inventory(
+        account("old-invite", kind=AccountKind.GUEST, invitation_pending_since=AS_OF - timedelta(days=45)),
+        account("new-invite", kind=AccountKind.GUEST, invitation_pending_since=AS_OF - timedelta(days=10)),
+        account("accepted", kind=AccountKind.GUEST),
+        account("blocked", kind=AccountKind.GUEST, enabled=False, invitation_pending_since=AS_OF - timedelta(days=90)),
+    )
+    result = fired("guest-invitation-pending", inv)
+    assert set(result) == {"old-invite"} and result["old-invite"].evidence["days_pending"] == 45
+    assert set(fired("guest-invitation-pending", inv, context(thresholds={"guest_invitation_days": 5}))) == {
+        "old-invite", "new-invite"}
+
+
 class TestWeakPasswordPolicy:
     def test_weak_strong_and_unknown(self) -> None:
         weak = PasswordPolicy("ad", "weak", "Default domain policy", min_length=7, min_character_classes=3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from auditor.rules import (
     account_change_volume,
     change_volume_spike,
+    guest_invitation_pending,
     inactive_enabled,
     mfa_not_registered,
     never_used_enabled,
@@ -24,6 +25,7 @@ RULES: dict[str, Rule] = {
         password_never_expires.RULE,
         password_not_required.RULE,
         mfa_not_registered.RULE,
+        guest_invitation_pending.RULE,
         reversible_password_encryption.RULE,
         account_change_volume.RULE,
         change_volume_spike.RULE,

@@ -24,8 +24,8 @@ META = RuleMeta(
 
 
 def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
-    governed: Counter[tuple[str, str]] = Counter(
-        (a.source, a.password_policy_id) for a in inventory.accounts
+    governed: Counter[tuple[str, str | None]] = Counter(
+        a.policy_key for a in inventory.accounts
         if a.usable_at(ctx.as_of) and a.password_policy_id and a.kind != AccountKind.MACHINE
     )
     findings = []

@@ -24,6 +24,10 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import jwt
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
+# Server-chosen page sizes where a client cannot ask ($top unsupported or left out).
+DEFAULT_PAGE = {"/v1.0/users": 100, "/v1.0/users/delta": 200,
+                "/v1.0/reports/authenticationMethods/userRegistrationDetails": 1000,
+                "/v1.0/roleManagement/directory/roleAssignments": 1000, "/v1.0/auditLogs/directoryAudits": 1000}
 
 
 @dataclass
@@ -79,6 +83,10 @@ class GraphSimulator:
         self.faults: dict[str, list[Fault | None]] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers)
         self.tokens: set[str] = set()
+        # Users delta: every change gets a version; a delta token is the version it was issued at.
+        self.version = 0
+        self.changes: list[tuple[int, str, dict[str, Any] | None]] = []  # (version, user id, changed fields)
+        self.oldest_valid_token = 0
         self.token_requests: list[dict[str, list[str]]] = []
         handler = self._handler()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -95,6 +103,25 @@ class GraphSimulator:
     def __exit__(self, *_: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def change_user(self, user_id: str, **fields: Any) -> None:
+        user = next(u for u in self.tenant.users if u["id"] == user_id)
+        user.update(fields)
+        self.version += 1
+        self.changes.append((self.version, user_id, fields))
+
+    def add_user(self, user: dict[str, Any]) -> None:
+        self.tenant.users.append(user)
+        self.version += 1
+        self.changes.append((self.version, user["id"], dict(user)))
+
+    def remove_user(self, user_id: str) -> None:
+        self.tenant.users = [u for u in self.tenant.users if u["id"] != user_id]
+        self.version += 1
+        self.changes.append((self.version, user_id, None))
+
+    def expire_delta_tokens(self) -> None:
+        self.oldest_valid_token = self.version + 1
 
     def graph_requests(self, path: str) -> list[dict[str, str]]:
         return [headers for method, p, headers in self.requests if p == path]
@@ -191,8 +218,12 @@ class GraphSimulator:
             send(403, graph_error("Authorization_RequestDenied", "Insufficient privileges to complete the operation."))
             return
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if url.path == "/v1.0/users/delta" and "$deltatoken" in query:
+            self._delta_changes(request, query)
+            return
         collections = {
             "/v1.0/users": self.tenant.users,
+            "/v1.0/users/delta": self.tenant.users,
             "/v1.0/reports/authenticationMethods/userRegistrationDetails": self.tenant.registration,
             "/v1.0/roleManagement/directory/roleAssignments": self.tenant.role_assignments,
             "/v1.0/auditLogs/directoryAudits": self.tenant.audits,
@@ -205,7 +236,7 @@ class GraphSimulator:
             send(403, graph_error("Authentication_RequestFromNonPremiumTenantOrB2CTenant",
                                   "Neither tenant is B2C or tenant doesn't have premium license"))
             return
-        top = int(query.get("$top", "100"))
+        top = int(query.get("$top", str(DEFAULT_PAGE.get(url.path, 100))))
         if "signInActivity" in selected and top > 500:
             send(400, graph_error("Request_UnsupportedQuery", "$top is limited to 500 with signInActivity."))
             return
@@ -221,7 +252,35 @@ class GraphSimulator:
         if start + top < len(items):
             next_query = {k: v for k, v in query.items() if k != "$skiptoken"} | {"$skiptoken": str(start + top)}
             body["@odata.nextLink"] = f"{self.base_url}{url.path}?{urlencode(next_query)}"
+        elif url.path == "/v1.0/users/delta":
+            body["@odata.deltaLink"] = f"{self.base_url}{url.path}?$deltatoken={self.version}"
         send(200, body)
+
+    def _delta_changes(self, request: BaseHTTPRequestHandler, query: dict[str, str]) -> None:
+        send = request._send  # type: ignore[attr-defined]
+        token = int(query["$deltatoken"])
+        if token < self.oldest_valid_token:
+            send(410, graph_error("SyncStateNotFound", "The sync state generation is not found or has expired."))
+            return
+        minimal = "return=minimal" in request.headers.get("Prefer", "")
+        merged: dict[str, dict[str, Any] | None] = {}
+        for version, user_id, fields in self.changes:
+            if version <= token:
+                continue
+            if fields is None:
+                merged[user_id] = None
+            else:
+                previous = merged.get(user_id) or {}
+                merged[user_id] = previous | fields
+        value: list[dict[str, Any]] = []
+        for user_id, fields in merged.items():
+            if fields is None:
+                value.append({"id": user_id, "@removed": {"reason": "changed"}})
+            elif minimal:
+                value.append({"id": user_id, **fields})
+            else:
+                value.append(next(u for u in self.tenant.users if u["id"] == user_id))
+        send(200, {"value": value, "@odata.deltaLink": f"{self.base_url}/v1.0/users/delta?$deltatoken={self.version}"})
 
 
 def graph_error(code: str, message: str) -> dict[str, Any]:
