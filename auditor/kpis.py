@@ -7,7 +7,7 @@ from typing import Any
 
 from auditor.activity import ActivityState, classify_activity
 from auditor.change_volume import in_period, per_action
-from auditor.model import AccountKind, Finding, Inventory
+from auditor.model import AccountKind, Finding, Inventory, SourceState
 from auditor.rules.base import RuleContext
 
 
@@ -22,9 +22,14 @@ class Kpi:
 
 def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext) -> list[Kpi]:
     excluded = {(f.source, f.subject.id) for f in findings if f.excluded_by and f.subject.type == "account"}
+    # A source read only in part would make every share a guess: its accounts stay out of the figures
+    # (their findings are still reported), and each figure says how many were left out.
+    partial = {s.name for s in inventory.sources if s.state == SourceState.PARTIAL}
+    counted = [a for a in inventory.accounts if a.source not in partial]
+    left_out = {"not_counted_partial_sources": len(inventory.accounts) - len(counted)} if partial else {}
     states: dict[ActivityState, int] = dict.fromkeys(ActivityState, 0)
     stale_enabled = stale_disabled = 0
-    for account in inventory.accounts:
+    for account in counted:
         verdict = classify_activity(
             account, ctx.as_of, ctx.inactive_days(account.source), ctx.settings.new_account_grace_days)
         usable = account.usable_at(ctx.as_of)
@@ -38,7 +43,7 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
     stale_total = stale_enabled + stale_disabled
 
     strong = weak = unknown = 0
-    for account in inventory.accounts:
+    for account in counted:
         if not account.usable_at(ctx.as_of) or account.kind == AccountKind.MACHINE:
             continue
         policy = inventory.policy_for(account)
@@ -56,15 +61,15 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
     return [
         Kpi("inactive_enabled_accounts", "Inactive or never-used accounts still enabled", stale_enabled, "count",
             {"inactive": states[ActivityState.INACTIVE], "never_used": states[ActivityState.NEVER_USED],
-             "excluded": len(excluded)}),
+             "excluded": len(excluded), **left_out}),
         Kpi("inactive_deactivated_share", "Share of inactive accounts that are deactivated",
             round(stale_disabled / stale_total, 4) if stale_total else None, "ratio",
-            {"inactive_disabled": stale_disabled, "inactive_enabled": stale_enabled}),
+            {"inactive_disabled": stale_disabled, "inactive_enabled": stale_enabled, **left_out}),
         Kpi("activity_unknown_accounts", "Enabled accounts whose activity no source can tell",
-            states[ActivityState.UNKNOWN], "count", {}),
+            states[ActivityState.UNKNOWN], "count", dict(left_out)),
         Kpi("strong_policy_share", "Share of enabled accounts governed by a strong password policy",
             round(strong / governed, 4) if governed else None, "ratio",
-            {"strong": strong, "weak": weak, "unknown": unknown}),
+            {"strong": strong, "weak": weak, "unknown": unknown, **left_out}),
         Kpi("account_changes", f"Account changes in the last {ctx.settings.period_days} days", len(events), "count",
             {"per_action": dict(actions)}),
     ]

@@ -118,22 +118,32 @@ def test_token_error_shows_aadsts_and_never_the_secret(sim: GraphSimulator, pki:
     assert "AADSTS7000215" in document["sources"][0]["error"]
 
 
-def test_certificate_credentials(tenant: Tenant, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("form", ["pem", "pfx"])
+def test_certificate_credentials(form: str, tenant: Tenant, pki: Pki, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
     key, cert = tmp_path / "app.key", tmp_path / "app.crt"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-subj", "/CN=auditor-app", "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True)
     tenant.client_secret = None
     tenant.certificate_pem = cert.read_text()
-    bundle = tmp_path / "app.pem"
-    bundle.write_text(key.read_text() + cert.read_text())
+    extra: dict[str, object] = {"client_secret_env": None}
+    if form == "pem":
+        bundle = tmp_path / "app.pem"
+        bundle.write_text(key.read_text() + cert.read_text())
+        extra["certificate_file"] = str(bundle)
+    else:
+        bundle = tmp_path / "app.pfx"
+        subprocess.run(["openssl", "pkcs12", "-export", "-inkey", str(key), "-in", str(cert), "-out", str(bundle),
+                        "-passout", "pass:Pfx-Passphrase-9"], check=True, capture_output=True)
+        monkeypatch.setenv("ENTRA_CERT_PASSWORD", "Pfx-Passphrase-9")
+        extra |= {"certificate_file": str(bundle), "certificate_password_env": "ENTRA_CERT_PASSWORD"}
     with GraphSimulator(tenant, pki.cert, pki.key) as sim:
-        settings = config(sim, pki).model_dump() | {"client_secret_env": None, "certificate_file": str(bundle)}
-        result = collect(EntraConfig.model_validate(settings), NOW)
+        result = collect(EntraConfig.model_validate(config(sim, pki).model_dump() | extra), NOW)
         assert len(result.accounts) == 1200
-        [form] = sim.token_requests
-        assert form["client_assertion_type"] == ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
-        assert "client_secret" not in form
+        [form_data] = sim.token_requests
+        assert form_data["client_assertion_type"] == ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
+        assert "client_secret" not in form_data
 
 
 def test_scope_follows_the_graph_endpoint_and_national_clouds() -> None:

@@ -238,6 +238,10 @@ def test_size_limit_makes_the_source_partial(directories: Directories, secrets: 
     [status] = document["sources"]  # type: ignore[misc]
     assert status["status"] == "partial" and "size limit" in status["error"]
     assert document["complete"] is False
+    # What a partial read returned is reported as findings, but kept out of the headline figures.
+    assert by_rule(document, "openldap")["inactive-enabled"] == {"ol.stale"}
+    kpi = document["kpis"]["inactive_enabled_accounts"]  # type: ignore[index]
+    assert kpi["value"] == 0 and kpi["detail"]["not_counted_partial_sources"] == 3
 
 
 class DroppingProxy:
