@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.activity import ActivityState, classify_activity
+from auditor.activity import ActivityState
 from auditor.change_volume import in_period, per_action
 from auditor.model import AccountKind, Finding, Inventory, SourceState
 from auditor.rules.base import RuleContext
@@ -30,8 +30,7 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
     states: dict[ActivityState, int] = dict.fromkeys(ActivityState, 0)
     stale_enabled = stale_disabled = 0
     for account in counted:
-        verdict = classify_activity(
-            account, ctx.as_of, ctx.inactive_days(account.source), ctx.settings.new_account_grace_days)
+        verdict = ctx.activity(account)
         usable = account.usable_at(ctx.as_of)
         if usable:
             states[verdict.state] += 1

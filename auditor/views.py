@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from auditor.activity import classify_activity
 from auditor.engine import AuditResult
 from auditor.model import Account
 from auditor.timeconv import to_iso
@@ -29,8 +28,7 @@ def account_rows(result: AuditResult) -> list[dict[str, Any]]:
     ctx = result.context
     rows = []
     for account in result.inventory.accounts:
-        verdict = classify_activity(
-            account, ctx.as_of, ctx.inactive_days(account.source), ctx.settings.new_account_grace_days)
+        verdict = ctx.activity(account)
         strength, policy_name = policy_strength(result, account)
         rows.append({
             "source": account.source, "id": account.id, "username": account.username,

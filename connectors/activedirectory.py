@@ -80,36 +80,12 @@ def rdn_value(dn: str) -> str:
     return first.split("=", 1)[1] if "=" in first else first
 
 
-def _int(entry: DirectoryEntry, name: str) -> int | None:
-    text = entry.text(name)
-    if text is None:
-        return None
-    try:
-        return int(text.strip())
-    except ValueError:
-        return None
-
-
 def _filetime(entry: DirectoryEntry, name: str, problems: list[str]) -> datetime | None:
-    text = entry.text(name)
-    if text is None:
-        return None
-    try:
-        return from_filetime(text)
-    except TimeFormatError as exc:
-        problems.append(f"{entry.dn}: {name}: {exc}")
-        return None
+    return entry.moment(name, from_filetime, problems)
 
 
 def _generalized(entry: DirectoryEntry, name: str, problems: list[str]) -> datetime | None:
-    text = entry.text(name)
-    if text is None:
-        return None
-    try:
-        return from_generalized_time(text)
-    except TimeFormatError as exc:
-        problems.append(f"{entry.dn}: {name}: {exc}")
-        return None
+    return entry.moment(name, from_generalized_time, problems)
 
 
 def _duration(entry: DirectoryEntry, name: str) -> tuple[bool, timedelta | None]:
@@ -151,16 +127,16 @@ def is_active_directory(entries: Iterable[DirectoryEntry]) -> bool:
 
 
 def domain_policy_from_entry(source: str, entry: DirectoryEntry) -> PasswordPolicy:
-    props = _int(entry, "pwdProperties") or 0
+    props = entry.integer("pwdProperties") or 0
     _, max_age = _duration(entry, "maxPwdAge")
     _, min_age = _duration(entry, "minPwdAge")
     return PasswordPolicy(
         source=source, id=entry.dn.lower(), name=f"Default domain policy ({rdn_value(entry.dn)})",
-        min_length=_int(entry, "minPwdLength"),
+        min_length=entry.integer("minPwdLength"),
         min_character_classes=3 if props & DOMAIN_PASSWORD_COMPLEX else 0,
         excludes_username=bool(props & DOMAIN_PASSWORD_COMPLEX),
-        history_length=_int(entry, "pwdHistoryLength"), max_age=max_age, min_age=min_age,
-        lockout_threshold=_int(entry, "lockoutThreshold"),
+        history_length=entry.integer("pwdHistoryLength"), max_age=max_age, min_age=min_age,
+        lockout_threshold=entry.integer("lockoutThreshold"),
         reversible_encryption=bool(props & DOMAIN_PASSWORD_STORE_CLEARTEXT),
         applies_to=["all domain users without a fine-grained policy"],
         raw={k: v for k in ("minPwdLength", "pwdProperties", "maxPwdAge", "pwdHistoryLength", "lockoutThreshold")
@@ -174,13 +150,13 @@ def pso_from_entry(source: str, entry: DirectoryEntry) -> PasswordPolicy:
     complex_ = (entry.text("msDS-PasswordComplexityEnabled") or "").upper() == "TRUE"
     return PasswordPolicy(
         source=source, id=entry.dn.lower(), name=f"Fine-grained policy {rdn_value(entry.dn)}",
-        min_length=_int(entry, "msDS-MinimumPasswordLength"),
+        min_length=entry.integer("msDS-MinimumPasswordLength"),
         min_character_classes=3 if complex_ else 0, excludes_username=complex_,
-        history_length=_int(entry, "msDS-PasswordHistoryLength"), max_age=max_age, min_age=min_age,
-        lockout_threshold=_int(entry, "msDS-LockoutThreshold"),
+        history_length=entry.integer("msDS-PasswordHistoryLength"), max_age=max_age, min_age=min_age,
+        lockout_threshold=entry.integer("msDS-LockoutThreshold"),
         reversible_encryption=(entry.text("msDS-PasswordReversibleEncryptionEnabled") or "").upper() == "TRUE",
         applies_to=entry.texts("msDS-PSOAppliesTo"),
-        precedence=_int(entry, "msDS-PasswordSettingsPrecedence"),
+        precedence=entry.integer("msDS-PasswordSettingsPrecedence"),
         raw={"objectGUID": guid_to_string(entry.first("objectGUID") or b"")} if entry.has("objectGUID") else {},
     )
 
@@ -275,7 +251,7 @@ def map_active_directory(
     for entry in account_entries:
         account = _map_account(source, entry, problems, options, has_logon_data)
         direct_groups = entry.texts("memberOf")
-        primary = _int(entry, "primaryGroupID")
+        primary = entry.integer("primaryGroupID")
         all_groups = group_graph.closure(direct_groups)
         account.groups = sorted({rdn_value(g) for g in direct_groups})
         sids_by_dn = group_graph.sid
@@ -287,7 +263,7 @@ def map_active_directory(
         if primary is not None and domain_sid and primary in PRIVILEGED_DOMAIN_RIDS:
             account.privilege_evidence.append(f"primary group {PRIVILEGED_DOMAIN_RIDS[primary]}")
         account.privileged = bool(account.privilege_evidence)
-        if (_int(entry, "adminCount") or 0) == 1:
+        if (entry.integer("adminCount") or 0) == 1:
             # SDProp never clears adminCount: it is evidence of past privilege, not proof of current.
             account.privilege_evidence.append("adminCount=1")
         account.password_policy_id = _policy_for(entry, account, all_groups, psos, domain_policy)
@@ -340,8 +316,8 @@ def _map_account(
     source: str, entry: DirectoryEntry, problems: list[str], options: AdOptions, has_logon_data: bool,
 ) -> Account:
     classes = entry.object_classes()
-    uac = _int(entry, "userAccountControl") or 0
-    computed = _int(entry, "msDS-User-Account-Control-Computed") or 0
+    uac = entry.integer("userAccountControl") or 0
+    computed = entry.integer("msDS-User-Account-Control-Computed") or 0
     username = entry.text("sAMAccountName") or rdn_value(entry.dn)
     guid = entry.first("objectGUID")
     account_id = guid_to_string(guid) if guid else entry.dn.lower()

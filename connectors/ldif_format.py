@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from auditor.timeconv import TimeFormatError
 
 
 class LdifError(ValueError):
@@ -42,6 +45,24 @@ class DirectoryEntry:
 
     def texts(self, name: str) -> list[str]:
         return [v.decode("utf-8", "replace") for v in self.values(name)]
+
+    def integer(self, name: str) -> int | None:
+        text = self.text(name)
+        try:
+            return int(text.strip()) if text is not None else None
+        except ValueError:
+            return None
+
+    def moment(self, name: str, parse: Callable[[str], datetime | None], problems: list[str]) -> datetime | None:
+        """The value parsed as a time; an unreadable value is noted in ``problems`` and read as unknown."""
+        text = self.text(name)
+        if text is None:
+            return None
+        try:
+            return parse(text)
+        except TimeFormatError as exc:
+            problems.append(f"{self.dn}: {name}: {exc}")
+            return None
 
     def has(self, name: str) -> bool:
         return name.lower() in self.attributes

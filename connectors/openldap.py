@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from auditor.model import Account, AccountKind, ChangeAction, ChangeEvent, PasswordPolicy
-from auditor.timeconv import OPENLDAP_PERMANENT_LOCK, TimeFormatError, from_generalized_time, from_unix
+from auditor.timeconv import OPENLDAP_PERMANENT_LOCK, from_generalized_time, from_unix
 from connectors.activedirectory import DirectoryInventory, rdn_value
 from connectors.ldif_format import DirectoryEntry
 
@@ -30,37 +30,24 @@ class OpenLdapOptions:
 
 
 def _time(entry: DirectoryEntry, name: str, problems: list[str]) -> datetime | None:
-    text = entry.text(name)
-    if text is None or text == OPENLDAP_PERMANENT_LOCK:
+    if entry.text(name) == OPENLDAP_PERMANENT_LOCK:  # a lock state, not a time
         return None
-    try:
-        return from_generalized_time(text)
-    except TimeFormatError as exc:
-        problems.append(f"{entry.dn}: {name}: {exc}")
-        return None
-
-
-def _int(entry: DirectoryEntry, name: str) -> int | None:
-    text = entry.text(name)
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
+    return entry.moment(name, from_generalized_time, problems)
 
 
 def policy_from_entry(source: str, entry: DirectoryEntry) -> PasswordPolicy:
-    quality = _int(entry, "pwdCheckQuality") or 0
-    max_age = _int(entry, "pwdMaxAge") or 0
-    min_age = _int(entry, "pwdMinAge") or 0
+    quality = entry.integer("pwdCheckQuality") or 0
+    max_age = entry.integer("pwdMaxAge") or 0
+    min_age = entry.integer("pwdMinAge") or 0
     lockout = (entry.text("pwdLockout") or "").upper() == "TRUE"
     return PasswordPolicy(
         source=source, id=entry.dn.lower(), name=f"ppolicy {rdn_value(entry.dn)}",
         # pwdMinLength is enforced only when pwdCheckQuality > 0 (slapo-ppolicy(5)).
-        min_length=(_int(entry, "pwdMinLength") or 0) if quality > 0 else 0,
-        history_length=_int(entry, "pwdInHistory") or 0,
+        min_length=(entry.integer("pwdMinLength") or 0) if quality > 0 else 0,
+        history_length=entry.integer("pwdInHistory") or 0,
         max_age=timedelta(seconds=max_age) if max_age > 0 else None,
         min_age=timedelta(seconds=min_age) if min_age > 0 else None,
-        lockout_threshold=(_int(entry, "pwdMaxFailure") or 0) if lockout else 0,
+        lockout_threshold=(entry.integer("pwdMaxFailure") or 0) if lockout else 0,
         raw={k: v for k in ("pwdCheckQuality", "pwdMinLength", "pwdMaxAge", "pwdInHistory", "pwdLockout",
                             "pwdMaxFailure", "pwdCheckModule") if (v := entry.text(k) or "")},
     )
@@ -106,7 +93,7 @@ def map_openldap(source: str, entries: Sequence[DirectoryEntry], options: OpenLd
         username = user.text("uid") or rdn_value(user.dn)
         groups = sorted(members.get(user.dn.lower(), set()) | {rdn_value(g) for g in user.texts("memberOf")})
         evidence = [f"member of {g}" for g in groups if g.lower() in privileged]
-        shadow_expire = _int(user, "shadowExpire")
+        shadow_expire = user.integer("shadowExpire")
         # shadowExpire counts days since 1970-01-01; -1 or 0 mean "does not expire".
         expires = from_unix(shadow_expire * 86_400) if shadow_expire and shadow_expire > 0 else None
         policy_dn = (user.text("pwdPolicySubentry") or options.default_policy_dn or "").lower() or None

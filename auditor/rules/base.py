@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from auditor.activity import ActivityState, ActivityVerdict, classify_activity
 from auditor.config import AuditSettings
 from auditor.model import Account, ControlRef, Finding, Inventory, PasswordPolicy, Severity, Subject
 from auditor.policy_rating import PolicyRater
@@ -32,6 +33,19 @@ class RuleContext:
     @property
     def period_start(self) -> datetime:
         return self.as_of - timedelta(days=self.settings.period_days)
+
+    def activity(self, account: Account) -> ActivityVerdict:
+        """The account's activity state under this audit's thresholds (its source's inactive_days)."""
+        return classify_activity(account, self.as_of, self.inactive_days(account.source),
+                                 self.settings.new_account_grace_days)
+
+    def usable_in_state(self, inventory: Inventory, state: ActivityState) -> Iterator[tuple[Account, ActivityVerdict]]:
+        """Accounts that can still sign in and are in ``state``, with the verdict's evidence."""
+        for account in inventory.accounts:
+            if account.usable_at(self.as_of):
+                verdict = self.activity(account)
+                if verdict.state == state:
+                    yield account, verdict
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditor.activity import ActivityState, classify_activity
+from auditor.activity import ActivityState
 from auditor.controls import CIS, ISO, NIST, PCI, SOC2, refs
 from auditor.model import Finding, Inventory, Severity
 from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, raised_if_privileged
@@ -22,13 +22,7 @@ META = RuleMeta(
 
 def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
     findings = []
-    for account in inventory.accounts:
-        if not account.usable_at(ctx.as_of):
-            continue
-        verdict = classify_activity(
-            account, ctx.as_of, ctx.inactive_days(account.source), ctx.settings.new_account_grace_days)
-        if verdict.state != ActivityState.INACTIVE:
-            continue
+    for account, verdict in ctx.usable_in_state(inventory, ActivityState.INACTIVE):
         evidence = {**verdict.evidence, "privileged": account.privileged,
                     "privilege_evidence": account.privilege_evidence, "kind": account.kind.value}
         findings.append(account_finding(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditor.activity import ActivityState, classify_activity
+from auditor.activity import ActivityState
 from auditor.controls import CIS, ISO, NIST, SOC2, refs
 from auditor.model import Finding, Inventory, Severity
 from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, raised_if_privileged
@@ -20,13 +20,7 @@ META = RuleMeta(
 
 def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
     findings = []
-    for account in inventory.accounts:
-        if not account.usable_at(ctx.as_of):
-            continue
-        verdict = classify_activity(
-            account, ctx.as_of, ctx.inactive_days(account.source), ctx.settings.new_account_grace_days)
-        if verdict.state != ActivityState.NEVER_USED:
-            continue
+    for account, verdict in ctx.usable_in_state(inventory, ActivityState.NEVER_USED):
         age = f"{(ctx.as_of - account.created_at).days} days ago" if account.created_at else "at an unknown date"
         evidence = {**verdict.evidence, "grace_days": ctx.settings.new_account_grace_days,
                     "privileged": account.privileged, "kind": account.kind.value}
