@@ -65,18 +65,21 @@ def main() -> None:
 @click.option("--demo", is_flag=True, help="Audit the built-in fictional organisation (no config, no network).")
 @click.option("--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("audit-output"), show_default=True,
-              help="Directory for report.html, findings.json, accounts.csv.")
+              help="Directory for report.html, findings.json, findings.csv, accounts.csv.")
 @click.option("--as-of", "as_of_text", metavar="DATE",
               help="Audit as if run at this time (YYYY-MM-DD is 00:00 UTC): reproduces audits of old exports.")
 @click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default=None,
               help="Exit 1 when an open finding has this severity or higher.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary; errors only.")
+@click.option("--evidence", is_flag=True, help="Also write evidence-RUN_ID.zip for auditors.")
+@click.option("--pseudonymise", is_flag=True, help="In the evidence bundle, replace personal fields of the inventory.")
 def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str | None,
-        fail_on: str | None, quiet: bool) -> None:
+        fail_on: str | None, quiet: bool, evidence: bool, pseudonymise: bool) -> None:
     """Run an audit and write the report and exports."""
     from auditor.demo import prepare_demo
     from auditor.engine import record, run_audit
-    from auditor.exports import accounts_csv, findings_json
+    from auditor.evidence import build_bundle, evidence_files
+    from auditor.exports import accounts_csv, findings_csv, findings_json
     from auditor.fileio import remove_stale_temporaries, write_atomic
     from auditor.history import History, HistoryError
     from auditor.report_html import render_report
@@ -101,12 +104,16 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
             outputs = {
                 "findings.json": findings_json(result),
                 "accounts.csv": accounts_csv(result),
+                "findings.csv": findings_csv(result),
                 "report.html": render_report(result),
             }
+            files = evidence_files(result, config, outputs)
+            if evidence:
+                outputs[f"evidence-{result.run_id}.zip"] = build_bundle(files, pseudonymise=pseudonymise)
             remove_stale_temporaries(output_dir, list(outputs))
             for name, data in outputs.items():
                 write_atomic(output_dir / name, data)
-            record(history, result)
+            record(history, result, files)
         except HistoryError as exc:
             raise Fatal(str(exc)) from None
         except OSError as exc:
@@ -130,6 +137,56 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
     if fail_on and any(f.severity.rank >= Severity(fail_on).rank for f in open_findings):
         sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_OK)
+
+
+@main.command("evidence")
+@click.option("--run", "run_id", required=True, help="The run's id (in findings.json and the report).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("auditor.toml"), show_default=True, help="The config whose history holds the run.")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Bundle file (default: evidence-RUN_ID.zip).")
+@click.option("--pseudonymise", is_flag=True, help="Replace personal fields of the inventory.")
+def evidence_command(run_id: str, config_path: Path, output_path: Path | None, pseudonymise: bool) -> None:
+    """Write the evidence bundle of a past run from the history."""
+    from auditor.evidence import build_bundle
+    from auditor.fileio import write_atomic
+    from auditor.history import History, HistoryError
+
+    try:
+        history = History(load_config(config_path).history_db)
+        try:
+            files = history.run_files(run_id)
+            known = [r.id for r in history.runs()][-5:]
+        finally:
+            history.close()
+    except (ConfigError, HistoryError) as exc:
+        raise Fatal(str(exc)) from None
+    if not files:
+        raise Fatal(f"no evidence for run {run_id!r} in the history (latest runs: {', '.join(known) or 'none'})")
+    target = output_path or Path(f"evidence-{run_id}.zip")
+    try:
+        write_atomic(target, build_bundle(files, pseudonymise=pseudonymise))
+    except OSError as exc:
+        raise Fatal(f"cannot write {target}: {exc.strerror}") from None
+    click.echo(f"{target}: evidence bundle for run {run_id} ({len(files) + 1} files)")
+
+
+@main.command("verify")
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+def verify_command(bundle: Path) -> None:
+    """Check an evidence bundle against its manifest. Exit 1 when anything was altered, added or removed."""
+    from auditor.evidence import verify_bundle
+
+    try:
+        data = bundle.read_bytes()
+    except OSError as exc:
+        raise Fatal(f"cannot read {bundle}: {exc.strerror}") from None
+    problems, digest = verify_bundle(data)
+    if problems:
+        for problem in problems:
+            click.echo(f"{bundle}: FAILED: {problem}", err=True)
+        sys.exit(EXIT_FINDINGS)
+    click.echo(f"{bundle}: OK, every file matches the manifest (manifest SHA-256 {digest})")
 
 
 @main.command("check-config")

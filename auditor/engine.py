@@ -153,5 +153,6 @@ def run_audit(
     )
 
 
-def record(history: History, result: AuditResult) -> None:
-    history.record_run(result.run_record(), result.snapshots, result.inventory.change_events, result.source_states)
+def record(history: History, result: AuditResult, files: dict[str, bytes] | None = None) -> None:
+    history.record_run(result.run_record(), result.snapshots, result.inventory.change_events, result.source_states,
+                       files)

@@ -83,10 +83,27 @@ ACCOUNT_COLUMNS = (
 )
 
 
-def accounts_csv(result: AuditResult) -> bytes:
+def _csv(header: tuple[str, ...], rows: list[list[Any]]) -> bytes:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(ACCOUNT_COLUMNS)
-    for row in account_rows(result):
-        writer.writerow([csv_safe(row[c]) for c in ACCOUNT_COLUMNS])
+    writer.writerow(header)
+    writer.writerows([csv_safe(value) for value in row] for row in rows)
     return buffer.getvalue().encode("utf-8-sig")  # BOM: Excel opens UTF-8 names correctly
+
+
+def accounts_csv(result: AuditResult) -> bytes:
+    return _csv(ACCOUNT_COLUMNS, [[row[c] for c in ACCOUNT_COLUMNS] for row in account_rows(result)])
+
+
+FINDING_COLUMNS = ("rule", "severity", "status", "source", "subject_type", "subject_id", "subject", "message",
+                   "controls", "evidence")
+
+
+def findings_csv(result: AuditResult) -> bytes:
+    return _csv(FINDING_COLUMNS, [
+        [f.rule, f.severity.value, f"excluded: {f.excluded_by}" if f.excluded_by else "open", f.source,
+         f.subject.type, f.subject.id, f.subject.name, f.message,
+         "; ".join(f"{c.framework} {c.control}" for c in f.controls),
+         json.dumps(to_jsonable(f.evidence), ensure_ascii=False, sort_keys=True)]
+        for f in result.findings
+    ])

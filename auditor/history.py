@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS change_events (
     PRIMARY KEY (source, account_id, action, at)
 );
 CREATE INDEX IF NOT EXISTS change_events_by_time ON change_events (at);
+CREATE TABLE IF NOT EXISTS run_files (
+    run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, name)
+);
 CREATE TABLE IF NOT EXISTS source_state (
     run_id TEXT NOT NULL REFERENCES runs(id), source TEXT NOT NULL, as_of TEXT NOT NULL, state TEXT NOT NULL,
     PRIMARY KEY (run_id, source)
@@ -123,6 +126,11 @@ class History:
             for r in rows
         ]
 
+    def run_files(self, run_id: str) -> dict[str, bytes]:
+        with self._reading() as db:
+            rows = db.execute("SELECT name, data FROM run_files WHERE run_id=?", (run_id,)).fetchall()
+        return {name: zlib.decompress(data) for name, data in rows}
+
     def runs(self, before: datetime | None = None) -> list[RunRecord]:
         """Complete runs, oldest first (for trends and "since the previous audit")."""
         query = "SELECT id, as_of, generated_at, tool_version, complete, sources, kpis, findings FROM runs"
@@ -140,7 +148,7 @@ class History:
 
     def record_run(
         self, run: RunRecord, snapshots: dict[str, list[Account]], events: Iterable[ChangeEvent],
-        states: dict[str, dict[str, str]] | None = None,
+        states: dict[str, dict[str, str]] | None = None, files: dict[str, bytes] | None = None,
     ) -> None:
         """Store a finished run atomically: all of it, or (if the process dies) none of it."""
         try:
@@ -153,6 +161,8 @@ class History:
             for source, accounts in snapshots.items():
                 blob = zlib.compress(json.dumps(to_jsonable(accounts)).encode("utf-8"), 6)
                 self._db.execute("INSERT INTO snapshots VALUES (?, ?, ?, ?)", (run.id, source, to_iso(run.as_of), blob))
+            for name, data in (files or {}).items():  # the run's evidence, for bundles made later
+                self._db.execute("INSERT INTO run_files VALUES (?, ?, ?)", (run.id, name, zlib.compress(data, 6)))
             for source, state in (states or {}).items():
                 self._db.execute("INSERT INTO source_state VALUES (?, ?, ?, ?)",
                                  (run.id, source, to_iso(run.as_of), json.dumps(state)))

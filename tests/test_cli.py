@@ -31,7 +31,7 @@ def test_complete_run_outputs(small_org: Path, tmp_path: Path) -> None:
     result = audit(small_org, out)
     assert result.exit_code == 0, result.output
     assert "Audit complete" in result.stdout
-    for name in ("report.html", "findings.json", "accounts.csv"):
+    for name in ("report.html", "findings.json", "findings.csv", "accounts.csv"):
         assert (out / name).stat().st_mode & 0o777 == 0o600  # personal data: owner-only
     document = json.loads((out / "findings.json").read_text())
     schema = json.loads(files("auditor").joinpath("schemas/findings.schema.json").read_text())
@@ -58,9 +58,12 @@ def test_csv_neutralises_formulas(small_org: Path, tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "accounts.csv").read_text("utf-8-sig"))))
     usernames = {r["username"] for r in rows}
     assert "'=cmd|' /C calc'!A0" in usernames and "'@SUM(1+1)*cmd" in usernames and "'+bob" in usernames
-    for row in rows:
+    findings = list(csv.DictReader(io.StringIO((tmp_path / "out" / "findings.csv").read_text("utf-8-sig"))))
+    assert "'=cmd|' /C calc'!A0" in {r["subject"] for r in findings}
+    assert {r["status"] for r in findings} == {"open", "excluded: username=bg-*"}
+    for row in rows + findings:
         for value in row.values():
-            assert not value.startswith(("=", "+", "-", "@")), value
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), value
 
 
 def test_report_is_self_contained_and_inert(small_org: Path, tmp_path: Path) -> None:

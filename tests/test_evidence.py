@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from auditor.cli import main
+from tests.conftest import HOSTILE_LOGIN
+
+SECRET_VALUE = "Super-Secret-Bind-Password-77"
+
+
+@pytest.fixture
+def bundle(small_org: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, Path]:
+    # A configured (disabled) live source whose password is in the environment: it must never reach the bundle.
+    monkeypatch.setenv("AUDIT_BIND_PASSWORD", SECRET_VALUE)
+    small_org.write_text(small_org.read_text() + (
+        '\n[[sources]]\nname = "dc"\ntype = "ldap"\nenabled = false\nurl = "ldaps://dc.corp.test"\n'
+        'bind_dn = "svc@corp.test"\npassword_env = "AUDIT_BIND_PASSWORD"\n'))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", "--config", str(small_org), "--output", str(out), "--as-of",
+                                       "2026-06-30", "--evidence"])
+    assert result.exit_code == 0, result.output
+    run_id = json.loads((out / "findings.json").read_text())["run_id"]
+    return out / f"evidence-{run_id}.zip", run_id, small_org
+
+
+def verify(path: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["verify", str(path)], catch_exceptions=False)  # a crash is not a "fail"
+    return result.exit_code, result.output
+
+
+def rewrite(source: Path, target: Path, change: dict[str, bytes | None]) -> None:
+    """Copy a bundle, replacing (bytes) or dropping (None) members, or adding new ones."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for name in old.namelist():
+            if name not in change:
+                new.writestr(name, old.read(name))
+            elif change[name] is not None:
+                new.writestr(name, change[name])  # type: ignore[arg-type]
+        for name, data in change.items():
+            if name not in old.namelist() and data is not None:
+                new.writestr(name, data)
+
+
+def test_bundle_round_trip_and_contents(bundle: tuple[Path, str, Path]) -> None:
+    path, run_id, _ = bundle
+    assert path.stat().st_mode & 0o777 == 0o600
+    code, output = verify(path)
+    assert code == 0 and "OK, every file matches the manifest" in output
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        assert names == {"report.html", "findings.json", "findings.csv", "accounts.csv", "inventory.json",
+                         "config.json", "run.json", "controls.json", "manifest.json"}
+        everything = b"".join(archive.read(n) for n in names)
+        run = json.loads(archive.read("run.json"))
+        controls = json.loads(archive.read("controls.json"))
+        config = json.loads(archive.read("config.json"))
+    assert SECRET_VALUE.encode() not in everything
+    assert config["sources"][-1]["password_env"] == "AUDIT_BIND_PASSWORD"  # where the secret lives, not what it is
+    assert run["run_id"] == run_id and run["as_of"] == "2026-06-30T00:00:00Z" and run["operator"]
+    cis_53 = next(c for c in controls if c["framework"] == "CIS Controls v8" and c["control"] == "5.3")
+    assert "inactive-enabled" in cis_53["rules"] and cis_53["population"]["accounts"] > 10
+    assert {f["subject"] for f in cis_53["open_findings"]} >= {"stale", "stale-admin", "never"}
+    assert [f["subject"] for f in cis_53["excluded_findings"]] == ["bg-admin"]
+
+
+def test_one_altered_byte_fails_verification(bundle: tuple[Path, str, Path], tmp_path: Path) -> None:
+    path, _, _ = bundle
+    with zipfile.ZipFile(path) as archive:
+        original = archive.read("findings.csv")
+    altered = bytearray(original)
+    altered[len(altered) // 2] ^= 0x01
+    tampered = tmp_path / "tampered.zip"
+    rewrite(path, tampered, {"findings.csv": bytes(altered)})
+    code, output = verify(tampered)
+    assert code == 1 and "findings.csv: SHA-256 does not match the manifest" in output
+    # A flipped byte in the archive itself is caught too (as a digest or CRC failure).
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        member = archive.getinfo("report.html")
+    raw[member.header_offset + 30 + len(member.filename) + 10] ^= 0xFF
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(bytes(raw))
+    code, output = verify(broken)
+    assert code == 1 and "report.html: unreadable" in output
+
+
+def test_added_and_removed_files_fail_verification(bundle: tuple[Path, str, Path], tmp_path: Path) -> None:
+    path, _, _ = bundle
+    rewrite(path, tmp_path / "added.zip", {"extra.txt": b"planted"})
+    code, output = verify(tmp_path / "added.zip")
+    assert code == 1 and "extra.txt: not listed in the manifest" in output
+    rewrite(path, tmp_path / "removed.zip", {"accounts.csv": None})
+    code, output = verify(tmp_path / "removed.zip")
+    assert code == 1 and "accounts.csv: listed in the manifest but missing" in output
+    (tmp_path / "junk.zip").write_bytes(b"not a zip")
+    assert verify(tmp_path / "junk.zip") == (1, f"{tmp_path / 'junk.zip'}: FAILED: not a zip file\n")
+
+
+def test_bundle_of_a_past_run_from_history_with_pseudonyms(bundle: tuple[Path, str, Path], tmp_path: Path) -> None:
+    path, run_id, config = bundle
+    later = tmp_path / "later.zip"
+    result = CliRunner().invoke(main, ["evidence", "--run", run_id, "--config", str(config), "--output", str(later),
+                                       "--pseudonymise"])
+    assert result.exit_code == 0, result.output
+    assert verify(later)[0] == 0
+    with zipfile.ZipFile(path) as first, zipfile.ZipFile(later) as second:
+        assert first.read("findings.json") == second.read("findings.json")  # the run's own outputs, unchanged
+        inventory = json.loads(second.read("inventory.json"))
+    assert inventory["pseudonymised"] is True
+    usernames = {a["username"] for a in inventory["accounts"]}
+    assert all(name.startswith("p-") for name in usernames) and len(usernames) == len(inventory["accounts"])
+    text = json.dumps(inventory)
+    assert "stale-admin" not in text and HOSTILE_LOGIN not in text and "S-1-5-21-" not in text
+
+
+def test_unknown_run_is_a_clear_error(bundle: tuple[Path, str, Path]) -> None:
+    _, run_id, config = bundle
+    result = CliRunner().invoke(main, ["evidence", "--run", "20990101T000000Z-ffffff", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "no evidence for run '20990101T000000Z-ffffff'" in result.output and run_id in result.output
+    assert io.StringIO(result.output).read().count("\n") == 1
