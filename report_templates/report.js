@@ -1,14 +1,25 @@
 (function () {
   "use strict";
   // Directory values are hostile text: every cell is set with textContent, never parsed as HTML.
-  var rows = JSON.parse(document.getElementById("accounts-data").textContent);
+  var data = JSON.parse(document.getElementById("report-data").textContent);
+  var PAGE = 200;
+
+  // ---- accounts: rows arrive as arrays; some columns as positions in a per-column list of values ----
+  var encoded = data.accounts;
+  var index = {};
+  encoded.columns.forEach(function (name, i) { index[name] = i; });
+  function cell(row, name) {
+    var value = row[index[name]];
+    var dictionary = encoded.dictionaries[name];
+    return dictionary ? dictionary[value] : value;
+  }
+  var rows = encoded.rows;
   var columns = [
     ["source", "Source"], ["username", "Username"], ["display_name", "Name"], ["kind", "Kind"],
     ["enabled", "Enabled"], ["privileged", "Privileged"], ["activity", "Activity"],
     ["days_since_activity", "Days since use"], ["last_activity_attribute", "Activity attribute"],
     ["policy_strength", "Policy"], ["mfa_registered", "MFA"], ["findings", "Findings"]
   ];
-  var PAGE = 200;
   var state = { key: "days_since_activity", dir: -1, text: "", activity: "", source: "", shown: PAGE };
   var table = document.getElementById("accounts");
   var head = table.querySelector("thead tr");
@@ -23,7 +34,7 @@
     return String(value);
   }
   function compare(a, b) {
-    var x = a[state.key], y = b[state.key];
+    var x = cell(a, state.key), y = cell(b, state.key);
     if (x === y) return 0;
     if (x === null || x === undefined || x === "") return 1;
     if (y === null || y === undefined || y === "") return -1;
@@ -31,20 +42,23 @@
     return String(x).localeCompare(String(y)) * state.dir;
   }
   function matches(row) {
-    if (state.activity && row.activity !== state.activity) return false;
-    if (state.source && row.source !== state.source) return false;
+    if (state.activity && cell(row, "activity") !== state.activity) return false;
+    if (state.source && cell(row, "source") !== state.source) return false;
     if (!state.text) return true;
-    var hay = (row.username + " " + row.display_name + " " + row.email + " " + row.groups + " " + row.findings).toLowerCase();
+    var hay = (cell(row, "username") + " " + cell(row, "display_name") + " " + cell(row, "email") + " " +
+               cell(row, "groups") + " " + cell(row, "findings")).toLowerCase();
     return hay.indexOf(state.text) !== -1;
   }
+  var sorted = null;  // sorting 100,000 rows is the costly step: redo it only when the sort changes
   function render() {
-    var selected = rows.filter(matches).sort(compare);
+    if (sorted === null) sorted = rows.slice().sort(compare);
+    var selected = (state.text || state.activity || state.source) ? sorted.filter(matches) : sorted;
     var fragment = document.createDocumentFragment();
     selected.slice(0, state.shown).forEach(function (row) {
       var tr = document.createElement("tr");
       columns.forEach(function (column) {
         var td = document.createElement("td");
-        td.textContent = show(row[column[0]]);
+        td.textContent = show(cell(row, column[0]));
         if (column[0] === "days_since_activity") td.className = "num";
         tr.appendChild(td);
       });
@@ -63,6 +77,7 @@
     th.addEventListener("click", function () {
       state.dir = state.key === column[0] ? -state.dir : 1;
       state.key = column[0];
+      sorted = null;
       head.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
       th.setAttribute("aria-sort", state.dir > 0 ? "ascending" : "descending");
       render();
@@ -81,5 +96,62 @@
     state.source = event.target.value; state.shown = PAGE; render();
   });
   more.addEventListener("click", function () { state.shown += PAGE * 5; render(); });
+
+  // ---- findings: each rule's rows are built when its section is first opened ----
+  function renderFindings(section, count) {
+    var list = data.findings[section.dataset.rule] || [];
+    var tbody = section.querySelector("tbody");
+    var fragment = document.createDocumentFragment();
+    list.slice(tbody.children.length, Math.min(list.length, count)).forEach(function (f) {
+      var tr = document.createElement("tr");
+      if (f[5]) tr.className = "excluded";
+      var severity = document.createElement("span");
+      severity.className = "sev sev-" + f[0];
+      severity.textContent = f[0];
+      [severity, f[1], f[2], f[3], f[4]].forEach(function (value, i) {
+        var td = document.createElement("td");
+        if (i === 0) td.appendChild(value); else td.textContent = value;
+        if (i === 3 && f[5]) {
+          var note = document.createElement("div");
+          note.className = "muted";
+          note.textContent = "Excluded by " + f[5];
+          td.appendChild(note);
+        }
+        if (i === 4) td.className = "evidence";
+        tr.appendChild(td);
+      });
+      fragment.appendChild(tr);
+    });
+    tbody.appendChild(fragment);
+    var button = section.querySelector("button.more");
+    button.hidden = tbody.children.length >= list.length;
+    button.textContent = "Show more (" + (list.length - tbody.children.length) + " not shown)";
+  }
+  var sections = document.querySelectorAll("details.rule");
+  sections.forEach(function (section) {
+    var tbody = section.querySelector("tbody");
+    if (section.open) renderFindings(section, PAGE);
+    section.addEventListener("toggle", function () {
+      if (section.open) renderFindings(section, Math.max(PAGE, tbody.children.length));
+    });
+    section.querySelector("button.more").addEventListener("click", function () {
+      renderFindings(section, tbody.children.length + PAGE * 5);
+    });
+  });
+  // Printing shows every finding of every rule.
+  window.addEventListener("beforeprint", function () {
+    sections.forEach(function (section) { section.open = true; renderFindings(section, Infinity); });
+  });
+
+  // ---- framework filter: only rules mapped to the chosen framework ----
+  document.getElementById("filter-framework").addEventListener("change", function (event) {
+    var wanted = event.target.value;
+    document.querySelectorAll("#rules-summary tbody tr, details.rule").forEach(function (element) {
+      element.hidden = wanted !== "" && element.dataset.frameworks.split("|").indexOf(wanted) === -1;
+    });
+  });
+
   render();
+  // Benchmarks and tests read this: the page is usable from here on.
+  document.documentElement.dataset.ready = String(Math.round(performance.now()));
 })();

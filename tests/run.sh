@@ -5,7 +5,7 @@ set -euo pipefail
 export PIP_ROOT_USER_ACTION=ignore
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
-bash tests/servers/install.sh  # Samba AD DC and OpenLDAP slapd for the live LDAP tests (Debian packages)
+bash tests/servers/install.sh  # Samba AD DC, OpenLDAP slapd, Chromium + driver (Debian packages)
 python3 -m ruff check auditor connectors tests bench
 python3 -m mypy
 python3 -m pytest "$@"
