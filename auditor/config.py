@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -74,6 +74,17 @@ class Exclusion(BaseModel):
         return selector + (f" in {self.source}" if self.source else "")
 
 
+class AcceptedRisk(Exclusion):
+    """A finding the organisation knowingly accepts: who owns the decision, why, and until when."""
+
+    owner: str = Field(min_length=2)
+    expires: date  # required here: an accepted risk is always reviewed again
+
+    @property
+    def label(self) -> str:
+        return f"{super().label}, owner {self.owner}, until {self.expires}"
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path | None
@@ -81,6 +92,7 @@ class Config:
     sources: tuple[SourceConfig, ...]
     exclusions: tuple[Exclusion, ...]
     history_db: Path
+    accepted_risks: tuple[AcceptedRisk, ...] = ()
 
     def inactive_days_for(self, source: str) -> int:
         for cfg in self.sources:
@@ -121,7 +133,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     base_dir = path.resolve().parent if path else Path.cwd()
-    known = {"audit", "sources", "exclusions"}
+    known = {"audit", "sources", "exclusions", "accepted_risks"}
     for key in data:
         if key not in known:
             raise ConfigError(f"{file}: {key}: unknown key (expected one of: {', '.join(sorted(known))})")
@@ -152,36 +164,47 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         if name in names[:index]:
             raise ConfigError(f"{file}: sources[{index}].name: duplicate source name {name!r}")
 
-    exclusions: list[Exclusion] = []
-    raw_exclusions = data.get("exclusions", [])
-    if not isinstance(raw_exclusions, list):
-        raise ConfigError(f"{file}: exclusions: must be an array of tables ([[exclusions]])")
-    for index, raw in enumerate(raw_exclusions):
-        try:
-            exclusion = Exclusion.model_validate(raw)
-        except ValidationError as exc:
-            raise _describe(file, f"exclusions[{index}]", exc) from None
-        if exclusion.source and exclusion.source not in names:
-            raise ConfigError(f"{file}: exclusions[{index}].source: no source named {exclusion.source!r}")
-        exclusions.append(exclusion)
-
-    _check_rule_ids(file, audit, exclusions)
+    exclusions = _entries(file, data, "exclusions", Exclusion, names)
+    accepted = _entries(file, data, "accepted_risks", AcceptedRisk, names)
+    _check_rule_ids(file, audit)
     history = audit.history_db or Path("auditor-history.sqlite")
     if not history.is_absolute():
         history = base_dir / history
-    return Config(path, audit, tuple(sources), tuple(exclusions), history)
+    return Config(path, audit, tuple(sources), tuple(exclusions), history, tuple(accepted))
 
 
-def _check_rule_ids(file: str, audit: AuditSettings, exclusions: list[Exclusion]) -> None:
+def _entries(file: str, data: dict[str, Any], key: str, model: type[E], sources: list[str]) -> list[E]:
+    raw_entries = data.get(key, [])
+    if not isinstance(raw_entries, list):
+        raise ConfigError(f"{file}: {key}: must be an array of tables ([[{key}]])")
+    entries = []
+    for index, raw in enumerate(raw_entries):
+        try:
+            entry = model.model_validate(raw)
+        except ValidationError as exc:
+            raise _describe(file, f"{key}[{index}]", exc) from None
+        if entry.source and entry.source not in sources:
+            raise ConfigError(f"{file}: {key}[{index}].source: no source named {entry.source!r}")
+        for rule_id in entry.rules:
+            if rule_id not in _rule_ids():
+                raise ConfigError(f"{file}: {key}[{index}].rules: unknown rule id {rule_id!r}")
+        entries.append(entry)
+    return entries
+
+
+E = TypeVar("E", bound=Exclusion)
+
+
+def _rule_ids() -> set[str]:
     from auditor.rules import RULES  # late: rules import config types
 
+    return set(RULES)
+
+
+def _check_rule_ids(file: str, audit: AuditSettings) -> None:
     for rule_id in audit.disabled_rules:
-        if rule_id not in RULES:
+        if rule_id not in _rule_ids():
             raise ConfigError(f"{file}: audit.disabled_rules: unknown rule id {rule_id!r} (see 'auditor rules')")
-    for index, exclusion in enumerate(exclusions):
-        for rule_id in exclusion.rules:
-            if rule_id not in RULES:
-                raise ConfigError(f"{file}: exclusions[{index}].rules: unknown rule id {rule_id!r}")
 
 
 def load_config(path: Path) -> Config:
@@ -202,4 +225,5 @@ def redacted_config(config: Config) -> dict[str, Any]:
         "audit": config.audit.model_dump(mode="json"),
         "sources": [s.model_dump(mode="json") for s in config.sources],
         "exclusions": [e.model_dump(mode="json") for e in config.exclusions],
+        "accepted_risks": [e.model_dump(mode="json") for e in config.accepted_risks],
     }

@@ -40,6 +40,7 @@ class AuditResult:
     context: RuleContext
     previous_run: RunRecord | None
     past_runs: list[RunRecord]
+    accepted_risks: list[ExclusionStatus] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)  # data this audit is missing: makes it incomplete
     notes: list[str] = field(default_factory=list)  # caveats the report must state (expired exclusions, ...)
     snapshots: dict[str, list[Account]] = field(default_factory=dict)
@@ -50,7 +51,7 @@ class AuditResult:
         return not self.gaps
 
     def open_findings(self) -> list[Finding]:
-        return [f for f in self.findings if f.excluded_by is None]
+        return [f for f in self.findings if f.status == "open"]
 
     def run_record(self) -> RunRecord:
         return RunRecord(
@@ -137,18 +138,20 @@ def run_audit(
             gaps.append(f"rule {rule_id} could not be evaluated: {type(exc).__name__}: {exc}")
     findings.sort(key=lambda f: (-f.severity.rank, f.rule, f.source, f.subject.name.lower()))
     exclusions = apply_exclusions(findings, inventory.accounts, config.exclusions, as_of)
-    for exclusion in exclusions:
-        if exclusion.expired:
-            notes.append(
-                f"exclusion {exclusion.exclusion.label} expired on {exclusion.exclusion.expires}: "
-                f"{len(exclusion.findings)} finding(s) it covered are reported again")
+    accepted = apply_exclusions(findings, inventory.accounts, config.accepted_risks, as_of, mark="accepted_by")
+    for kind, statuses in (("exclusion", exclusions), ("accepted risk", accepted)):
+        for entry in statuses:
+            if entry.expired:
+                notes.append(f"{kind} {entry.exclusion.label} expired on {entry.exclusion.expires}: "
+                             f"{len(entry.findings)} finding(s) it covered are reported again")
     kpis = compute_kpis(inventory, findings, context)
     past = [r for r in history.runs(before=as_of) if r.complete]
     run_id = f"{generated_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     return AuditResult(
         run_id=run_id, as_of=as_of, generated_at=generated_at, organization=config.audit.organization,
         inventory=inventory, findings=findings, kpis=kpis, exclusions=exclusions, context=context,
-        previous_run=past[-1] if past else None, past_runs=past, gaps=gaps, notes=notes, snapshots=snapshots,
+        previous_run=past[-1] if past else None, past_runs=past, accepted_risks=accepted, gaps=gaps, notes=notes,
+        snapshots=snapshots,
         source_states=states,
     )
 

@@ -35,7 +35,10 @@ def matches(exclusion: Exclusion, account: Account, rule: str) -> bool:
 
 def apply_exclusions(
     findings: list[Finding], accounts: list[Account], exclusions: tuple[Exclusion, ...], as_of: datetime,
+    mark: str = "excluded_by",
 ) -> list[ExclusionStatus]:
+    """Mark matching findings (``excluded_by`` or ``accepted_by``) with the entry's label, unless the entry
+    has expired: then the finding stays open and the status records what it would have covered."""
     by_key = {(a.source, a.id): a for a in accounts}
     statuses = [ExclusionStatus(e, e.expires is not None and e.expires < as_of.date()) for e in exclusions]
     for finding in findings:
@@ -47,6 +50,6 @@ def apply_exclusions(
         for status in statuses:
             if matches(status.exclusion, account, finding.rule):
                 status.findings.append(finding.key)
-                if not status.expired and finding.excluded_by is None:
-                    finding.excluded_by = status.exclusion.label
+                if not status.expired and finding.status == "open":
+                    setattr(finding, mark, status.exclusion.label)
     return statuses

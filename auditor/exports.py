@@ -54,6 +54,12 @@ def findings_document(result: AuditResult) -> dict[str, Any]:
              "expired": s.expired, "findings": len(s.findings)}
             for s in result.exclusions
         ],
+        "accepted_risks": [
+            {"selector": s.exclusion.label, "owner": getattr(s.exclusion, "owner", None), "reason": s.exclusion.reason,
+             "expires": s.exclusion.expires.isoformat() if s.exclusion.expires else None,
+             "expired": s.expired, "findings": len(s.findings)}
+            for s in result.accepted_risks
+        ],
         "rules": [
             {"id": r.meta.id, "title": r.meta.title, "severity": r.meta.severity.value,
              "controls": [to_jsonable(c) for c in r.meta.controls]}
@@ -66,6 +72,7 @@ def findings_document(result: AuditResult) -> dict[str, Any]:
                             **({"username": f.subject.name} if f.subject.type == "account" else {})},
                 "message": f.message, "evidence": to_jsonable(f.evidence),
                 "controls": [to_jsonable(c) for c in f.controls], "excluded_by": f.excluded_by,
+                "accepted_by": f.accepted_by, "status": f.status,
             }
             for f in result.findings
         ],
@@ -101,7 +108,7 @@ FINDING_COLUMNS = ("rule", "severity", "status", "source", "subject_type", "subj
 
 def findings_csv(result: AuditResult) -> bytes:
     return _csv(FINDING_COLUMNS, [
-        [f.rule, f.severity.value, f"excluded: {f.excluded_by}" if f.excluded_by else "open", f.source,
+        [f.rule, f.severity.value, f.status_note or "open", f.source,
          f.subject.type, f.subject.id, f.subject.name, f.message,
          "; ".join(f"{c.framework} {c.control}" for c in f.controls),
          json.dumps(to_jsonable(f.evidence), ensure_ascii=False, sort_keys=True)]

@@ -21,7 +21,8 @@ class Kpi:
 
 
 def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext) -> list[Kpi]:
-    excluded = {(f.source, f.subject.id) for f in findings if f.excluded_by and f.subject.type == "account"}
+    # Excluded and accepted findings are not counted as open problems.
+    excluded = {(f.source, f.subject.id) for f in findings if f.status != "open" and f.subject.type == "account"}
     # A source read only in part would make every share a guess: its accounts stay out of the figures
     # (their findings are still reported), and each figure says how many were left out.
     partial = {s.name for s in inventory.sources if s.state == SourceState.PARTIAL}

@@ -191,6 +191,18 @@ class Finding:
     controls: list[ControlRef]
     # Set when an exclusion matched: the finding is kept (auditors want to see it) but not counted.
     excluded_by: str | None = None
+    # Set when an accepted-risk entry (owner, reason, expiry) covers it: shown as accepted, not counted.
+    accepted_by: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "excluded" if self.excluded_by else "accepted" if self.accepted_by else "open"
+
+    @property
+    def status_note(self) -> str | None:
+        if self.excluded_by:
+            return f"Excluded by {self.excluded_by}"
+        return f"Accepted risk: {self.accepted_by}" if self.accepted_by else None
 
     @property
     def key(self) -> str:

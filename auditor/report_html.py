@@ -98,7 +98,7 @@ def _encode_findings(findings: list[Finding]) -> tuple[dict[str, Any], list[list
         common = {k: v for k, v in first.items() if all(f.evidence.get(k, object()) == v for f in findings[1:])}
     rows = [
         [f.severity.value, f.source, f.subject.name, f.message,
-         _evidence_text({k: v for k, v in f.evidence.items() if k not in common}), f.excluded_by]
+         _evidence_text({k: v for k, v in f.evidence.items() if k not in common}), f.status_note]
         for f in findings
     ]
     return common, rows
@@ -169,14 +169,15 @@ def render_report(result: AuditResult) -> bytes:
     findings_data: dict[str, list[list[Any]]] = {}
     for rule_id, rule in RULES.items():
         mine = [f for f in result.findings if f.rule == rule_id]
-        mine.sort(key=lambda f: f.excluded_by is not None)  # open first, excluded after
+        mine.sort(key=lambda f: f.status != "open")  # open first, then excluded and accepted
         common, findings_data[rule_id] = _encode_findings(mine)
         sections.append({
             "id": rule_id, "title": rule.meta.title, "severity": rule.meta.severity.value,
             "description": rule.meta.description, "remediation": rule.meta.remediation,
             "controls": "; ".join(f"{c.framework} {c.control}" for c in rule.meta.controls),
             "frameworks": "|".join(sorted({c.framework for c in rule.meta.controls})),
-            "open": sum(1 for f in mine if not f.excluded_by), "excluded": sum(1 for f in mine if f.excluded_by),
+            "open": sum(1 for f in mine if f.status == "open"), "excluded": sum(1 for f in mine if f.excluded_by),
+            "accepted": sum(1 for f in mine if f.accepted_by),
             "common_evidence": _evidence_text(common),
         })
     since_previous = None
@@ -198,6 +199,9 @@ def render_report(result: AuditResult) -> bytes:
         exclusions=[{"selector": s.exclusion.label, "reason": s.exclusion.reason,
                      "expires": s.exclusion.expires.isoformat() if s.exclusion.expires else None,
                      "expired": s.expired, "findings": len(s.findings)} for s in result.exclusions],
+        accepted_risks=[{"selector": s.exclusion.label, "reason": s.exclusion.reason,
+                         "owner": getattr(s.exclusion, "owner", ""), "expires": str(s.exclusion.expires),
+                         "expired": s.expired, "findings": len(s.findings)} for s in result.accepted_risks],
         activity_states=[s.value for s in ActivityState],
         frameworks=FRAMEWORKS,
         report_json=script_json({"accounts": _encode_accounts(result), "findings": findings_data}),

@@ -114,7 +114,7 @@
         if (i === 3 && f[5]) {
           var note = document.createElement("div");
           note.className = "muted";
-          note.textContent = "Excluded by " + f[5];
+          note.textContent = f[5];
           td.appendChild(note);
         }
         if (i === 4) td.className = "evidence";

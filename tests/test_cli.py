@@ -60,7 +60,7 @@ def test_csv_neutralises_formulas(small_org: Path, tmp_path: Path) -> None:
     assert "'=cmd|' /C calc'!A0" in usernames and "'@SUM(1+1)*cmd" in usernames and "'+bob" in usernames
     findings = list(csv.DictReader(io.StringIO((tmp_path / "out" / "findings.csv").read_text("utf-8-sig"))))
     assert "'=cmd|' /C calc'!A0" in {r["subject"] for r in findings}
-    assert {r["status"] for r in findings} == {"open", "excluded: username=bg-*"}
+    assert {r["status"] for r in findings} == {"open", "Excluded by username=bg-*"}
     for row in rows + findings:
         for value in row.values():
             assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), value

@@ -61,6 +61,10 @@ def test_good_config_resolves_relative_paths(tmp_path: Path) -> None:
     ('[[exclusions]]\nusername = "x"\nreason = "because"\nrules = ["no-such-rule"]\n',
      "exclusions[0].rules: unknown rule id 'no-such-rule'"),
     ('[audit]\ndisabled_rules = ["nope"]\n', "audit.disabled_rules: unknown rule id 'nope'"),
+    ('[[accepted_risks]]\nusername = "x"\nreason = "because"\nexpires = 2027-01-01\n',
+     "accepted_risks[0].owner: required key is missing"),
+    ('[[accepted_risks]]\nusername = "x"\nreason = "because"\nowner = "CISO"\n',
+     "accepted_risks[0].expires: required key is missing"),
     ("sources = 3\n", "sources: must be an array of tables"),
 ])
 def test_every_error_names_file_key_and_problem(text: str, expected: str) -> None:

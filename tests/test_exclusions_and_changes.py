@@ -112,3 +112,38 @@ def test_synced_cloud_accounts_inherit_the_directory_policy() -> None:
     assert governing is not None and governing.name == "Domain policy"
     assert inventory.policy_for(cloud_only).name == "Cloud"  # type: ignore[union-attr]
     assert inventory.policy_for(orphan) is None  # its directory is not audited: unknown
+
+
+def test_accepted_risks_show_as_accepted_and_reappear_when_expired(small_org: Path, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from auditor.cli import main
+
+    small_org.write_text(small_org.read_text() + (
+        '\n[[accepted_risks]]\nusername = "kiosk"\nrules = ["password-not-required"]\nowner = "Facilities lead"\n'
+        'reason = "Lobby kiosk has no keyboard; network-isolated"\nexpires = 2026-12-31\n'
+        '\n[[accepted_risks]]\nusername = "svc-app"\nowner = "App owner"\nreason = "Vendor constraint"\n'
+        'expires = 2026-03-31\n'))
+
+    def audit(as_of: str, out: str) -> dict[str, object]:
+        result = CliRunner().invoke(main, ["run", "--config", str(small_org), "--output", str(tmp_path / out),
+                                           "--as-of", as_of, "--fail-on", "high"])
+        assert result.exit_code in (0, 1), result.output
+        return json.loads((tmp_path / out / "findings.json").read_text())
+
+    document = audit("2026-06-30", "now")
+    kiosk = next(f for f in document["findings"] if f["subject"]["name"] == "kiosk")  # type: ignore[attr-defined]
+    assert kiosk["status"] == "accepted" and "owner Facilities lead, until 2026-12-31" in kiosk["accepted_by"]
+    svc = next(f for f in document["findings"] if f["subject"]["name"] == "svc-app")  # type: ignore[attr-defined]
+    assert svc["status"] == "open"  # its acceptance expired in March: reported again, and said so
+    assert any("accepted risk username=svc-app" in n and "expired on 2026-03-31" in n
+               for n in document["notes"])  # type: ignore[attr-defined]
+    assert [(r["owner"], r["expired"]) for r in document["accepted_risks"]] == [  # type: ignore[attr-defined]
+        ("Facilities lead", False), ("App owner", True)]
+    html = (tmp_path / "now" / "report.html").read_text()
+    assert "Accepted risks" in html and "Facilities lead" in html
+    later = audit("2027-01-15", "later")
+    kiosk = next(f for f in later["findings"] if f["subject"]["name"] == "kiosk")  # type: ignore[attr-defined]
+    assert kiosk["status"] == "open"
