@@ -72,14 +72,15 @@ def main() -> None:
               help="Exit 1 when an open finding has this severity or higher.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary; errors only.")
 @click.option("--evidence", is_flag=True, help="Also write evidence-RUN_ID.zip for auditors.")
+@click.option("--jsonl", is_flag=True, help="Also write findings.jsonl (one finding per line, for SIEMs).")
 @click.option("--pseudonymise", is_flag=True, help="In the evidence bundle, replace personal fields of the inventory.")
 def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str | None,
-        fail_on: str | None, quiet: bool, evidence: bool, pseudonymise: bool) -> None:
+        fail_on: str | None, quiet: bool, evidence: bool, jsonl: bool, pseudonymise: bool) -> None:
     """Run an audit and write the report and exports."""
     from auditor.demo import prepare_demo
     from auditor.engine import record, run_audit
     from auditor.evidence import build_bundle, evidence_files
-    from auditor.exports import accounts_csv, findings_csv, findings_json
+    from auditor.exports import accounts_csv, findings_csv, findings_json, findings_jsonl
     from auditor.fileio import remove_stale_temporaries, write_atomic
     from auditor.history import History, HistoryError
     from auditor.report_html import render_report
@@ -107,6 +108,8 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
                 "findings.csv": findings_csv(result),
                 "report.html": render_report(result),
             }
+            if jsonl:
+                outputs["findings.jsonl"] = findings_jsonl(result)
             files = evidence_files(result, config, outputs)
             if evidence:
                 outputs[f"evidence-{result.run_id}.zip"] = build_bundle(files, pseudonymise=pseudonymise)

@@ -83,6 +83,16 @@ def findings_json(result: AuditResult) -> bytes:
     return json.dumps(findings_document(result), indent=2, ensure_ascii=False).encode("utf-8")
 
 
+def findings_jsonl(result: AuditResult) -> bytes:
+    """One finding per line for SIEM ingestion, each carrying the run it came from."""
+    document = findings_document(result)
+    stamp = {"run_id": document["run_id"], "as_of": document["as_of"], "organization": document["organization"],
+             "tool_version": __version__, "audit_complete": document["complete"]}
+    lines = [json.dumps({**stamp, **finding}, ensure_ascii=False, separators=(",", ":"))
+             for finding in document["findings"]]
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
 ACCOUNT_COLUMNS = (
     "source", "id", "username", "display_name", "email", "kind", "enabled", "privileged", "activity",
     "last_activity_at", "last_activity_attribute", "days_since_activity", "created_at", "password_last_set_at",

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 from collections import Counter
+from datetime import timedelta
 from importlib.resources import files
 from typing import Any
 
@@ -14,6 +15,8 @@ from markupsafe import Markup
 
 from auditor import __version__
 from auditor.activity import ActivityState
+from auditor.change_volume import per_action, per_day
+from auditor.charts import Bar, bar_chart, sparkline
 from auditor.controls import FRAMEWORKS
 from auditor.engine import AuditResult
 from auditor.kpis import Kpi
@@ -104,6 +107,92 @@ def _encode_findings(findings: list[Finding]) -> tuple[dict[str, Any], list[list
     return common, rows
 
 
+# Areas of the summary, and the rules whose open findings decide each one's state.
+POSTURE_AREAS = (
+    ("Dormant accounts", ("inactive-enabled", "never-used-enabled", "guest-invitation-pending")),
+    ("Password policies", ("weak-password-policy", "password-never-expires", "password-not-required",
+                           "reversible-password-encryption")),
+    ("Multi-factor authentication", ("mfa-not-registered",)),
+    ("Account changes", ("change-volume-spike",)),
+)
+_ZXCVBN_LOG10_FOR_SCORE = {0: 0.0, 1: 3.0, 2: 6.0, 3: 8.0, 4: 10.0}
+_AGE_BUCKETS = ((30, "0-30 d"), (90, "31-90 d"), (180, "91-180 d"), (365, "181-365 d"), (None, "> 1 year"))
+
+
+def _posture(result: AuditResult) -> list[dict[str, Any]]:
+    rows = []
+    open_findings = result.open_findings()
+    for area, rules in POSTURE_AREAS:
+        mine = [f for f in open_findings if f.rule in rules]
+        worst = max((f.severity.rank for f in mine), default=-1)
+        state = "at risk" if worst >= 3 else "attention" if mine else "good"
+        rows.append({"area": area, "state": state, "css": state.replace(" ", "-"),
+                     "summary": f"{len(mine)} open finding(s)" if mine else "no open findings"})
+    gaps = len(result.gaps)
+    unknown = next((k.value for k in result.kpis if k.id == "activity_unknown_accounts"), 0) or 0
+    rows.append({"area": "Coverage", "state": "at risk" if gaps else "attention" if unknown else "good",
+                 "css": "at-risk" if gaps else "attention" if unknown else "good",
+                 "summary": f"{gaps} source(s) or rule(s) missing" if gaps else
+                 f"activity unknown for {unknown} enabled account(s)" if unknown else "every source read in full"})
+    return rows
+
+
+def _kpi_trends(result: AuditResult) -> dict[str, Markup]:
+    trends = {}
+    for kpi in result.kpis:
+        values: list[float | None] = [r.kpis.get(kpi.id, {}).get("value") for r in result.past_runs[-11:]]
+        trends[kpi.id] = sparkline([*values, kpi.value])
+    return trends
+
+
+def _since_previous(result: AuditResult) -> dict[str, Any] | None:
+    previous = result.previous_run
+    if previous is None:
+        return None
+    before = {f["key"] for f in previous.findings}
+    now = {f.key for f in result.open_findings()}
+    changes = per_action(e for e in result.inventory.change_events if previous.as_of < e.at <= result.as_of)
+    return {"as_of": to_iso(previous.as_of), "new": len(now - before), "resolved": len(before - now),
+            "created": changes.get("created", 0), "disabled": changes.get("disabled", 0),
+            "deleted": changes.get("deleted", 0)}
+
+
+def _charts(result: AuditResult) -> dict[str, Markup]:
+    start, end = result.context.period_start, result.as_of
+    counts = per_day(e for e in result.inventory.change_events if start < e.at <= end and not e.approximate_time)
+    spikes = {f.evidence.get("day") for f in result.findings if f.rule == "change-volume-spike"}
+    days = [(start + timedelta(days=n)).date() for n in range(1, (end - start).days + 1)]
+    volume = bar_chart([
+        Bar(day.isoformat()[5:], counts.get(day, 0), "bar spike" if day.isoformat() in spikes else "bar",
+            f"{day.isoformat()}: {counts.get(day, 0)} change(s)" + (" (spike)" if day.isoformat() in spikes else ""))
+        for day in days], title="Account changes per day")
+    ages: Counter[str] = Counter()
+    for account in result.inventory.accounts:
+        if not account.usable_at(result.as_of):
+            continue
+        verdict = result.context.activity(account)
+        if verdict.days_since is None:
+            ages["never" if verdict.state.value in ("never_used", "new") else "unknown"] += 1
+            continue
+        ages[next(label for limit, label in _AGE_BUCKETS if limit is None or verdict.days_since <= limit)] += 1
+    labels = [label for _, label in _AGE_BUCKETS] + ["never", "unknown"]
+    age = bar_chart([Bar(label, ages[label]) for label in labels], title="Enabled accounts by days since last use",
+                    width=700)
+    strong_at = _ZXCVBN_LOG10_FOR_SCORE[result.context.settings.thresholds.strong_policy_score]
+    policy_bars = []
+    for policy in result.inventory.policies:
+        rating = result.context.rater.rate(policy)
+        if rating.strong is None:
+            continue
+        value = rating.guesses_log10 if rating.guesses_log10 is not None else 12.0
+        short = policy.name.replace("Fine-grained policy ", "").replace("Default domain policy", "Domain default")
+        policy_bars.append(Bar(short[:22], value, "bar strong" if rating.strong else "bar weak",
+                               f"{policy.name}: weakest admitted guess ~10^{value:g} guesses"))
+    strength = bar_chart(policy_bars, title="Policy strength: log10 guesses of the weakest admitted password",
+                         width=700, threshold=strong_at, threshold_label=f"strong from 10^{strong_at:g}")
+    return {"volume": volume, "age": age, "strength": strength}
+
+
 def _policy_rows(result: AuditResult) -> list[dict[str, Any]]:
     governed = Counter(
         a.policy_key for a in result.inventory.accounts
@@ -180,20 +269,17 @@ def render_report(result: AuditResult) -> bytes:
             "accepted": sum(1 for f in mine if f.accepted_by),
             "common_evidence": _evidence_text(common),
         })
-    since_previous = None
-    if result.previous_run:
-        before = {f["key"] for f in result.previous_run.findings}
-        now = {f.key for f in result.open_findings()}
-        since_previous = {"as_of": to_iso(result.previous_run.as_of), "new": len(now - before),
-                          "resolved": len(before - now)}
+    since_previous = _since_previous(result)
+    trends = _kpi_trends(result)
     template = env.get_template("report.html.j2")
     html = template.render(
         csp=csp, css=Markup(css), js=Markup(js),  # noqa: S704 - our own package files, hashed into the CSP
         organization=result.organization, as_of=to_iso(result.as_of), as_of_day=result.as_of.date().isoformat(),
         generated_at=to_iso(result.generated_at), run_id=result.run_id, version=__version__,
         complete=result.complete, gaps=result.gaps, notes=result.notes,
-        kpis=[{"id": k.id, "label": k.label, "display": _kpi_display(k), "detail_text": _detail_text(k.detail)}
-              for k in result.kpis],
+        kpis=[{"id": k.id, "label": k.label, "display": _kpi_display(k), "detail_text": _detail_text(k.detail),
+               "trend": trends[k.id]} for k in result.kpis],
+        posture=_posture(result), charts=_charts(result),
         since_previous=since_previous, rule_sections=sections, policies=_policy_rows(result),
         sources=_source_rows(result),
         exclusions=[{"selector": s.exclusion.label, "reason": s.exclusion.reason,

@@ -168,3 +168,29 @@ def test_rules_command() -> None:
     data = json.loads(run("rules", "--json").output)
     assert {r["id"] for r in data} == set(RULES)
     assert all(r["controls"] for r in data)
+
+
+def test_report_summary_trends_and_charts(small_org: Path, tmp_path: Path) -> None:
+    assert audit(small_org, tmp_path / "one").exit_code == 0
+    result = run("run", "--config", str(small_org), "--output", str(tmp_path / "two"), "--as-of", "2026-07-07")
+    assert result.exit_code == 0
+    html = (tmp_path / "two" / "report.html").read_text()
+    posture = dict(re.findall(r"<tr><td>([^<]+)</td><td><span class=\"posture posture-[a-z-]+\">([^<]+)</span>", html))
+    assert posture == {"Dormant accounts": "at risk", "Password policies": "at risk",  # kiosk: high severity
+                       "Multi-factor authentication": "good", "Account changes": "good", "Coverage": "good"}
+    assert html.count('<svg class="spark"') == 5  # a trend per key figure once there is an earlier run
+    assert 'aria-label="Account changes per day"' in html and 'aria-label="Enabled accounts by days' in html
+    weak = re.findall(r'<rect class="bar weak"[^>]*><title>([^<]+)</title>', html)
+    assert any(t.startswith("Default domain policy (corp)") for t in weak)
+
+
+def test_jsonl_for_siem(small_org: Path, tmp_path: Path) -> None:
+    assert audit(small_org, tmp_path / "out", "--jsonl").exit_code == 0
+    lines = (tmp_path / "out" / "findings.jsonl").read_text().splitlines()
+    document = json.loads((tmp_path / "out" / "findings.json").read_text())
+    assert len(lines) == len(document["findings"]) > 5
+    records = [json.loads(line) for line in lines]
+    assert all(r["run_id"] == document["run_id"] and r["as_of"] == "2026-06-30T00:00:00Z" for r in records)
+    assert [r["rule"] for r in records] == [f["rule"] for f in document["findings"]]
+    assert not (tmp_path / "plain").exists() and audit(small_org, tmp_path / "plain").exit_code == 0
+    assert not (tmp_path / "plain" / "findings.jsonl").exists()  # only when asked
