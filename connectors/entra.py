@@ -140,7 +140,10 @@ def _token_provider(config: EntraConfig, session: requests.Session, redact: Reda
         raise SourceError(f"cannot reach the authority {authority}: {redact(str(exc))}") from None
 
     def token() -> str:
-        result = app.acquire_token_for_client(scopes=[scope])
+        try:
+            result = app.acquire_token_for_client(scopes=[scope])
+        except requests.RequestException as exc:
+            raise SourceError(f"token request to {authority} failed: {redact(str(exc))}") from None
         if "access_token" not in result:
             description = redact(str(result.get("error_description", ""))).split("\r\n")[0].split("\n")[0]
             raise SourceError(f"token request failed: {result.get('error')}: {description}")

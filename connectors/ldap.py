@@ -181,9 +181,12 @@ class _Directory:
                 return
 
     def root_dse(self) -> DirectoryEntry:
-        self.conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=[
-            "defaultNamingContext", "namingContexts", "supportedCapabilities", "vendorName", "objectClass",
-            "dsServiceName", "highestCommittedUSN", "dnsHostName"])
+        try:
+            self.conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=[
+                "defaultNamingContext", "namingContexts", "supportedCapabilities", "vendorName", "objectClass",
+                "dsServiceName", "highestCommittedUSN", "dnsHostName"])
+        except ldap_errors.LDAPException as exc:
+            raise SourceError(f"{self.url}: reading the rootDSE failed: {self.redact(str(exc))}") from None
         for item in self.conn.response or []:
             if item.get("type") == "searchResEntry":
                 return DirectoryEntry(dn="", attributes={k.lower(): list(v) for k, v in item["raw_attributes"].items()})

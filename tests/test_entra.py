@@ -279,3 +279,18 @@ def test_consistency_level_is_sent_on_every_page(sim: GraphSimulator, pki: Pki) 
     assert len(pages) == 12
     headers = sim.graph_requests("/v1.0/users")
     assert len(headers) == 12 and all(h.get("ConsistencyLevel") == "eventual" for h in headers)
+
+
+def test_unreachable_authority_is_a_clear_source_error(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.setenv("ENTRA_SECRET", SECRET)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"https://127.0.0.1:{probe.getsockname()[1]}"
+    settings = {"name": "entra", "type": "entra", "tenant_id": "t", "client_id": "c",
+                "client_secret_env": "ENTRA_SECRET", "authority_host": dead, "graph_endpoint": dead,
+                "ca_bundle": str(pki.ca), "timeout": 5}
+    with pytest.raises(SourceError, match="cannot reach the authority") as info:
+        collect(EntraConfig.model_validate(settings), NOW)
+    assert SECRET not in str(info.value)
