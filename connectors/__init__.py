@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors import csv_export, entra, graph_json, ldap, ldif
+from connectors import csv_export, entra, graph_json, ldap, ldif, scim
 from connectors.base import SourceType
 
 SOURCE_TYPES: dict[str, SourceType] = {
@@ -13,5 +13,6 @@ SOURCE_TYPES: dict[str, SourceType] = {
         graph_json.SOURCE_TYPE,
         entra.SOURCE_TYPE,
         csv_export.SOURCE_TYPE,
+        scim.SOURCE_TYPE,
     )
 }
