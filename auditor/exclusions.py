@@ -5,8 +5,9 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from auditor.config import Exclusion
+from auditor.config import AcceptedRisk, Exclusion
 from auditor.model import Account, Finding
 
 
@@ -15,6 +16,18 @@ class ExclusionStatus:
     exclusion: Exclusion
     expired: bool
     findings: list[str] = field(default_factory=list)  # keys of the findings it matched (or would have)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What findings.json and the report say of an exclusion or accepted risk."""
+        entry = self.exclusion
+        data: dict[str, Any] = {
+            "selector": entry.label, "reason": entry.reason,
+            "expires": entry.expires.isoformat() if entry.expires else None,
+            "expired": self.expired, "findings": len(self.findings),
+        }
+        if isinstance(entry, AcceptedRisk):
+            data["owner"] = entry.owner
+        return data
 
 
 def matches(exclusion: Exclusion, account: Account, rule: str) -> bool:

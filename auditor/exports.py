@@ -48,18 +48,8 @@ def findings_document(result: AuditResult) -> dict[str, Any]:
             for s in result.inventory.sources
         ],
         "kpis": {k.id: {"label": k.label, "value": k.value, "unit": k.unit, "detail": k.detail} for k in result.kpis},
-        "exclusions": [
-            {"selector": s.exclusion.label, "reason": s.exclusion.reason,
-             "expires": s.exclusion.expires.isoformat() if s.exclusion.expires else None,
-             "expired": s.expired, "findings": len(s.findings)}
-            for s in result.exclusions
-        ],
-        "accepted_risks": [
-            {"selector": s.exclusion.label, "owner": getattr(s.exclusion, "owner", None), "reason": s.exclusion.reason,
-             "expires": s.exclusion.expires.isoformat() if s.exclusion.expires else None,
-             "expired": s.expired, "findings": len(s.findings)}
-            for s in result.accepted_risks
-        ],
+        "exclusions": [s.as_dict() for s in result.exclusions],
+        "accepted_risks": [s.as_dict() for s in result.accepted_risks],
         "rules": [
             {"id": r.meta.id, "title": r.meta.title, "severity": r.meta.severity.value,
              "controls": [to_jsonable(c) for c in r.meta.controls]}
