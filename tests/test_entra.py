@@ -50,6 +50,15 @@ def config(sim: GraphSimulator, pki: Pki, **overrides: object) -> EntraConfig:
     return EntraConfig.model_validate(settings)
 
 
+def write_config_file(path: Path, sim: GraphSimulator, pki: Pki) -> None:
+    """An audit config with one entra source pointed at the simulator, history beside it."""
+    path.write_text(
+        "[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'entra'\ntype = 'entra'\n"
+        f"tenant_id = '{sim.tenant.tenant_id}'\nclient_id = '{sim.tenant.client_id}'\n"
+        "client_secret_env = 'ENTRA_SECRET'\n"
+        f"authority_host = '{sim.base_url}'\ngraph_endpoint = '{sim.base_url}'\nca_bundle = '{pki.ca}'\n")
+
+
 def test_many_pages_throttling_and_a_503_mid_paging(sim: GraphSimulator, pki: Pki) -> None:
     sim.faults["/v1.0/users"] = [None, Fault(429, retry_after="1"), Fault(429), None, Fault(503)]
     result = collect(config(sim, pki), NOW)
@@ -103,11 +112,7 @@ def test_token_error_shows_aadsts_and_never_the_secret(sim: GraphSimulator, pki:
     monkeypatch.setenv("ENTRA_SECRET", wrong)
     with pytest.raises(SourceError, match=r"token request failed: invalid_client: AADSTS7000215: Invalid client"):
         collect(config(sim, pki), NOW)
-    (tmp_path / "audit.toml").write_text(
-        "[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'entra'\ntype = 'entra'\n"
-        f"tenant_id = '{sim.tenant.tenant_id}'\nclient_id = '{sim.tenant.client_id}'\n"
-        "client_secret_env = 'ENTRA_SECRET'\n"
-        f"authority_host = '{sim.base_url}'\ngraph_endpoint = '{sim.base_url}'\nca_bundle = '{pki.ca}'\n")
+    write_config_file(tmp_path / "audit.toml", sim, pki)
     result = CliRunner().invoke(
         main, ["run", "--config", str(tmp_path / "audit.toml"), "--output", str(tmp_path / "o")])
     assert result.exit_code == 3
@@ -227,11 +232,7 @@ def test_a_foreign_delta_link_is_never_followed(sim: GraphSimulator, pki: Pki) -
 
 
 def test_delta_link_kept_in_history_between_runs(sim: GraphSimulator, pki: Pki, tmp_path: Path) -> None:
-    (tmp_path / "audit.toml").write_text(
-        "[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'entra'\ntype = 'entra'\n"
-        f"tenant_id = '{sim.tenant.tenant_id}'\nclient_id = '{sim.tenant.client_id}'\n"
-        "client_secret_env = 'ENTRA_SECRET'\n"
-        f"authority_host = '{sim.base_url}'\ngraph_endpoint = '{sim.base_url}'\nca_bundle = '{pki.ca}'\n")
+    write_config_file(tmp_path / "audit.toml", sim, pki)
 
     def run(as_of: datetime, out: str) -> dict[str, object]:
         result = CliRunner().invoke(main, ["run", "--config", str(tmp_path / "audit.toml"), "--output",
@@ -254,10 +255,7 @@ def test_a_50000_user_tenant_audits_end_to_end(pki: Pki, tmp_path: Path, monkeyp
     monkeypatch.setenv("ENTRA_SECRET", SECRET)
     tenant = make_tenant(50_000, NOW, client_secret=SECRET)
     with GraphSimulator(tenant, pki.cert, pki.key) as sim:
-        (tmp_path / "audit.toml").write_text(
-            "[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'entra'\ntype = 'entra'\n"
-            f"tenant_id = '{tenant.tenant_id}'\nclient_id = '{tenant.client_id}'\nclient_secret_env = 'ENTRA_SECRET'\n"
-            f"authority_host = '{sim.base_url}'\ngraph_endpoint = '{sim.base_url}'\nca_bundle = '{pki.ca}'\n")
+        write_config_file(tmp_path / "audit.toml", sim, pki)
         result = CliRunner().invoke(main, ["run", "--config", str(tmp_path / "audit.toml"), "--output",
                                            str(tmp_path / "out"), "--quiet"])
         assert result.exit_code == 0, result.output
