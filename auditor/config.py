@@ -46,6 +46,32 @@ class AuditSettings(BaseModel):
     thresholds: Thresholds = Thresholds()
 
 
+CORRELATION_KEYS = ("sid", "immutable_id", "employee_id", "email")
+
+
+class IdentitySettings(BaseModel):
+    """How accounts in different sources are linked to one person (``[identity]``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    authoritative_source: str  # the directory that says who works here (normally AD or Entra ID)
+    # Tried in this order; the first key that names exactly one person makes the link.
+    keys: StrList = CORRELATION_KEYS
+    # Groups of mail domains that are one organisation: [["example.com", "example.co.uk"]]; the first is canonical.
+    domain_aliases: tuple[StrList, ...] = Field(default=(), strict=False)
+    # Usernames (globs, case-insensitive) of declared service accounts: never "unmanaged", never offboarded.
+    service_accounts: StrList = ()
+
+    @model_validator(mode="after")
+    def _known_keys(self) -> IdentitySettings:
+        for key in self.keys:
+            if key not in CORRELATION_KEYS:
+                raise ValueError(f"unknown correlation key {key!r} (one of: {', '.join(CORRELATION_KEYS)})")
+        if not self.keys:
+            raise ValueError("keys: name at least one correlation key")
+        return self
+
+
 class Exclusion(BaseModel):
     """An account that a rule must not count, with why and until when."""
 
@@ -93,6 +119,7 @@ class Config:
     exclusions: tuple[Exclusion, ...]
     history_db: Path
     accepted_risks: tuple[AcceptedRisk, ...] = ()
+    identity: IdentitySettings | None = None  # None: accounts are not correlated across sources
 
     def inactive_days_for(self, source: str) -> int:
         for cfg in self.sources:
@@ -133,7 +160,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     base_dir = path.resolve().parent if path else Path.cwd()
-    known = {"audit", "sources", "exclusions", "accepted_risks"}
+    known = {"audit", "sources", "exclusions", "accepted_risks", "identity"}
     for key in data:
         if key not in known:
             raise ConfigError(f"{file}: {key}: unknown key (expected one of: {', '.join(sorted(known))})")
@@ -164,13 +191,22 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         if name in names[:index]:
             raise ConfigError(f"{file}: sources[{index}].name: duplicate source name {name!r}")
 
+    identity = None
+    if "identity" in data:
+        try:
+            identity = IdentitySettings.model_validate(data["identity"])
+        except ValidationError as exc:
+            raise _describe(file, "identity", exc) from None
+        if identity.authoritative_source not in names:
+            raise ConfigError(f"{file}: identity.authoritative_source: no source named "
+                              f"{identity.authoritative_source!r}")
     exclusions = _entries(file, data, "exclusions", Exclusion, names)
     accepted = _entries(file, data, "accepted_risks", AcceptedRisk, names)
     _check_rule_ids(file, audit)
     history = audit.history_db or Path("auditor-history.sqlite")
     if not history.is_absolute():
         history = base_dir / history
-    return Config(path, audit, tuple(sources), tuple(exclusions), history, tuple(accepted))
+    return Config(path, audit, tuple(sources), tuple(exclusions), history, tuple(accepted), identity)
 
 
 def _entries(file: str, data: dict[str, Any], key: str, model: type[E], sources: list[str]) -> list[E]:
@@ -226,4 +262,5 @@ def redacted_config(config: Config) -> dict[str, Any]:
         "sources": [s.model_dump(mode="json") for s in config.sources],
         "exclusions": [e.model_dump(mode="json") for e in config.exclusions],
         "accepted_risks": [e.model_dump(mode="json") for e in config.accepted_risks],
+        "identity": config.identity.model_dump(mode="json") if config.identity else None,
     }

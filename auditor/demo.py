@@ -28,6 +28,7 @@ ORGANIZATION = "Northwind Traders"
 DOMAIN_DN = "DC=northwind,DC=example"
 DOMAIN_SID = (1004336348, 1177238915, 682003330)
 MAIL_DOMAIN = "northwind.example"
+ALIAS_DOMAIN = "northwind-traders.example"  # the old brand: some SaaS logins still use it
 _USERS = f"OU=Staff,{DOMAIN_DN}"
 _PSO_CONTAINER = f"CN=Password Settings Container,CN=System,{DOMAIN_DN}"
 _NON_ASCII = ["Zoë Müller", "José Núñez", "Ærin Østergaard", "Björk Guðmundsdóttir", "Łukasz Wąsik", "李雷"]
@@ -323,21 +324,31 @@ def _audit(ident: str, when: datetime, target: tuple[str, str], activity: str, a
 
 
 def _saas_csv(people: list[Person], at: datetime) -> str:
-    lines = ["User ID,Login,Full Name,Status,Last Login,Created,Type,Is Admin,MFA"]
+    lines = ["User ID,Login,Full Name,Status,Last Login,Created,Type,Is Admin,MFA,MFA Enforced"]
     for person in people:
         if not person.in_saas or person.hired > at:
             continue
         active = person.saas_deactivated is None or person.saas_deactivated > at
         last = person.last_sign_in(at)
+        if person.left and not person.saas_deactivated and person.index % 4 == 2:
+            last = at - timedelta(days=2)  # a leaver's SaaS login still in use
         name = person.display_name.replace('"', "")
+        login = (f"{person.username.upper()}@{ALIAS_DOMAIN}" if person.index % 4 == 0
+                 else f"{person.username}@{MAIL_DOMAIN}")
         lines.append(",".join([
-            f"U{person.index:05d}", f"{person.username}@{MAIL_DOMAIN}", f'"{name}"',
+            f"U{person.index:05d}", login, f'"{name}"',
             "Active" if active else "Deactivated", to_iso(last) or "", to_iso(person.hired) or "", "User",
             "yes" if person.index % 50 == 0 else "no", "yes" if person.index % 3 else "no",
+            "no" if person.index % 11 == 0 else "yes",
         ]))
     for number, name in enumerate(["api-bot", "sync-bot"]):
         lines.append(f"B{number:04d},{name}@{MAIL_DOMAIN},{name},Active,{to_iso(at - timedelta(hours=3))},"
-                     f"{to_iso(at - timedelta(days=700))},Bot,no,no")
+                     f"{to_iso(at - timedelta(days=700))},Bot,no,no,no")
+    # Accounts nobody in the directory owns: a private address, and an agency login.
+    for number, (login, name) in enumerate([("kim.tempwork@gmail.example", "Kim (temp)"),
+                                            ("events-agency@partner.example", "Events agency")]):
+        lines.append(f"X{number:04d},{login},{name},Active,{to_iso(at - timedelta(days=9 + number))},"
+                     f"{to_iso(at - timedelta(days=200))},User,no,no,no")
     return "\n".join(lines) + "\n"
 
 
@@ -382,7 +393,7 @@ type = "csv"
 path = "{(directory / 'salesapp-users.csv').as_posix()}"
 inactive_days = 60
 activity_attribute = "Last Login"
-kind_map = {{ User = "human", Bot = "service" }}
+kind_map = {{ User = "human", Bot = "bot" }}
 [sources.columns]
 id = "User ID"
 username = "Login"
@@ -393,6 +404,13 @@ created_at = "Created"
 kind = "Type"
 privileged = "Is Admin"
 mfa_registered = "MFA"
+mfa_enforced = "MFA Enforced"
+
+[identity]
+authoritative_source = "corp-ad"
+keys = ["sid", "immutable_id", "employee_id", "email"]
+domain_aliases = [["{MAIL_DOMAIN}", "{ALIAS_DOMAIN}"]]
+service_accounts = ["svc-*"]
 
 [[exclusions]]
 username = "bg-*"

@@ -12,12 +12,21 @@ from datetime import UTC, datetime, timedelta
 
 from auditor import __version__
 from auditor.changes import deduplicate, diff_snapshots, merge_events
-from auditor.config import Config
+from auditor.config import Config, IdentitySettings
 from auditor.exclusions import ExclusionStatus, apply_exclusions
 from auditor.history import History, RunRecord
-from auditor.identity import inherit_on_premises_policies
+from auditor.identity import correlate, inherit_on_premises_policies
 from auditor.kpis import Kpi, compute_kpis
-from auditor.model import Account, Finding, Inventory, SourceState, SourceStatus, to_jsonable
+from auditor.model import (
+    Account,
+    ChangeAction,
+    DepartedAccount,
+    Finding,
+    Inventory,
+    SourceState,
+    SourceStatus,
+    to_jsonable,
+)
 from auditor.policy_rating import PolicyRater
 from auditor.rules import RULES
 from auditor.rules.base import RuleContext
@@ -45,6 +54,7 @@ class AuditResult:
     notes: list[str] = field(default_factory=list)  # caveats the report must state (expired exclusions, ...)
     snapshots: dict[str, list[Account]] = field(default_factory=dict)
     source_states: dict[str, dict[str, str]] = field(default_factory=dict)
+    departures: list[DepartedAccount] = field(default_factory=list)  # accounts gone since the previous audit
 
     @property
     def complete(self) -> bool:
@@ -97,6 +107,26 @@ def _collect(
     return inventory, complete_snapshots, states
 
 
+def _link_people(
+    settings: IdentitySettings, inventory: Inventory, history: History, departed_now: list[DepartedAccount],
+    as_of: datetime,
+) -> str | None:
+    """Build the identity graph, or say why it cannot be built (a gap: the cross-source rules need it)."""
+    authority = settings.authoritative_source
+    status = next((s for s in inventory.sources if s.name == authority), None)
+    if status is None or status.state != SourceState.OK:
+        state = "not read (disabled in the config)" if status is None else f"{status.state.value}"
+        return (f"accounts were not linked to people because the authoritative source {authority} was {state}: "
+                "offboarding gaps, unmanaged accounts and person-level inactivity were not evaluated")
+    departed = {d.account.id: d for d in history.departures(authority, as_of)}
+    departed.update({d.account.id: d for d in departed_now if d.account.source == authority})
+    leaving = (ChangeAction.DISABLED, ChangeAction.DELETED)
+    events = [e for e in inventory.change_events if e.source == authority and e.action in leaving]
+    events += history.account_events(authority, leaving, as_of)
+    inventory.identity = correlate(inventory.accounts, settings, as_of, departed.values(), deduplicate(events))
+    return None
+
+
 def run_audit(
     config: Config, as_of: datetime, history: History, progress: Progress = lambda _: None,
     rater: PolicyRater | None = None,
@@ -116,12 +146,20 @@ def run_audit(
     progress("comparing with history")
     lookback = timedelta(days=config.audit.period_days + config.audit.thresholds.spike_baseline_days + 1)
     derived = []
+    departures: list[DepartedAccount] = []
     for source, accounts in snapshots.items():
         previous = history.previous_snapshot(source, as_of)
         if previous is not None:
             derived.extend(diff_snapshots(source, previous[1], accounts, previous[0], as_of))
+            current = {a.id for a in accounts}
+            departures.extend(DepartedAccount(a, as_of) for a in previous[1] if a.id not in current)
     logged = deduplicate([*inventory.change_events, *history.events_between(as_of - lookback, as_of)])
     inventory.change_events = deduplicate(merge_events(logged, derived, as_of - lookback))
+    if config.identity is not None:
+        progress("linking accounts to people")
+        gap = _link_people(config.identity, inventory, history, departures, as_of)
+        if gap:
+            gaps.append(gap)
 
     context = RuleContext(
         as_of=as_of, settings=config.audit, inactive_days=config.inactive_days_for,
@@ -151,11 +189,10 @@ def run_audit(
         run_id=run_id, as_of=as_of, generated_at=generated_at, organization=config.audit.organization,
         inventory=inventory, findings=findings, kpis=kpis, exclusions=exclusions, context=context,
         previous_run=past[-1] if past else None, past_runs=past, accepted_risks=accepted, gaps=gaps, notes=notes,
-        snapshots=snapshots,
-        source_states=states,
+        snapshots=snapshots, source_states=states, departures=departures,
     )
 
 
 def record(history: History, result: AuditResult, files: dict[str, bytes] | None = None) -> None:
     history.record_run(result.run_record(), result.snapshots, result.inventory.change_events, result.source_states,
-                       files)
+                       files, result.departures)

@@ -17,7 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from auditor.model import Account, ChangeAction, ChangeEvent, account_from_jsonable, to_jsonable
+from auditor.model import (
+    Account,
+    ChangeAction,
+    ChangeEvent,
+    DepartedAccount,
+    account_from_jsonable,
+    to_jsonable,
+)
 from auditor.timeconv import from_iso8601, to_iso
 
 SCHEMA_VERSION = 1
@@ -40,6 +47,10 @@ CREATE TABLE IF NOT EXISTS change_events (
 CREATE INDEX IF NOT EXISTS change_events_by_time ON change_events (at);
 CREATE TABLE IF NOT EXISTS run_files (
     run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS departures (
+    source TEXT NOT NULL, account_id TEXT NOT NULL, missing_since TEXT NOT NULL, account TEXT NOT NULL,
+    PRIMARY KEY (source, account_id)
 );
 CREATE TABLE IF NOT EXISTS source_state (
     run_id TEXT NOT NULL REFERENCES runs(id), source TEXT NOT NULL, as_of TEXT NOT NULL, state TEXT NOT NULL,
@@ -120,11 +131,31 @@ class History:
                 "SELECT source, at, account_id, action, username, actor, origin, detail, approximate "
                 "FROM change_events WHERE at>? AND at<=? ORDER BY at", (to_iso(start), to_iso(end)),
             ).fetchall()
-        return [
-            ChangeEvent(source=r[0], at=from_iso8601(r[1]) or start, account_id=r[2], action=ChangeAction(r[3]),
-                        username=r[4], actor=r[5], origin=r[6], detail=r[7], approximate_time=bool(r[8]))
-            for r in rows
-        ]
+        return [self._event(r) for r in rows]
+
+    @staticmethod
+    def _event(r: tuple[Any, ...]) -> ChangeEvent:
+        return ChangeEvent(source=r[0], at=from_iso8601(r[1]) or datetime.min, account_id=r[2],
+                           action=ChangeAction(r[3]), username=r[4], actor=r[5], origin=r[6], detail=r[7],
+                           approximate_time=bool(r[8]))
+
+    def account_events(self, source: str, actions: Iterable[ChangeAction], before: datetime) -> list[ChangeEvent]:
+        """Every recorded event of these kinds for one source, however old (when did this account leave?)."""
+        wanted = [a.value for a in actions]
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT source, at, account_id, action, username, actor, origin, detail, approximate "
+                "FROM change_events WHERE source=? AND at<=? AND action IN (SELECT value FROM json_each(?))",
+                (source, to_iso(before), json.dumps(wanted)),
+            ).fetchall()
+        return [self._event(r) for r in rows]
+
+    def departures(self, source: str, before: datetime) -> list[DepartedAccount]:
+        """Accounts of ``source`` that earlier audits saw disappear, with their last known state."""
+        with self._reading() as db:
+            rows = db.execute("SELECT missing_since, account FROM departures WHERE source=? AND missing_since<?",
+                              (source, to_iso(before))).fetchall()
+        return [DepartedAccount(account_from_jsonable(json.loads(r[1])), from_iso8601(r[0]) or before) for r in rows]
 
     def run_files(self, run_id: str) -> dict[str, bytes]:
         with self._reading() as db:
@@ -149,6 +180,7 @@ class History:
     def record_run(
         self, run: RunRecord, snapshots: dict[str, list[Account]], events: Iterable[ChangeEvent],
         states: dict[str, dict[str, str]] | None = None, files: dict[str, bytes] | None = None,
+        departures: Iterable[DepartedAccount] = (),
     ) -> None:
         """Store a finished run atomically: all of it, or (if the process dies) none of it."""
         try:
@@ -166,6 +198,12 @@ class History:
             for source, state in (states or {}).items():
                 self._db.execute("INSERT INTO source_state VALUES (?, ?, ?, ?)",
                                  (run.id, source, to_iso(run.as_of), json.dumps(state)))
+            # Kept, unlike snapshots, for as long as the history: who left, and what they could still reach.
+            self._db.executemany(
+                "INSERT OR IGNORE INTO departures VALUES (?, ?, ?, ?)",
+                [(d.account.source, d.account.id, to_iso(d.missing_since), json.dumps(to_jsonable(d.account)))
+                 for d in departures],
+            )
             self._db.executemany(
                 "INSERT OR IGNORE INTO change_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(e.source, to_iso(e.at), e.account_id, e.action.value, e.username, e.actor, e.origin, e.detail,

@@ -7,6 +7,7 @@ comment says otherwise; rules must not read ``None`` as "false" or "never".
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -20,6 +21,7 @@ class AccountKind(StrEnum):
     SERVICE = "service"
     GUEST = "guest"
     MACHINE = "machine"
+    BOT = "bot"  # an app or integration user in a SaaS tool (Slack bots, GitHub apps)
     UNKNOWN = "unknown"
 
 
@@ -75,7 +77,9 @@ class Account:
     password_not_required: bool | None = None
     reversible_password_encryption: bool | None = None
     mfa_registered: bool | None = None
+    mfa_enforced: bool | None = None  # the source requires a second factor for this account (None: not said)
     invitation_pending_since: datetime | None = None  # an invited guest who has not accepted yet
+    disabled_at: datetime | None = None  # when the source says it was disabled or deprovisioned
     privileged: bool = False
     privilege_evidence: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
@@ -83,7 +87,13 @@ class Account:
     # Set when the governing policy belongs to another source (a synced cloud account and its directory).
     password_policy_source: str | None = None
     identifiers: dict[str, str] = field(default_factory=dict)  # join keys: sid, immutable_id, employee_id
+    email_aliases: list[str] = field(default_factory=list)  # other addresses of the same mailbox
     raw: dict[str, str] = field(default_factory=dict)  # source values quoted as evidence
+
+    @property
+    def automated(self) -> bool:
+        """Not a person's account: services, machines and bots are never offboarded with a person."""
+        return self.kind in (AccountKind.SERVICE, AccountKind.MACHINE, AccountKind.BOT)
 
     @property
     def policy_key(self) -> tuple[str, str | None]:
@@ -148,12 +158,73 @@ class SourceStatus:
     collected_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class AccountLink:
+    account: Account
+    key: str  # the correlation key that made the link ("authoritative" for the directory account itself)
+    value: str | None = None  # the normalised value both accounts share
+
+
+@dataclass(frozen=True)
+class DepartedAccount:
+    """An account that history holds and the current read of its source no longer has."""
+
+    account: Account
+    missing_since: datetime  # as-of time of the first audit that did not find it
+
+
+@dataclass(frozen=True)
+class Departure:
+    """The authoritative account was disabled or removed: the person has left (or is on leave)."""
+
+    how: str  # "disabled" | "deleted"
+    at: datetime | None  # None: the change log and history do not date it
+    evidence: str  # where the date comes from
+
+
+@dataclass
+class Person:
+    id: str  # "<authoritative source>:<account id>"
+    name: str
+    # The directory account: the current one, or the last copy history holds when it has been removed.
+    authoritative: Account
+    links: list[AccountLink]  # every account of the person, the authoritative one first
+    departure: Departure | None = None
+
+
+@dataclass(frozen=True)
+class UnlinkedAccount:
+    account: Account
+    reason: str  # "no_key" | "no_match" | "ambiguous"
+    detail: str
+
+
+@dataclass
+class IdentityGraph:
+    authoritative_source: str
+    keys: tuple[str, ...]
+    people: list[Person] = field(default_factory=list)
+    unlinked: list[UnlinkedAccount] = field(default_factory=list)
+    service_accounts: tuple[str, ...] = ()  # username globs of declared service accounts
+    _by_account: dict[tuple[str, str], Person] = field(default_factory=dict, repr=False)
+
+    def person_of(self, account: Account) -> Person | None:
+        if not self._by_account:
+            self._by_account = {(link.account.source, link.account.id): p for p in self.people for link in p.links}
+        return self._by_account.get((account.source, account.id))
+
+    def declared_service(self, account: Account) -> bool:
+        name = account.username.casefold()
+        return any(fnmatch.fnmatchcase(name, pattern.casefold()) for pattern in self.service_accounts)
+
+
 @dataclass
 class Inventory:
     accounts: list[Account] = field(default_factory=list)
     policies: list[PasswordPolicy] = field(default_factory=list)
     change_events: list[ChangeEvent] = field(default_factory=list)
     sources: list[SourceStatus] = field(default_factory=list)
+    identity: IdentityGraph | None = None  # set when [identity] is configured and its directory was read
 
     def policy_for(self, account: Account) -> PasswordPolicy | None:
         return self.policy(*account.policy_key)
@@ -175,7 +246,7 @@ class ControlRef:
 
 @dataclass(frozen=True)
 class Subject:
-    type: str  # "account" | "policy" | "source"
+    type: str  # "account" | "person" | "policy" | "source"
     id: str
     name: str
 
@@ -233,7 +304,8 @@ def to_jsonable(value: Any) -> Any:
 def account_from_jsonable(data: dict[str, Any]) -> Account:
     """Inverse of ``to_jsonable`` for accounts stored in history snapshots."""
     values = dict(data)
-    for name in ("created_at", "expires_at", "last_activity_at", "password_last_set_at", "invitation_pending_since"):
+    for name in ("created_at", "expires_at", "last_activity_at", "password_last_set_at", "invitation_pending_since",
+                 "disabled_at"):
         if values.get(name) is not None:
             values[name] = from_iso8601(values[name])
     values["kind"] = AccountKind(values.get("kind", "unknown"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors import csv_export, entra, graph_json, ldap, ldif, scim
+from connectors import csv_export, entra, graph_json, ldap, ldif, okta, scim
 from connectors.base import SourceType
 
 SOURCE_TYPES: dict[str, SourceType] = {
@@ -14,5 +14,6 @@ SOURCE_TYPES: dict[str, SourceType] = {
         entra.SOURCE_TYPE,
         csv_export.SOURCE_TYPE,
         scim.SOURCE_TYPE,
+        okta.SOURCE_TYPE,
     )
 }

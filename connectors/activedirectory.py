@@ -7,6 +7,7 @@ resultant PSO precedence, well-known RIDs).
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import struct
 import uuid
@@ -355,6 +356,8 @@ def _map_account(
             identifiers["sid"] = sid_to_string(entry.first("objectSid") or b"")
         except ValueError:
             problems.append(f"{entry.dn}: objectSid: malformed")
+    if guid:  # Entra Connect's default source anchor: onPremisesImmutableId = base64(objectGUID)
+        identifiers["immutable_id"] = base64.b64encode(guid).decode("ascii")
     if upn := entry.text("userPrincipalName"):
         identifiers["upn"] = upn
     if employee := entry.text("employeeID"):

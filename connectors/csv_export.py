@@ -38,6 +38,7 @@ class CsvColumns(BaseModel):
     groups: str | None = None
     privileged: str | None = None
     mfa_registered: str | None = None
+    mfa_enforced: str | None = None
     employee_id: str | None = None
 
 
@@ -61,7 +62,7 @@ class CsvConfig(SourceConfig):
     true_values: StrList = _TRUE
     false_values: StrList = _FALSE
     group_separator: str = ";"
-    kind_map: dict[str, Literal["human", "service", "guest", "machine", "unknown"]] = Field(default_factory=dict)
+    kind_map: dict[str, Literal["human", "service", "guest", "machine", "bot", "unknown"]] = Field(default_factory=dict)
     activity_attribute: str | None = None  # how the export's system records activity, for evidence
     events_path: Path | None = Field(default=None, strict=False)
     event_columns: CsvEventColumns | None = None
@@ -136,6 +137,7 @@ def collect(config: CsvConfig, as_of: datetime, previous_state: Mapping[str, str
             last_activity_raw=row[cols.last_activity_at] or None if cols.last_activity_at else None,
             password_last_set_at=moment(row, cols.password_last_set_at, line),
             mfa_registered=boolean(row, cols.mfa_registered, line),
+            mfa_enforced=boolean(row, cols.mfa_enforced, line),
             privileged=bool(privileged),
             privilege_evidence=[f"{cols.privileged}={row[cols.privileged]}"] if privileged and cols.privileged else [],
             groups=[g.strip() for g in row[cols.groups].split(config.group_separator) if g.strip()]

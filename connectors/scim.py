@@ -12,21 +12,20 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
 
 from pydantic import Field, model_validator
 
 from auditor.model import Account, AccountKind
-from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
-from auditor.timeconv import TimeFormatError, from_iso8601
-from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType
-from connectors.http_json import HttpError, JsonHttpClient, RetryPolicy, TrustedSession
+from auditor.secrets import Redactor
+from connectors.base import NO_STATE, SourceResult, SourceType
+from connectors.http_json import HttpError
+from connectors.saas import HttpsSourceConfig, ValueProblems, client, read_error, secret, throttle_warnings
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 _MAX_RESOURCES = 5_000_000  # a server that never stops paging must not keep us forever
 
 
-class ScimConfig(SourceConfig):
+class ScimConfig(HttpsSourceConfig):
     type: Literal["scim"]
     base_url: str  # e.g. https://app.example.com/scim/v2
     token_env: str | None = None  # bearer token
@@ -34,15 +33,10 @@ class ScimConfig(SourceConfig):
     username: str | None = None  # basic authentication
     password_env: str | None = None
     password_file: Path | None = Field(default=None, strict=False)
-    ca_bundle: Path | None = Field(default=None, strict=False)
-    allow_insecure_http: bool = False
     page_size: int = Field(default=100, ge=1, le=1000)
-    timeout: int = Field(default=60, ge=1, le=600)
-    max_attempts: int = Field(default=6, ge=1, le=20)
-    max_throttle_wait: int = Field(default=600, ge=0)
 
     @model_validator(mode="after")
-    def _auth_and_transport(self) -> ScimConfig:
+    def _one_authentication(self) -> ScimConfig:
         bearer = bool(self.token_env or self.token_file)
         basic = bool(self.username)
         if bearer == basic:
@@ -50,42 +44,25 @@ class ScimConfig(SourceConfig):
                              "not both and not neither")
         if basic and not (self.password_env or self.password_file):
             raise ValueError("username needs password_env or password_file")
-        parsed = urlparse(self.base_url)
-        if parsed.scheme not in ("https", "http") or not parsed.hostname:
-            raise ValueError(f"'{self.base_url}' is not an http(s) URL")
-        if parsed.scheme == "http" and not self.allow_insecure_http:
-            raise ValueError(f"sending credentials to {self.base_url} over plain http would expose them; use https "
-                             "or set allow_insecure_http = true")
         return self
 
 
 def _authorization(config: ScimConfig, redact: Redactor) -> str:
-    try:
-        if config.username:
-            password = resolve_secret("password", config.password_env, config.password_file)
-            redact.add(password)
-            encoded = base64.b64encode(f"{config.username}:{password}".encode()).decode("ascii")
-            redact.add(encoded)
-            return f"Basic {encoded}"
-        token = resolve_secret("token", config.token_env, config.token_file)
-    except SecretUnavailable as exc:
-        raise SourceError(str(exc)) from None
-    redact.add(token)
-    return f"Bearer {token}"
+    if config.username:
+        password = secret("password", config.password_env, config.password_file, redact)
+        encoded = base64.b64encode(f"{config.username}:{password}".encode()).decode("ascii")
+        redact.add(encoded)
+        return f"Basic {encoded}"
+    return f"Bearer {secret('token', config.token_env, config.token_file, redact)}"
 
 
-def map_user(source: str, user: Mapping[str, Any], problems: list[str]) -> Account:
+def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> Account:
     meta = user.get("meta") or {}
     emails = [e for e in user.get("emails") or [] if isinstance(e, dict) and e.get("value")]
     email = next((e["value"] for e in emails if e.get("primary")), emails[0]["value"] if emails else None)
     name = user.get("name") or {}
     enterprise = user.get(ENTERPRISE) or {}
-    created = None
-    if meta.get("created"):
-        try:
-            created = from_iso8601(str(meta["created"]))
-        except TimeFormatError as exc:
-            problems.append(f"{user.get('id')}: meta.created: {exc}")
+    created = problems.moment(meta.get("created"), f"{user.get('id')}: meta.created")
     active = user.get("active")
     identifiers = {k: str(v) for k, v in (("external_id", user.get("externalId")),
                                           ("employee_id", enterprise.get("employeeNumber"))) if v}
@@ -106,24 +83,18 @@ def map_user(source: str, user: Mapping[str, Any], problems: list[str]) -> Accou
 
 def collect(config: ScimConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
     redact = Redactor()
-    authorization = _authorization(config, redact)
-    session = TrustedSession(str(config.ca_bundle) if config.ca_bundle else None)
-    client = JsonHttpClient(session, config.base_url, lambda: authorization,
-                            RetryPolicy(config.max_attempts, config.max_throttle_wait), config.timeout)
+    api = client(config, _authorization(config, redact))
     accounts: list[Account] = []
-    problems: list[str] = []
+    problems = ValueProblems()
     unstated = 0
     start = 1  # SCIM's startIndex is 1-based (RFC 7644 3.4.2.4)
     while len(accounts) < _MAX_RESOURCES:
         try:
-            page = client.get_json(f"{client.base_url}/Users",
+            page = api.get_json(f"{api.base_url}/Users",
                                    {"startIndex": str(start), "count": str(config.page_size)},
                                    {"Accept": "application/scim+json"})
         except HttpError as exc:
-            if exc.status in (401, 403):
-                raise SourceError(f"{config.base_url}: authentication or permission refused (HTTP {exc.status}): "
-                                  f"{redact(exc.message)}") from None
-            raise SourceError(f"{config.base_url}: reading /Users failed: {redact(str(exc))}") from None
+            raise read_error(config, "reading /Users", exc, redact) from None
         resources = [r for r in page.get("Resources") or [] if isinstance(r, dict)]
         for resource in resources:
             unstated += "active" not in resource
@@ -135,10 +106,7 @@ def collect(config: ScimConfig, as_of: datetime, previous_state: Mapping[str, st
     warnings = []
     if unstated:
         warnings.append(f"{unstated} user(s) without an 'active' attribute, audited as enabled")
-    if client.waited:
-        warnings.append(f"the provider throttled the reads: waited {client.waited:.0f} s, as Retry-After asked")
-    if problems:
-        warnings.append(f"{len(problems)} unreadable value(s); first: {problems[0]}")
+    warnings += throttle_warnings(api, "Retry-After") + problems.warnings()
     return SourceResult(accounts=accounts, warnings=warnings)
 
 

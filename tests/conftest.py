@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.ldif_fixtures import AS_OF, b64, domain_head, filetime, group, ldif, pso, user
+from tests.servers.harness import Pki
 
 HOSTILE_NAME = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 FORMULA = '=HYPERLINK("http://evil.test","click")'
@@ -83,3 +84,11 @@ expires = {(AS_OF + timedelta(days=30)).date().isoformat()}
 @pytest.fixture
 def small_org(tmp_path: Path) -> Path:
     return write_small_org(tmp_path / "org")
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A test CA and a server certificate for 127.0.0.1, shared by every HTTPS simulator."""
+    pki = Pki(tmp_path_factory.mktemp("pki"))
+    pki.create()
+    return pki

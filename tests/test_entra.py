@@ -22,13 +22,6 @@ SECRET = "Sim-Client-Secret-Value-42"
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    pki = Pki(tmp_path_factory.mktemp("pki"))
-    pki.create()
-    return pki
-
-
 @pytest.fixture
 def tenant() -> Tenant:
     return make_tenant(1200, NOW, client_secret=SECRET)

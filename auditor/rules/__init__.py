@@ -7,11 +7,15 @@ from auditor.rules import (
     change_volume_spike,
     guest_invitation_pending,
     inactive_enabled,
+    mfa_not_enforced,
     mfa_not_registered,
     never_used_enabled,
+    offboarding_gap,
     password_never_expires,
     password_not_required,
+    person_inactive,
     reversible_password_encryption,
+    unmanaged_account,
     weak_password_policy,
 )
 from auditor.rules.base import Rule
@@ -29,5 +33,9 @@ RULES: dict[str, Rule] = {
         reversible_password_encryption.RULE,
         account_change_volume.RULE,
         change_volume_spike.RULE,
+        offboarding_gap.RULE,
+        unmanaged_account.RULE,
+        person_inactive.RULE,
+        mfa_not_enforced.RULE,
     )
 }

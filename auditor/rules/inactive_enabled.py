@@ -6,6 +6,7 @@ from auditor.activity import ActivityState
 from auditor.controls import CIS, ISO, NIST, PCI, SOC2, refs
 from auditor.model import Finding, Inventory, Severity
 from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, raised_if_privileged
+from auditor.timeconv import to_iso
 
 META = RuleMeta(
     id="inactive-enabled",
@@ -25,6 +26,14 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
     for account, verdict in ctx.usable_in_state(inventory, ActivityState.INACTIVE):
         evidence = {**verdict.evidence, "privileged": account.privileged,
                     "privilege_evidence": account.privilege_evidence, "kind": account.kind.value}
+        person = inventory.identity.person_of(account) if inventory.identity else None
+        if person is not None:  # stale here, perhaps active elsewhere: both facts are reported
+            evidence["person"] = person.id
+            evidence["person_active_elsewhere"] = [
+                f"{link.account.source}:{link.account.username} last active {to_iso(link.account.last_activity_at)}"
+                for link in person.links
+                if link.account is not account and ctx.activity(link.account).state == ActivityState.ACTIVE
+            ]
         findings.append(account_finding(
             META, account,
             f"{account.username} is enabled but last active {verdict.days_since} days ago "

@@ -1,0 +1,94 @@
+"""What the SaaS API connectors share: HTTPS config keys, secrets, the retrying client, time values.
+
+Each SaaS connector (okta, google, github, slack, scim) is a ``get`` over its vendor's API and a
+``transform`` into the inventory; the plumbing here keeps them to that.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field, model_validator
+
+from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
+from auditor.timeconv import TimeFormatError, from_iso8601, from_unix
+from connectors.base import SourceConfig, SourceError
+from connectors.http_json import HttpError, JsonHttpClient, RetryPolicy, Throttling, TrustedSession
+
+
+class HttpsSourceConfig(SourceConfig):
+    """Keys of every source read over an HTTPS API."""
+
+    base_url: str
+    ca_bundle: Path | None = Field(default=None, strict=False)
+    allow_insecure_http: bool = False  # only for a lab; credentials would cross the network in clear
+    timeout: int = Field(default=60, ge=1, le=600)
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    max_throttle_wait: int = Field(default=600, ge=0)  # seconds of throttling waits before giving up
+
+    @model_validator(mode="after")
+    def _transport(self) -> HttpsSourceConfig:
+        check_url(self.base_url, self.allow_insecure_http)
+        return self
+
+
+def check_url(url: str, allow_insecure_http: bool) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("https", "http") or not parsed.hostname:
+        raise ValueError(f"'{url}' is not an http(s) URL")
+    if parsed.scheme == "http" and not allow_insecure_http:
+        raise ValueError(f"sending credentials to {url} over plain http would expose them; use https "
+                         "or set allow_insecure_http = true")
+
+
+def secret(what: str, env_name: str | None, file_path: Path | None, redact: Redactor) -> str:
+    """A secret from the environment or a file, registered for redaction; a SourceError when unavailable."""
+    try:
+        value = resolve_secret(what, env_name, file_path)
+    except SecretUnavailable as exc:
+        raise SourceError(str(exc)) from None
+    redact.add(value)
+    return value
+
+
+def client(
+    config: HttpsSourceConfig, authorization: str | None, throttling: Throttling | None = None,
+) -> JsonHttpClient:
+    session = TrustedSession(str(config.ca_bundle) if config.ca_bundle else None)
+    return JsonHttpClient(session, config.base_url, lambda: authorization,
+                          RetryPolicy(config.max_attempts, config.max_throttle_wait), config.timeout, throttling)
+
+
+def read_error(config: HttpsSourceConfig, what: str, exc: HttpError, redact: Redactor) -> SourceError:
+    """A failed read, phrased for the user: refused credentials are said as such; no secret in it."""
+    if exc.status in (401, 403):
+        code = f" {exc.code}" if exc.code not in (str(exc.status), "error") else ""
+        return SourceError(f"{config.base_url}: {what}: authentication or permission refused "
+                           f"(HTTP {exc.status}{code}): {redact(exc.message)}")
+    return SourceError(f"{config.base_url}: {what} failed: {redact(str(exc))}")
+
+
+def throttle_warnings(api: JsonHttpClient, vendor_rule: str) -> list[str]:
+    if not api.throttled:
+        return []
+    return [f"the API throttled {api.throttled} request(s): waited {api.waited:.0f} s, as {vendor_rule} asked"]
+
+
+class ValueProblems(list[str]):
+    """Unreadable values met while mapping: kept, counted and quoted in one warning."""
+
+    def moment(self, value: object, where: str, *, epoch_is_never: bool = False) -> datetime | None:
+        if value in (None, ""):
+            return None
+        try:
+            if isinstance(value, int | float):
+                return from_unix(value)
+            return from_iso8601(str(value), epoch_is_never=epoch_is_never)
+        except (TimeFormatError, ValueError, OverflowError) as exc:
+            self.append(f"{where}: {exc}")
+            return None
+
+    def warnings(self) -> list[str]:
+        return [f"{len(self)} unreadable value(s); first: {self[0]}"] if self else []
