@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors import csv_export, entra, graph_json, ldap, ldif, okta, scim
+from connectors import csv_export, entra, google, graph_json, ldap, ldif, okta, scim
 from connectors.base import SourceType
 
 SOURCE_TYPES: dict[str, SourceType] = {
@@ -15,5 +15,6 @@ SOURCE_TYPES: dict[str, SourceType] = {
         csv_export.SOURCE_TYPE,
         scim.SOURCE_TYPE,
         okta.SOURCE_TYPE,
+        google.SOURCE_TYPE,
     )
 }

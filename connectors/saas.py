@@ -6,6 +6,7 @@ Each SaaS connector (okta, google, github, slack, scim) is a ``get`` over its ve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -54,10 +55,13 @@ def secret(what: str, env_name: str | None, file_path: Path | None, redact: Reda
 
 
 def client(
-    config: HttpsSourceConfig, authorization: str | None, throttling: Throttling | None = None,
+    config: HttpsSourceConfig, authorization: str | Callable[[], str | None] | None,
+    throttling: Throttling | None = None, base_url: str | None = None,
 ) -> JsonHttpClient:
+    """``authorization``: a fixed header value, or a function giving it per request (tokens that expire)."""
     session = TrustedSession(str(config.ca_bundle) if config.ca_bundle else None)
-    return JsonHttpClient(session, config.base_url, lambda: authorization,
+    header = authorization if callable(authorization) else (lambda: authorization)
+    return JsonHttpClient(session, base_url or config.base_url, header,
                           RetryPolicy(config.max_attempts, config.max_throttle_wait), config.timeout, throttling)
 
 

@@ -1,0 +1,181 @@
+"""Source type ``google``: Google Workspace users from the Admin SDK Directory API.
+
+Authentication: a service account with domain-wide delegation impersonates an administrator (``subject``):
+a signed JWT is exchanged at the key file's ``token_uri`` for an access token (RFC 7523), renewed before it
+expires. get: ``users.list`` paged by ``pageToken``; transform: suspended and archived users are disabled,
+``lastLoginTime`` of 1970-01-01 means "never signed in", 2-Step Verification enrolment and enforcement,
+administrator flags, aliases and the organisation's employee ID.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import jwt
+import requests
+from pydantic import Field, model_validator
+
+from auditor.model import Account, AccountKind
+from auditor.secrets import Redactor
+from connectors.base import NO_STATE, SourceError, SourceResult, SourceType
+from connectors.http_json import HttpError, JsonHttpClient, Throttling
+from connectors.saas import HttpsSourceConfig, ValueProblems, check_url, client, read_error, secret, throttle_warnings
+
+SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+_RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
+_MAX_PAGES = 100_000
+
+
+class GoogleConfig(HttpsSourceConfig):
+    type: Literal["google"]
+    base_url: str = "https://admin.googleapis.com"
+    credentials_file: Path | None = Field(default=None, strict=False)  # the service account's JSON key
+    credentials_env: str | None = None  # or the JSON key's text in an environment variable
+    subject: str = Field(min_length=3)  # the administrator the service account acts as (domain-wide delegation)
+    customer: str = "my_customer"
+    domain: str | None = None  # list one domain instead of the whole customer
+    page_size: int = Field(default=500, ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _one_key(self) -> GoogleConfig:
+        if bool(self.credentials_file) == bool(self.credentials_env):
+            raise ValueError("set credentials_file or credentials_env (the service account's JSON key), one of them")
+        return self
+
+
+class GoogleThrottling(Throttling):
+    """Google answers rate limits with 429, or 403 whose reason is a rate limit; it sends no Retry-After,
+    so the client backs off exponentially, as Google recommends."""
+
+    def throttled(self, response: requests.Response) -> bool:
+        if super().throttled(response) or response.status_code == 500:
+            return True
+        if response.status_code != 403:
+            return False
+        try:
+            errors = response.json()["error"]["errors"]
+        except (ValueError, KeyError, TypeError):
+            return False
+        return any(isinstance(e, dict) and e.get("reason") in _RATE_REASONS for e in errors)
+
+
+class DelegatedToken:
+    """Access tokens for the impersonated administrator, renewed a minute before they expire."""
+
+    def __init__(self, config: GoogleConfig, key: Mapping[str, Any], redact: Redactor) -> None:
+        self.config, self.redact = config, redact
+        try:
+            self.issuer, self.private_key = str(key["client_email"]), str(key["private_key"])
+            self.key_id, self.token_uri = str(key.get("private_key_id", "")), str(key["token_uri"])
+        except KeyError as exc:
+            raise SourceError(f"the service account key has no {exc.args[0]!r}: not a service account key") from None
+        try:
+            check_url(self.token_uri, config.allow_insecure_http)
+        except ValueError as exc:
+            raise SourceError(f"the service account key's token_uri: {exc}") from None
+        self.api = client(config, None, base_url=self.token_uri)
+        self.token: str | None = None
+        self.expires = 0.0
+
+    def __call__(self) -> str:
+        if self.token is None or time.time() > self.expires - 60:
+            self._renew()
+        return f"Bearer {self.token}"
+
+    def _renew(self) -> None:
+        now = int(time.time())
+        claims = {"iss": self.issuer, "sub": self.config.subject, "scope": SCOPE, "aud": self.token_uri,
+                  "iat": now, "exp": now + 3600}
+        try:
+            assertion = jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": self.key_id})
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            raise SourceError(f"the service account's private key cannot sign: {type(exc).__name__}") from None
+        try:
+            body = self.api.request("POST", self.token_uri, data={"grant_type": JWT_BEARER,
+                                                                  "assertion": assertion}).body
+        except HttpError as exc:
+            hint = (" (is domain-wide delegation granted for this client ID and scope, and is subject an "
+                    "administrator?)" if exc.code in ("unauthorized_client", "access_denied", "invalid_grant") else "")
+            raise SourceError(f"{self.token_uri}: token request for {self.issuer} as {self.config.subject} "
+                              f"refused: {self.redact(str(exc))}{hint}") from None
+        if not isinstance(body, dict) or not body.get("access_token"):
+            raise SourceError(f"{self.token_uri}: the token response has no access_token")
+        self.token = str(body["access_token"])
+        self.redact.add(self.token)
+        self.expires = time.time() + float(body.get("expires_in") or 3600)
+
+
+def _key(config: GoogleConfig, redact: Redactor) -> dict[str, Any]:
+    text = secret("service account key", config.credentials_env, config.credentials_file, redact)
+    try:
+        key = json.loads(text)
+    except ValueError:
+        raise SourceError("the service account key is not JSON") from None
+    if not isinstance(key, dict):
+        raise SourceError("the service account key is not a JSON object")
+    redact.add(str(key.get("private_key", "")))
+    return key
+
+
+def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> Account:
+    user_id = str(user.get("id"))
+    email = str(user.get("primaryEmail") or user_id)
+    suspended, archived = bool(user.get("suspended")), bool(user.get("archived"))
+    admin, delegated = bool(user.get("isAdmin")), bool(user.get("isDelegatedAdmin"))
+    employee = next((str(e["value"]) for e in user.get("externalIds") or []
+                     if isinstance(e, dict) and e.get("type") == "organization" and e.get("value")), None)
+    raw = {k: str(user[k]) for k in ("suspended", "suspensionReason", "archived", "lastLoginTime", "orgUnitPath",
+                                     "isEnforcedIn2Sv", "isEnrolledIn2Sv") if user.get(k) is not None}
+    return Account(
+        source=source, id=user_id, username=email, email=email, enabled=not (suspended or archived),
+        display_name=(user.get("name") or {}).get("fullName") or None, kind=AccountKind.HUMAN,
+        created_at=problems.moment(user.get("creationTime"), f"{email}: creationTime"),
+        activity_known=True,
+        # Google writes 1970-01-01T00:00:00.000Z for "never signed in", not a date 56 years ago.
+        last_activity_at=problems.moment(user.get("lastLoginTime"), f"{email}: lastLoginTime", epoch_is_never=True),
+        last_activity_attribute="lastLoginTime", last_activity_raw=user.get("lastLoginTime"),
+        mfa_registered=user.get("isEnrolledIn2Sv"), mfa_enforced=user.get("isEnforcedIn2Sv"),
+        privileged=admin or delegated,
+        privilege_evidence=(["isAdmin (super administrator)"] if admin else [])
+        + (["isDelegatedAdmin"] if delegated else []),
+        identifiers={"employee_id": employee} if employee else {},
+        email_aliases=[str(a) for a in [*(user.get("aliases") or []), *(user.get("nonEditableAliases") or [])]],
+        raw=raw,
+    )
+
+
+def _users(config: GoogleConfig, api: JsonHttpClient) -> list[dict[str, Any]]:
+    params = {"maxResults": str(config.page_size), "projection": "full", "orderBy": "email"}
+    params |= {"domain": config.domain} if config.domain else {"customer": config.customer}
+    users: list[dict[str, Any]] = []
+    for _ in range(_MAX_PAGES):
+        page = api.get_json(f"{api.base_url}/admin/directory/v1/users", params, {})
+        users.extend(u for u in page.get("users") or [] if isinstance(u, dict))
+        if not page.get("nextPageToken"):
+            return users
+        params = params | {"pageToken": str(page["nextPageToken"])}
+    raise HttpError(200, "endless_paging", f"more than {_MAX_PAGES} pages", api.base_url)
+
+
+def collect(config: GoogleConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+    redact = Redactor()
+    token = DelegatedToken(config, _key(config, redact), redact)
+    api = client(config, token, GoogleThrottling())
+    try:
+        users = _users(config, api)
+    except HttpError as exc:
+        raise read_error(config, "listing users", exc, redact) from None
+    problems = ValueProblems()
+    accounts = [map_user(config.name, u, problems) for u in users]
+    warnings = throttle_warnings(api, "Google's exponential backoff") + problems.warnings()
+    return SourceResult(accounts=accounts, warnings=warnings)
+
+
+SOURCE_TYPE = SourceType("google", "Google Workspace users (Admin SDK Directory API, domain-wide delegation)",
+                         GoogleConfig, collect)
