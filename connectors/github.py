@@ -1,0 +1,209 @@
+"""Source type ``github``: a GitHub organization's members and outside collaborators.
+
+get: the organization (is two-factor authentication required?), members (all, and admins), outside
+collaborators, the ``2fa_disabled`` filter (organization owners only), and, where the organization uses SAML
+SSO, the SAML identities (GraphQL ``externalIdentities``) that link a login to a directory address, plus
+credential authorizations; REST lists are paged by ``Link`` headers. transform: memberships into accounts.
+GitHub reports no last activity for members, so activity is "unknown" here. Rate limits: 403 or 429 with
+``x-ratelimit-remaining: 0`` waits until ``x-ratelimit-reset`` (an epoch time); secondary limits send
+``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import requests
+from pydantic import Field, model_validator
+
+from auditor.model import Account, AccountKind
+from auditor.secrets import Redactor
+from connectors.base import NO_STATE, SourceResult, SourceType
+from connectors.http_json import EpochResetThrottling, HttpError, JsonHttpClient
+from connectors.saas import HttpsSourceConfig, ValueProblems, client, read_error, secret, throttle_warnings
+
+API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+SAML_QUERY = """query($org: String!, $after: String) {
+  organization(login: $org) {
+    samlIdentityProvider {
+      externalIdentities(first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        edges { node { samlIdentity { nameId } scimIdentity { username } user { login } } }
+      }
+    }
+  }
+}"""
+_MAX_PAGES = 100_000
+
+
+class GitHubConfig(HttpsSourceConfig):
+    type: Literal["github"]
+    base_url: str = "https://api.github.com"  # GitHub Enterprise Server: https://HOST/api/v3
+    graphql_url: str | None = None  # default: beside base_url (api.github.com/graphql, HOST/api/graphql)
+    organization: str = Field(min_length=1)
+    token_env: str | None = None  # a token of an organization owner (the 2FA filter needs one) with read:org
+    token_file: Path | None = Field(default=None, strict=False)
+    page_size: int = Field(default=100, ge=1, le=100)
+    read_saml_identities: bool = True
+
+    @model_validator(mode="after")
+    def _token(self) -> GitHubConfig:
+        if bool(self.token_env) == bool(self.token_file):
+            raise ValueError("set token_env or token_file (a GitHub token), one of them")
+        return self
+
+    @property
+    def graphql(self) -> str:
+        if self.graphql_url:
+            return self.graphql_url
+        base = self.base_url.rstrip("/")
+        return base[: -len("/v3")] + "/graphql" if base.endswith("/api/v3") else base + "/graphql"
+
+
+class GitHubThrottling(EpochResetThrottling):
+    """Primary rate limits answer 403 or 429 with x-ratelimit-remaining 0; secondary ones send Retry-After."""
+
+    def __init__(self) -> None:
+        super().__init__("x-ratelimit-reset")
+
+    def throttled(self, response: requests.Response) -> bool:
+        if response.status_code in (403, 429):
+            return response.headers.get("x-ratelimit-remaining") == "0" or "Retry-After" in response.headers
+        return super().throttled(response)
+
+
+def _pages(api: JsonHttpClient, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+    url: str | None = f"{api.base_url}{path}"
+    query: Mapping[str, str] | None = params
+    for _ in range(_MAX_PAGES):
+        if url is None:
+            return
+        response = api.request("GET", url, query, API_HEADERS)
+        if not isinstance(response.body, list):
+            raise HttpError(200, "invalid_json", "expected a JSON array", url)
+        yield from (item for item in response.body if isinstance(item, dict))
+        url, query = response.next_url, None
+        if url is not None and not url.startswith(api.base_url + "/"):
+            raise HttpError(200, "foreign_link", "a next link points outside the API; not followed", url)
+
+
+def _saml_identities(config: GitHubConfig, api: JsonHttpClient) -> dict[str, str] | None:
+    """login -> the directory address its SAML (or SCIM) identity carries; None: no SAML SSO."""
+    identities: dict[str, str] = {}
+    after: str | None = None
+    for _ in range(_MAX_PAGES):
+        response = api.request("POST", config.graphql, headers=API_HEADERS,
+                               json_body={"query": SAML_QUERY, "variables": {"org": config.organization,
+                                                                             "after": after}})
+        body = response.body if isinstance(response.body, dict) else {}
+        if body.get("errors"):
+            first = body["errors"][0] if isinstance(body["errors"], list) else {}
+            raise HttpError(200, str(first.get("type", "graphql")), str(first.get("message", "")), config.graphql)
+        provider = ((body.get("data") or {}).get("organization") or {}).get("samlIdentityProvider")
+        if provider is None:
+            return None
+        connection = provider.get("externalIdentities") or {}
+        for edge in connection.get("edges") or []:
+            node = (edge or {}).get("node") or {}
+            login = (node.get("user") or {}).get("login")
+            address = (node.get("samlIdentity") or {}).get("nameId") or (node.get("scimIdentity") or {}).get("username")
+            if login and address:
+                identities[str(login)] = str(address)
+        page = connection.get("pageInfo") or {}
+        if not page.get("hasNextPage"):
+            return identities
+        after = page.get("endCursor")
+    return identities
+
+
+def map_member(
+    source: str, member: Mapping[str, Any], *, outside: bool, admin: bool, two_factor_off: set[str] | None,
+    required: bool | None, saml_address: str | None, credential_used: str | None,
+) -> Account:
+    login = str(member.get("login"))
+    kind = AccountKind.BOT if member.get("type") == "Bot" else AccountKind.GUEST if outside else AccountKind.HUMAN
+    raw = {"relationship": "outside collaborator" if outside else "member", "role": "admin" if admin else "member"}
+    if credential_used:
+        raw["credential_accessed_at"] = credential_used
+    if required is not None:
+        raw["mfa_enforcement_scope"] = "organization"
+    return Account(
+        source=source, id=str(member.get("id") or login), username=login, enabled=True, kind=kind,
+        email=saml_address if saml_address and "@" in saml_address else None,
+        activity_known=False,
+        activity_unknown_reason="GitHub reports no last activity for organization members",
+        mfa_registered=None if two_factor_off is None else login not in two_factor_off,
+        mfa_enforced=required, privileged=admin,
+        privilege_evidence=["organization owner"] if admin else [],
+        identifiers={"saml_name_id": saml_address} if saml_address else {}, raw=raw,
+    )
+
+
+def collect(config: GitHubConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+    redact = Redactor()
+    token = secret("token", config.token_env, config.token_file, redact)
+    api = client(config, f"Bearer {token}", GitHubThrottling())
+    org = f"/orgs/{config.organization}"
+    paging = {"per_page": str(config.page_size)}
+    warnings: list[str] = []
+    try:
+        details = api.request("GET", f"{api.base_url}{org}", None, API_HEADERS).body
+        members = list(_pages(api, f"{org}/members", paging | {"role": "all"}))
+        admins = {str(m.get("login")) for m in _pages(api, f"{org}/members", paging | {"role": "admin"})}
+        outside = list(_pages(api, f"{org}/outside_collaborators", paging))
+    except HttpError as exc:
+        raise read_error(config, f"reading organization {config.organization}", exc, redact) from None
+    # Absent unless the token belongs to an owner: then the requirement is unknown, not "off".
+    required = details.get("two_factor_requirement_enabled") if isinstance(details, dict) else None
+    two_factor_off: set[str] | None
+    try:
+        two_factor_off = {str(m.get("login")) for path in (f"{org}/members", f"{org}/outside_collaborators")
+                          for m in _pages(api, path, paging | {"filter": "2fa_disabled"})}
+    except HttpError as exc:
+        two_factor_off = None
+        warnings.append(f"2FA state unknown (the 2fa_disabled filter needs an organization owner): "
+                        f"{redact(str(exc))}")
+    saml: dict[str, str] | None = None
+    credentials: dict[str, str] = {}
+    if config.read_saml_identities:
+        try:
+            saml = _saml_identities(config, api)
+        except HttpError as exc:
+            warnings.append(f"SAML identities not read, so members cannot be linked to people: {redact(str(exc))}")
+        if saml is None:
+            warnings.append("the organization does not use SAML SSO: GitHub logins carry no directory address "
+                            "to link them to people")
+        else:
+            credentials = _credential_use(api, org, paging, warnings, redact)
+    accounts = [
+        map_member(config.name, m, outside=is_outside, admin=login in admins, two_factor_off=two_factor_off,
+                   required=required if isinstance(required, bool) else None,
+                   saml_address=(saml or {}).get(login), credential_used=credentials.get(login))
+        for is_outside, group in ((False, members), (True, outside)) for m in group
+        for login in (str(m.get("login")),)
+    ]
+    warnings += throttle_warnings(api, "x-ratelimit-reset or Retry-After")
+    return SourceResult(accounts=accounts, warnings=warnings)
+
+
+def _credential_use(api: JsonHttpClient, org: str, paging: dict[str, str], warnings: list[str],
+                    redact: Redactor) -> dict[str, str]:
+    """login -> the latest use of any SAML-authorized credential (evidence; not sign-in activity)."""
+    latest: dict[str, str] = {}
+    problems = ValueProblems()
+    try:
+        for grant in _pages(api, f"{org}/credential-authorizations", paging):
+            used = grant.get("credential_accessed_at")
+            login = str(grant.get("login"))
+            if used and problems.moment(used, f"{login}: credential_accessed_at") and used > latest.get(login, ""):
+                latest[login] = str(used)
+    except HttpError as exc:
+        warnings.append(f"credential authorizations not read: {redact(str(exc))}")
+    return latest
+
+
+SOURCE_TYPE = SourceType("github", "A GitHub organization: members, outside collaborators, 2FA, SAML identities",
+                         GitHubConfig, collect)
