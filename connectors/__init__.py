@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors import csv_export, entra, github, google, graph_json, ldap, ldif, okta, scim
+from connectors import csv_export, entra, github, google, graph_json, ldap, ldif, okta, scim, slack
 from connectors.base import SourceType
 
 SOURCE_TYPES: dict[str, SourceType] = {
@@ -17,5 +17,6 @@ SOURCE_TYPES: dict[str, SourceType] = {
         okta.SOURCE_TYPE,
         google.SOURCE_TYPE,
         github.SOURCE_TYPE,
+        slack.SOURCE_TYPE,
     )
 }

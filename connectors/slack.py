@@ -1,0 +1,144 @@
+"""Source type ``slack``: a Slack workspace's users (``users.list``) and, on paid plans, ``team.accessLogs``.
+
+get: ``users.list`` paged by ``response_metadata.next_cursor`` (always with ``limit``: without it Slack
+tries the whole team at once); ``team.accessLogs`` pages (at most 100 of up to 1,000 entries). Slack reports
+errors as HTTP 200 with ``"ok": false``; rate limits as 429 with ``Retry-After``. transform: deleted users
+are disabled; bots, app users and workflow bots (and Slackbot) are bots; single- and multi-channel guests are
+guests; ``has_2fa`` (admin tokens only) is MFA registration; the newest ``date_last`` of a user's access-log
+entries is their last activity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from auditor.model import Account, AccountKind
+from auditor.secrets import Redactor
+from auditor.timeconv import from_unix, to_iso
+from connectors.base import NO_STATE, SourceResult, SourceType
+from connectors.http_json import HttpError, JsonHttpClient
+from connectors.saas import HttpsSourceConfig, client, read_error, secret, throttle_warnings
+
+SLACKBOT = "USLACKBOT"  # Slackbot is not flagged is_bot
+ACCESS_LOG_MAX_PAGES = 100  # Slack serves no page past 100 with page-based paging
+_MAX_PAGES = 100_000
+
+
+class SlackConfig(HttpsSourceConfig):
+    type: Literal["slack"]
+    base_url: str = "https://slack.com/api"
+    token_env: str | None = None  # a user token with users:read, users:read.email, admin (for accessLogs)
+    token_file: Path | None = Field(default=None, strict=False)
+    page_size: int = Field(default=200, ge=1, le=1000)
+    read_access_logs: bool = True
+
+    @model_validator(mode="after")
+    def _token(self) -> SlackConfig:
+        if bool(self.token_env) == bool(self.token_file):
+            raise ValueError("set token_env or token_file (a Slack token), one of them")
+        return self
+
+
+def _call(api: JsonHttpClient, method: str, params: Mapping[str, str]) -> dict[str, Any]:
+    body = api.get_json(f"{api.base_url}/{method}", params, {})
+    if body.get("ok") is not True:
+        error = str(body.get("error", "unknown_error"))
+        detail = f"needed scope {body['needed']}" if body.get("needed") else "the Web API said ok=false"
+        raise HttpError(200, error, detail, method)
+    return body
+
+
+def _users(config: SlackConfig, api: JsonHttpClient) -> list[dict[str, Any]]:
+    members: list[dict[str, Any]] = []
+    cursor = ""
+    for _ in range(_MAX_PAGES):
+        params = {"limit": str(config.page_size)} | ({"cursor": cursor} if cursor else {})
+        body = _call(api, "users.list", params)
+        members.extend(m for m in body.get("members") or [] if isinstance(m, dict))
+        cursor = str((body.get("response_metadata") or {}).get("next_cursor") or "")
+        if not cursor:
+            return members
+    raise HttpError(200, "endless_paging", f"more than {_MAX_PAGES} pages", "users.list")
+
+
+def _last_access(api: JsonHttpClient) -> tuple[dict[str, float], bool, float | None]:
+    """(user id -> newest date_last, whether every entry was read, the oldest date_last read)."""
+    latest: dict[str, float] = {}
+    oldest: float | None = None
+    page, pages = 1, 1
+    while page <= min(pages, ACCESS_LOG_MAX_PAGES):
+        body = _call(api, "team.accessLogs", {"count": "1000", "page": str(page)})
+        for entry in body.get("logins") or []:
+            if not isinstance(entry, dict) or not entry.get("user_id"):
+                continue
+            last = float(entry.get("date_last") or 0)
+            latest[str(entry["user_id"])] = max(latest.get(str(entry["user_id"]), 0.0), last)
+            oldest = last if oldest is None else min(oldest, last)
+        pages = int((body.get("paging") or {}).get("pages") or 1)
+        page += 1
+    return latest, pages <= ACCESS_LOG_MAX_PAGES, oldest
+
+
+def map_user(
+    source: str, member: Mapping[str, Any], access: dict[str, float] | None, complete: bool, horizon: str | None,
+    unknown_reason: str,
+) -> Account:
+    user_id = str(member.get("id"))
+    profile = member.get("profile") or {}
+    bot = user_id == SLACKBOT or any(member.get(k) for k in ("is_bot", "is_app_user", "is_workflow_bot"))
+    guest = bool(member.get("is_restricted") or member.get("is_ultra_restricted"))
+    roles = [r for r in ("is_primary_owner", "is_owner", "is_admin") if member.get(r)]
+    seen = access.get(user_id) if access is not None else None
+    known = access is not None and (seen is not None or complete)
+    reason = None if known else (
+        unknown_reason if access is None else f"not in the access-log entries read (back to {horizon})")
+    raw = {k: str(member[k]) for k in ("deleted", "is_restricted", "is_ultra_restricted", "is_bot", "updated",
+                                       "two_factor_type") if member.get(k) is not None}
+    return Account(
+        source=source, id=user_id, username=str(member.get("name") or user_id),
+        enabled=not member.get("deleted"), kind=AccountKind.BOT if bot else AccountKind.GUEST if guest
+        else AccountKind.HUMAN,
+        email=profile.get("email") or None,
+        display_name=member.get("real_name") or profile.get("real_name") or None,
+        activity_known=known, activity_unknown_reason=reason,
+        last_activity_at=from_unix(seen) if seen else None,
+        last_activity_attribute="team.accessLogs date_last" if known else None,
+        last_activity_raw=str(int(seen)) if seen else None,
+        mfa_registered=member.get("has_2fa") if isinstance(member.get("has_2fa"), bool) else None,
+        privileged=bool(roles), privilege_evidence=roles, raw=raw,
+    )
+
+
+def collect(config: SlackConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+    redact = Redactor()
+    api = client(config, f"Bearer {secret('token', config.token_env, config.token_file, redact)}")
+    try:
+        members = _users(config, api)
+    except HttpError as exc:
+        raise read_error(config, "users.list", exc, redact) from None
+    warnings: list[str] = []
+    access: dict[str, float] | None = None
+    complete, horizon = False, None
+    reason = "access logs not read (read_access_logs = false)"
+    if config.read_access_logs:
+        try:
+            access, complete, oldest = _last_access(api)
+            horizon = to_iso(from_unix(oldest)) if oldest else None
+            if not complete:
+                warnings.append(f"team.accessLogs has more than {ACCESS_LOG_MAX_PAGES} pages: users not seen since "
+                                f"{horizon} have unknown activity")
+        except HttpError as exc:
+            reason = ("team.accessLogs needs a paid plan" if exc.code == "paid_only"
+                      else f"team.accessLogs not readable ({exc.code})")
+            warnings.append(f"activity unknown: {reason}: {redact(exc.message)}")
+    accounts = [map_user(config.name, m, access, complete, horizon, reason) for m in members]
+    warnings += throttle_warnings(api, "Retry-After")
+    return SourceResult(accounts=accounts, warnings=warnings)
+
+
+SOURCE_TYPE = SourceType("slack", "A Slack workspace: users.list and team.accessLogs", SlackConfig, collect)
