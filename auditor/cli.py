@@ -80,7 +80,7 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
     from auditor.demo import prepare_demo
     from auditor.engine import record, run_audit
     from auditor.evidence import build_bundle, evidence_files
-    from auditor.exports import accounts_csv, findings_csv, findings_json, findings_jsonl
+    from auditor.exports import accounts_csv, findings_csv, findings_json, findings_jsonl, people_csv
     from auditor.fileio import remove_stale_temporaries, write_atomic
     from auditor.history import History, HistoryError
     from auditor.report_html import render_report
@@ -108,6 +108,8 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
                 "findings.csv": findings_csv(result),
                 "report.html": render_report(result),
             }
+            if result.inventory.identity is not None:
+                outputs["people.csv"] = people_csv(result)
             if jsonl:
                 outputs["findings.jsonl"] = findings_jsonl(result)
             files = evidence_files(result, config, outputs)

@@ -123,7 +123,8 @@ def _link_people(
     leaving = (ChangeAction.DISABLED, ChangeAction.DELETED)
     events = [e for e in inventory.change_events if e.source == authority and e.action in leaving]
     events += history.account_events(authority, leaving, as_of)
-    inventory.identity = correlate(inventory.accounts, settings, as_of, departed.values(), deduplicate(events))
+    inventory.identity = correlate(inventory.accounts, settings, as_of, departed.values(), deduplicate(events),
+                                   history.snapshot_times(authority, as_of))
     return None
 
 
@@ -152,7 +153,7 @@ def run_audit(
         if previous is not None:
             derived.extend(diff_snapshots(source, previous[1], accounts, previous[0], as_of))
             current = {a.id for a in accounts}
-            departures.extend(DepartedAccount(a, as_of) for a in previous[1] if a.id not in current)
+            departures.extend(DepartedAccount(a, as_of, previous[0]) for a in previous[1] if a.id not in current)
     logged = deduplicate([*inventory.change_events, *history.events_between(as_of - lookback, as_of)])
     inventory.change_events = deduplicate(merge_events(logged, derived, as_of - lookback))
     if config.identity is not None:

@@ -86,6 +86,7 @@ def pseudonymise_inventory(data: bytes) -> bytes:
             if account.get(name):
                 account[name] = alias(account[name])
         account["identifiers"] = {k: alias(v) for k, v in account.get("identifiers", {}).items()}
+        account["email_aliases"] = [alias(v) for v in account.get("email_aliases", [])]
         account["raw"] = {}
     for event in inventory["change_events"]:
         for name in ("username", "actor"):

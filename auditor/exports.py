@@ -12,9 +12,9 @@ from auditor.engine import AuditResult
 from auditor.model import to_jsonable
 from auditor.rules import RULES
 from auditor.timeconv import to_iso
-from auditor.views import account_rows
+from auditor.views import account_rows, person_rows
 
-FINDINGS_SCHEMA_VERSION = "1.0"
+FINDINGS_SCHEMA_VERSION = "1.1"  # 1.1: "person" subjects, the offboarding_gaps KPI
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "|")
 
 
@@ -100,6 +100,21 @@ def _csv(header: tuple[str, ...], rows: list[list[Any]]) -> bytes:
 
 def accounts_csv(result: AuditResult) -> bytes:
     return _csv(ACCOUNT_COLUMNS, [[row[c] for c in ACCOUNT_COLUMNS] for row in account_rows(result)])
+
+
+PERSON_COLUMNS = ("person", "name", "directory_account", "directory_state", "departed_not_before", "departed_at",
+                  "last_activity_anywhere", "enabled_accounts", "accounts", "findings")
+
+
+def people_csv(result: AuditResult) -> bytes:
+    """One row per person; their accounts as "source:username (state, last use, linked by key)"."""
+    rows = []
+    for row in person_rows(result):
+        accounts = "; ".join(
+            f"{a['source']}:{a['username']} ({'enabled' if a['enabled'] else 'disabled'}, "
+            f"last {a['last_activity_at'] or a['activity']}, by {a['linked_by']})" for a in row["accounts"])
+        rows.append([*(row[c] for c in PERSON_COLUMNS[:-2]), accounts, ";".join(row["findings"])])
+    return _csv(PERSON_COLUMNS, rows)
 
 
 FINDING_COLUMNS = ("rule", "severity", "status", "source", "subject_type", "subject_id", "subject", "message",

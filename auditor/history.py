@@ -49,8 +49,8 @@ CREATE TABLE IF NOT EXISTS run_files (
     run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, name)
 );
 CREATE TABLE IF NOT EXISTS departures (
-    source TEXT NOT NULL, account_id TEXT NOT NULL, missing_since TEXT NOT NULL, account TEXT NOT NULL,
-    PRIMARY KEY (source, account_id)
+    source TEXT NOT NULL, account_id TEXT NOT NULL, missing_since TEXT NOT NULL, last_seen TEXT,
+    account TEXT NOT NULL, PRIMARY KEY (source, account_id)
 );
 CREATE TABLE IF NOT EXISTS source_state (
     run_id TEXT NOT NULL REFERENCES runs(id), source TEXT NOT NULL, as_of TEXT NOT NULL, state TEXT NOT NULL,
@@ -153,9 +153,18 @@ class History:
     def departures(self, source: str, before: datetime) -> list[DepartedAccount]:
         """Accounts of ``source`` that earlier audits saw disappear, with their last known state."""
         with self._reading() as db:
-            rows = db.execute("SELECT missing_since, account FROM departures WHERE source=? AND missing_since<?",
+            rows = db.execute(
+                "SELECT missing_since, last_seen, account FROM departures WHERE source=? AND missing_since<?",
+                (source, to_iso(before))).fetchall()
+        return [DepartedAccount(account_from_jsonable(json.loads(r[2])), from_iso8601(r[0]) or before,
+                                from_iso8601(r[1]) if r[1] else None) for r in rows]
+
+    def snapshot_times(self, source: str, before: datetime) -> list[datetime]:
+        """As-of times of the complete snapshots of ``source`` taken before ``before``, oldest first."""
+        with self._reading() as db:
+            rows = db.execute("SELECT as_of FROM snapshots WHERE source=? AND as_of<? ORDER BY as_of",
                               (source, to_iso(before))).fetchall()
-        return [DepartedAccount(account_from_jsonable(json.loads(r[1])), from_iso8601(r[0]) or before) for r in rows]
+        return [moment for (text,) in rows if (moment := from_iso8601(text)) is not None]
 
     def run_files(self, run_id: str) -> dict[str, bytes]:
         with self._reading() as db:
@@ -200,9 +209,9 @@ class History:
                                  (run.id, source, to_iso(run.as_of), json.dumps(state)))
             # Kept, unlike snapshots, for as long as the history: who left, and what they could still reach.
             self._db.executemany(
-                "INSERT OR IGNORE INTO departures VALUES (?, ?, ?, ?)",
-                [(d.account.source, d.account.id, to_iso(d.missing_since), json.dumps(to_jsonable(d.account)))
-                 for d in departures],
+                "INSERT OR IGNORE INTO departures VALUES (?, ?, ?, ?, ?)",
+                [(d.account.source, d.account.id, to_iso(d.missing_since), to_iso(d.last_seen),
+                  json.dumps(to_jsonable(d.account))) for d in departures],
             )
             self._db.executemany(
                 "INSERT OR IGNORE INTO change_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

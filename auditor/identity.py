@@ -82,6 +82,7 @@ def key_values(key: str, account: Account, email: EmailNormaliser) -> set[str]:
 
 def _departure(
     account: Account, departed: DepartedAccount | None, events: Mapping[str, list[ChangeEvent]], as_of: datetime,
+    audit_times: list[datetime],
 ) -> Departure | None:
     mine = events.get(account.id, [])
     if departed is not None:
@@ -91,7 +92,7 @@ def _departure(
             return Departure("deleted", latest.at, f"deletion recorded in the directory ({latest.detail})")
         return Departure("deleted", departed.missing_since,
                          f"absent from the directory since the audit as of {to_iso(departed.missing_since)}; "
-                         f"last seen enabled={account.enabled}")
+                         f"last seen enabled={account.enabled}", departed.last_seen)
     if account.usable_at(as_of):
         return None
     if account.enabled and account.expires_at is not None:
@@ -101,8 +102,10 @@ def _departure(
     disabled = [e for e in mine if e.action == ChangeAction.DISABLED]
     if disabled:
         latest = max(disabled, key=lambda e: e.at)
-        how = "between two audits" if latest.approximate_time else f"by the {latest.origin} log"
-        return Departure("disabled", latest.at, f"disable recorded {how}")
+        if not latest.approximate_time:
+            return Departure("disabled", latest.at, f"disable recorded by the {latest.origin} log")
+        earlier = [t for t in audit_times if t < latest.at]
+        return Departure("disabled", latest.at, "disable seen between two audits", earlier[-1] if earlier else None)
     return Departure("disabled", None, "disabled before the change log and history begin: date unknown")
 
 
@@ -134,7 +137,9 @@ def _prefer(candidates: set[int], people: list[Person], as_of: datetime) -> int 
 def correlate(
     accounts: list[Account], settings: IdentitySettings, as_of: datetime,
     departed: Iterable[DepartedAccount] = (), departure_events: Iterable[ChangeEvent] = (),
+    audit_times: Iterable[datetime] = (),
 ) -> IdentityGraph:
+    """``audit_times``: as-of times of the authority's earlier audits, which bound changes seen between them."""
     email = EmailNormaliser(settings.domain_aliases)
     keys = tuple(settings.keys)
     authority = settings.authoritative_source
@@ -143,6 +148,7 @@ def correlate(
         if event.source == authority:
             events[event.account_id].append(event)
     graph = IdentityGraph(authority, keys, service_accounts=tuple(settings.service_accounts))
+    times = sorted(audit_times)
     index = _Index(keys, email)
     present = [a for a in accounts if a.source == authority]
     present_ids = {a.id for a in present}
@@ -151,7 +157,7 @@ def correlate(
         if account.automated or graph.declared_service(account):
             continue  # service accounts are nobody's identity
         person = Person(f"{authority}:{account.id}", account.display_name or account.username, account,
-                        [AccountLink(account, "authoritative")], _departure(account, gone, events, as_of))
+                        [AccountLink(account, "authoritative")], _departure(account, gone, events, as_of, times))
         index.add(account, len(graph.people))
         graph.people.append(person)
 

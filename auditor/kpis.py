@@ -58,7 +58,7 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
 
     events = in_period(inventory.change_events, ctx.period_start, ctx.as_of)
     actions = per_action(events)
-    return [
+    kpis = [
         Kpi("inactive_enabled_accounts", "Inactive or never-used accounts still enabled", stale_enabled, "count",
             {"inactive": states[ActivityState.INACTIVE], "never_used": states[ActivityState.NEVER_USED],
              "excluded": len(excluded), **left_out}),
@@ -73,3 +73,18 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
         Kpi("account_changes", f"Account changes in the last {ctx.settings.period_days} days", len(events), "count",
             {"per_action": dict(actions)}),
     ]
+    if inventory.identity is not None:
+        kpis.append(_offboarding_kpi(findings))
+    return kpis
+
+
+def _offboarding_kpi(findings: list[Finding]) -> Kpi:
+    """People who left with accounts still enabled elsewhere, and how long those accounts have outlived them."""
+    gaps = [f for f in findings if f.rule == "offboarding-gap" and f.status == "open"]
+    days = sorted(d for f in gaps if (d := f.evidence.get("days_since_departure")) is not None)
+    return Kpi("offboarding_gaps", "People who left with accounts still enabled elsewhere",
+               len({f.evidence["person"] for f in gaps}), "count",
+               {"accounts": len(gaps),
+                "used_after_departure": sum(1 for f in gaps if f.evidence["used_after_departure"]),
+                "median_days_since_departure": days[len(days) // 2] if days else None,
+                "longest_days_since_departure": days[-1] if days else None})

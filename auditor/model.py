@@ -171,6 +171,7 @@ class DepartedAccount:
 
     account: Account
     missing_since: datetime  # as-of time of the first audit that did not find it
+    last_seen: datetime | None = None  # as-of time of the last audit that found it
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,8 @@ class Departure:
     how: str  # "disabled" | "deleted"
     at: datetime | None  # None: the change log and history do not date it
     evidence: str  # where the date comes from
+    # Set when only a window is known (a change seen between two audits): it happened after this, by ``at``.
+    not_before: datetime | None = None
 
 
 @dataclass

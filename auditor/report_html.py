@@ -23,7 +23,7 @@ from auditor.kpis import Kpi
 from auditor.model import AccountKind, Finding, SourceState
 from auditor.rules import RULES
 from auditor.timeconv import to_iso
-from auditor.views import account_rows
+from auditor.views import account_rows, person_rows
 
 
 def _asset(name: str) -> str:
@@ -242,6 +242,18 @@ def _source_rows(result: AuditResult) -> list[dict[str, Any]]:
     return rows
 
 
+def _identity_summary(result: AuditResult) -> dict[str, Any] | None:
+    graph = result.inventory.identity
+    if graph is None:
+        return None
+    linked = Counter(link.key for person in graph.people for link in person.links[1:])
+    unlinked = Counter(u.reason for u in graph.unlinked)
+    return {"authority": graph.authoritative_source, "people": len(graph.people), "keys": ", ".join(graph.keys),
+            "linked": ", ".join(f"{n} by {key}" for key, n in linked.most_common()) or "none",
+            "unlinked": ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in unlinked.most_common()) or "none",
+            "departed": sum(1 for p in graph.people if p.departure)}
+
+
 def render_report(result: AuditResult) -> bytes:
     css, js = _asset("report.css"), _asset("report.js")
     csp = (
@@ -281,7 +293,7 @@ def render_report(result: AuditResult) -> bytes:
                "trend": trends[k.id]} for k in result.kpis],
         posture=_posture(result), charts=_charts(result),
         since_previous=since_previous, rule_sections=sections, policies=_policy_rows(result),
-        sources=_source_rows(result),
+        sources=_source_rows(result), people=person_rows(result), identity=_identity_summary(result),
         exclusions=[s.as_dict() for s in result.exclusions],
         accepted_risks=[s.as_dict() for s in result.accepted_risks],
         activity_states=[s.value for s in ActivityState],

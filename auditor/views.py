@@ -47,3 +47,43 @@ def account_rows(result: AuditResult) -> list[dict[str, Any]]:
             "findings": ";".join(sorted(rules_by_account.get((account.source, account.id), []))),
         })
     return rows
+
+
+def person_rows(result: AuditResult) -> list[dict[str, Any]]:
+    """One row per person of the identity graph: their accounts everywhere, combined activity, open gaps.
+    People with open findings come first (offboarding gaps before anything else)."""
+    graph = result.inventory.identity
+    if graph is None:
+        return []
+    ctx = result.context
+    rules: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for finding in result.open_findings():
+        rules[(finding.subject.type, finding.source, finding.subject.id)].add(finding.rule)
+    rows: list[dict[str, Any]] = []
+    for person in graph.people:
+        accounts, person_rules = [], set(rules.get(("person", graph.authoritative_source, person.id), set()))
+        for link in person.links:
+            account = link.account
+            verdict = ctx.activity(account)
+            mine = rules.get(("account", account.source, account.id), set())
+            person_rules |= mine
+            accounts.append({
+                "source": account.source, "username": account.username, "enabled": account.usable_at(ctx.as_of),
+                "activity": verdict.state.value, "last_activity_at": to_iso(account.last_activity_at) or "",
+                "linked_by": link.key, "findings": sorted(mine),
+            })
+        known = [link.account.last_activity_at for link in person.links
+                 if link.account.activity_known and link.account.last_activity_at]
+        departure = person.departure
+        rows.append({
+            "person": person.id, "name": person.name,
+            "directory_account": f"{person.authoritative.source}:{person.authoritative.username}",
+            "directory_state": departure.how if departure else "enabled",
+            "departed_at": to_iso(departure.at) if departure and departure.at else "",
+            "departed_not_before": to_iso(departure.not_before) if departure and departure.not_before else "",
+            "last_activity_anywhere": to_iso(max(known)) if known else "",
+            "enabled_accounts": sum(1 for a in accounts if a["enabled"]),
+            "accounts": accounts, "findings": sorted(person_rules),
+        })
+    rows.sort(key=lambda r: ("offboarding-gap" not in r["findings"], not r["findings"], r["name"].lower()))
+    return rows

@@ -13,17 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import requests
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from auditor.model import Account, AccountKind
 from auditor.secrets import Redactor
 from connectors.base import NO_STATE, SourceResult, SourceType
 from connectors.http_json import EpochResetThrottling, HttpError, JsonHttpClient
-from connectors.saas import HttpsSourceConfig, ValueProblems, client, read_error, secret, throttle_warnings
+from connectors.saas import (
+    TokenSourceConfig,
+    ValueProblems,
+    client,
+    link_pages,
+    read_error,
+    secret,
+    throttle_warnings,
+)
 
 API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 SAML_QUERY = """query($org: String!, $after: String) {
@@ -39,21 +46,13 @@ SAML_QUERY = """query($org: String!, $after: String) {
 _MAX_PAGES = 100_000
 
 
-class GitHubConfig(HttpsSourceConfig):
+class GitHubConfig(TokenSourceConfig):
     type: Literal["github"]
     base_url: str = "https://api.github.com"  # GitHub Enterprise Server: https://HOST/api/v3
     graphql_url: str | None = None  # default: beside base_url (api.github.com/graphql, HOST/api/graphql)
-    organization: str = Field(min_length=1)
-    token_env: str | None = None  # a token of an organization owner (the 2FA filter needs one) with read:org
-    token_file: Path | None = Field(default=None, strict=False)
+    organization: str = Field(min_length=1)  # the token: an owner's (the 2FA filter needs one), read:org
     page_size: int = Field(default=100, ge=1, le=100)
     read_saml_identities: bool = True
-
-    @model_validator(mode="after")
-    def _token(self) -> GitHubConfig:
-        if bool(self.token_env) == bool(self.token_file):
-            raise ValueError("set token_env or token_file (a GitHub token), one of them")
-        return self
 
     @property
     def graphql(self) -> str:
@@ -75,19 +74,9 @@ class GitHubThrottling(EpochResetThrottling):
         return super().throttled(response)
 
 
-def _pages(api: JsonHttpClient, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
-    url: str | None = f"{api.base_url}{path}"
-    query: Mapping[str, str] | None = params
-    for _ in range(_MAX_PAGES):
-        if url is None:
-            return
-        response = api.request("GET", url, query, API_HEADERS)
-        if not isinstance(response.body, list):
-            raise HttpError(200, "invalid_json", "expected a JSON array", url)
-        yield from (item for item in response.body if isinstance(item, dict))
-        url, query = response.next_url, None
-        if url is not None and not url.startswith(api.base_url + "/"):
-            raise HttpError(200, "foreign_link", "a next link points outside the API; not followed", url)
+def _items(api: JsonHttpClient, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+    for page in link_pages(api, path, params, API_HEADERS):
+        yield from page
 
 
 def _saml_identities(config: GitHubConfig, api: JsonHttpClient) -> dict[str, str] | None:
@@ -151,9 +140,9 @@ def collect(config: GitHubConfig, as_of: datetime, previous_state: Mapping[str, 
     warnings: list[str] = []
     try:
         details = api.request("GET", f"{api.base_url}{org}", None, API_HEADERS).body
-        members = list(_pages(api, f"{org}/members", paging | {"role": "all"}))
-        admins = {str(m.get("login")) for m in _pages(api, f"{org}/members", paging | {"role": "admin"})}
-        outside = list(_pages(api, f"{org}/outside_collaborators", paging))
+        members = list(_items(api, f"{org}/members", paging | {"role": "all"}))
+        admins = {str(m.get("login")) for m in _items(api, f"{org}/members", paging | {"role": "admin"})}
+        outside = list(_items(api, f"{org}/outside_collaborators", paging))
     except HttpError as exc:
         raise read_error(config, f"reading organization {config.organization}", exc, redact) from None
     # Absent unless the token belongs to an owner: then the requirement is unknown, not "off".
@@ -161,7 +150,7 @@ def collect(config: GitHubConfig, as_of: datetime, previous_state: Mapping[str, 
     two_factor_off: set[str] | None
     try:
         two_factor_off = {str(m.get("login")) for path in (f"{org}/members", f"{org}/outside_collaborators")
-                          for m in _pages(api, path, paging | {"filter": "2fa_disabled"})}
+                          for m in _items(api, path, paging | {"filter": "2fa_disabled"})}
     except HttpError as exc:
         two_factor_off = None
         warnings.append(f"2FA state unknown (the 2fa_disabled filter needs an organization owner): "
@@ -195,7 +184,7 @@ def _credential_use(api: JsonHttpClient, org: str, paging: dict[str, str], warni
     latest: dict[str, str] = {}
     problems = ValueProblems()
     try:
-        for grant in _pages(api, f"{org}/credential-authorizations", paging):
+        for grant in _items(api, f"{org}/credential-authorizations", paging):
             used = grant.get("credential_accessed_at")
             login = str(grant.get("login"))
             if used and problems.moment(used, f"{login}: credential_accessed_at") and used > latest.get(login, ""):

@@ -11,17 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from auditor.model import Account, AccountKind, ChangeAction, ChangeEvent, PasswordPolicy
 from auditor.secrets import Redactor
 from auditor.timeconv import to_iso
 from connectors.base import NO_STATE, SourceResult, SourceType
 from connectors.http_json import EpochResetThrottling, HttpError, JsonHttpClient
-from connectors.saas import HttpsSourceConfig, ValueProblems, client, read_error, secret, throttle_warnings
+from connectors.saas import (
+    TokenSourceConfig,
+    ValueProblems,
+    client,
+    link_pages,
+    read_error,
+    secret,
+    throttle_warnings,
+)
 
 # Statuses in which the person can sign in (or finish activating and then sign in).
 SIGN_IN_STATUSES = {"ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY", "PROVISIONED"}
@@ -41,40 +48,15 @@ EVENT_ACTIONS = {
     "group.user_membership.add": ChangeAction.GROUP_CHANGED,
     "group.user_membership.remove": ChangeAction.GROUP_CHANGED,
 }
-_MAX_PAGES = 100_000
 
 
-class OktaConfig(HttpsSourceConfig):
+class OktaConfig(TokenSourceConfig):
     type: Literal["okta"]
-    base_url: str  # the org URL, e.g. https://acme.okta.com
-    token_env: str | None = None  # an API token (sent as "SSWS <token>")
-    token_file: Path | None = Field(default=None, strict=False)
+    base_url: str  # the org URL, e.g. https://acme.okta.com; the API token is sent as "SSWS <token>"
     page_size: int = Field(default=200, ge=1, le=200)
     read_policies: bool = True  # okta.policies.read
     read_system_log: bool = True  # okta.logs.read
     log_days: int = Field(default=30, ge=1, le=LOG_RETENTION_DAYS)
-
-    @model_validator(mode="after")
-    def _token(self) -> OktaConfig:
-        if bool(self.token_env) == bool(self.token_file):
-            raise ValueError("set token_env or token_file (an Okta API token), one of them")
-        return self
-
-
-def _pages(api: JsonHttpClient, path: str, params: Mapping[str, str]) -> Iterator[list[dict[str, Any]]]:
-    """Every page of a Link-paged listing; the next link's cursor is opaque and followed as given."""
-    url: str | None = f"{api.base_url}{path}"
-    query: Mapping[str, str] | None = params
-    for _ in range(_MAX_PAGES):
-        if url is None:
-            return
-        response = api.request("GET", url, query)
-        if not isinstance(response.body, list):
-            raise HttpError(200, "invalid_json", "expected a JSON array", url)
-        yield [item for item in response.body if isinstance(item, dict)]
-        url, query = response.next_url, None
-        if url is not None and not url.startswith(api.base_url + "/"):
-            raise HttpError(200, "foreign_link", "a next link points outside the org; not followed", url)
 
 
 def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> Account:
@@ -135,7 +117,7 @@ def _policies(config: OktaConfig, api: JsonHttpClient, accounts: list[Account], 
     """Password policies, and each user's governing one: the active policy of lowest priority number among
     those naming one of the user's groups (the system default policy names Everyone)."""
     try:
-        raw = next(_pages(api, "/api/v1/policies", {"type": "PASSWORD"}), [])
+        raw = next(link_pages(api, "/api/v1/policies", {"type": "PASSWORD"}), [])
     except HttpError as exc:
         warnings.append(f"password policies not read (governing policy unknown): {redact(str(exc))}")
         return []
@@ -144,7 +126,7 @@ def _policies(config: OktaConfig, api: JsonHttpClient, accounts: list[Account], 
     for policy in sorted(policies, key=lambda p: p.precedence if p.precedence is not None else 10**6):
         for group in policy.applies_to:
             try:
-                for page in _pages(api, f"/api/v1/groups/{group}/users", {"limit": "1000"}):
+                for page in link_pages(api, f"/api/v1/groups/{group}/users", {"limit": "1000"}):
                     for member in page:
                         governing.setdefault(str(member.get("id")), policy.id)
             except HttpError as exc:
@@ -162,7 +144,7 @@ def _events(config: OktaConfig, api: JsonHttpClient, as_of: datetime, warnings: 
               "filter": " or ".join(f'eventType eq "{t}"' for t in EVENT_ACTIONS)}
     events: list[ChangeEvent] = []
     try:
-        for page in _pages(api, "/api/v1/logs", params):
+        for page in link_pages(api, "/api/v1/logs", params):
             for entry in page:
                 events.extend(_event(config.name, entry))
     except HttpError as exc:
@@ -194,7 +176,7 @@ def collect(config: OktaConfig, as_of: datetime, previous_state: Mapping[str, st
                          ("deprovisioned users", {"limit": str(config.page_size),
                                                   "filter": 'status eq "DEPROVISIONED"'})):
         try:
-            for page in _pages(api, "/api/v1/users", params):
+            for page in link_pages(api, "/api/v1/users", params):
                 for user in page:
                     account = map_user(config.name, user, problems)
                     users[account.id] = account

@@ -6,9 +6,10 @@ Each SaaS connector (okta, google, github, slack, scim) is a ``get`` over its ve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import Field, model_validator
@@ -17,6 +18,8 @@ from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
 from auditor.timeconv import TimeFormatError, from_iso8601, from_unix
 from connectors.base import SourceConfig, SourceError
 from connectors.http_json import HttpError, JsonHttpClient, RetryPolicy, Throttling, TrustedSession
+
+_MAX_PAGES = 100_000  # a server that never stops paging must not keep us forever
 
 
 class HttpsSourceConfig(SourceConfig):
@@ -32,6 +35,19 @@ class HttpsSourceConfig(SourceConfig):
     @model_validator(mode="after")
     def _transport(self) -> HttpsSourceConfig:
         check_url(self.base_url, self.allow_insecure_http)
+        return self
+
+
+class TokenSourceConfig(HttpsSourceConfig):
+    """An HTTPS source that authenticates with one API token."""
+
+    token_env: str | None = None
+    token_file: Path | None = Field(default=None, strict=False)
+
+    @model_validator(mode="after")
+    def _one_token(self) -> TokenSourceConfig:
+        if bool(self.token_env) == bool(self.token_file):
+            raise ValueError("set token_env or token_file (the API token), one of them")
         return self
 
 
@@ -63,6 +79,26 @@ def client(
     header = authorization if callable(authorization) else (lambda: authorization)
     return JsonHttpClient(session, base_url or config.base_url, header,
                           RetryPolicy(config.max_attempts, config.max_throttle_wait), config.timeout, throttling)
+
+
+def link_pages(
+    api: JsonHttpClient, path: str, params: Mapping[str, str], headers: Mapping[str, str] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Every page of a listing paged by RFC 8288 ``Link: <...>; rel="next"`` headers (Okta, GitHub). The
+    next link's cursor is opaque and followed as given, but never to another host."""
+    url: str | None = f"{api.base_url}{path}"
+    query: Mapping[str, str] | None = params
+    for _ in range(_MAX_PAGES):
+        if url is None:
+            return
+        response = api.request("GET", url, query, headers)
+        if not isinstance(response.body, list):
+            raise HttpError(200, "invalid_json", "expected a JSON array", url)
+        yield [item for item in response.body if isinstance(item, dict)]
+        url, query = response.next_url, None
+        if url is not None and not url.startswith(api.base_url + "/"):
+            raise HttpError(200, "foreign_link", "a next link points outside the API; not followed", url)
+    raise HttpError(200, "endless_paging", f"more than {_MAX_PAGES} pages", path)
 
 
 def read_error(config: HttpsSourceConfig, what: str, exc: HttpError, redact: Redactor) -> SourceError:

@@ -12,36 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from auditor.model import Account, AccountKind
 from auditor.secrets import Redactor
 from auditor.timeconv import from_unix, to_iso
 from connectors.base import NO_STATE, SourceResult, SourceType
 from connectors.http_json import HttpError, JsonHttpClient
-from connectors.saas import HttpsSourceConfig, client, read_error, secret, throttle_warnings
+from connectors.saas import TokenSourceConfig, client, read_error, secret, throttle_warnings
 
 SLACKBOT = "USLACKBOT"  # Slackbot is not flagged is_bot
 ACCESS_LOG_MAX_PAGES = 100  # Slack serves no page past 100 with page-based paging
 _MAX_PAGES = 100_000
 
 
-class SlackConfig(HttpsSourceConfig):
+class SlackConfig(TokenSourceConfig):
     type: Literal["slack"]
-    base_url: str = "https://slack.com/api"
-    token_env: str | None = None  # a user token with users:read, users:read.email, admin (for accessLogs)
-    token_file: Path | None = Field(default=None, strict=False)
+    base_url: str = "https://slack.com/api"  # the token: users:read, users:read.email, admin (for accessLogs)
     page_size: int = Field(default=200, ge=1, le=1000)
     read_access_logs: bool = True
-
-    @model_validator(mode="after")
-    def _token(self) -> SlackConfig:
-        if bool(self.token_env) == bool(self.token_file):
-            raise ValueError("set token_env or token_file (a Slack token), one of them")
-        return self
 
 
 def _call(api: JsonHttpClient, method: str, params: Mapping[str, str]) -> dict[str, Any]:

@@ -125,3 +125,13 @@ def test_unknown_run_is_a_clear_error(bundle: tuple[Path, str, Path]) -> None:
     assert result.exit_code == 2
     assert "no evidence for run '20990101T000000Z-ffffff'" in result.output and run_id in result.output
     assert io.StringIO(result.output).read().count("\n") == 1
+
+
+def test_pseudonyms_cover_every_address_of_an_account() -> None:
+    from auditor.evidence import pseudonymise_inventory
+
+    data = json.dumps({"accounts": [{"username": "jdoe", "email": "jdoe@example.com",
+                                     "email_aliases": ["john.doe@example.co.uk"], "identifiers": {"upn": "jd@x"},
+                                     "raw": {"mail": "jdoe@example.com"}}], "change_events": []}).encode()
+    text = pseudonymise_inventory(data).decode()
+    assert "example" not in text and "jd@x" not in text and "jdoe" not in text

@@ -113,10 +113,12 @@ class TestDepartureDates:
         disabled = ChangeEvent("ad", AS_OF - timedelta(days=9), "id-by-event", ChangeAction.DISABLED,
                                origin="snapshot", approximate_time=True)
         older = ChangeEvent("ad", AS_OF - timedelta(days=90), "id-by-event", ChangeAction.DISABLED)
-        graph = correlate(ad, SETTINGS, AS_OF, departure_events=[older, disabled])
+        audits = [AS_OF - timedelta(days=d) for d in (30, 16, 9)]
+        graph = correlate(ad, SETTINGS, AS_OF, departure_events=[older, disabled], audit_times=audits)
         assert self.person(graph, "by-status").departure.at == AS_OF - timedelta(days=20)
         by_event = self.person(graph, "by-event").departure
         assert by_event.at == AS_OF - timedelta(days=9) and "between two audits" in by_event.evidence
+        assert by_event.not_before == AS_OF - timedelta(days=16)  # the audit before the one that saw it
         assert self.person(graph, "by-expiry").departure.at == AS_OF - timedelta(days=3)
         undated = self.person(graph, "undated").departure
         assert undated.how == "disabled" and undated.at is None and "unknown" in undated.evidence
@@ -160,6 +162,19 @@ class TestOffboardingGap:
         slack = result[("slack", "leaver")]
         assert slack.severity == Severity.HIGH and slack.evidence["used_after_departure"] is False
         assert "disabled 30 days ago (2026-05-31)" in slack.message
+
+    def test_a_window_is_said_as_a_window(self) -> None:
+        ad = [account("leaver", email="leaver@example.com", enabled=False)]
+        saas = [account("leaver", source="okta", email="leaver@example.com", days_idle=12)]
+        seen = ChangeEvent("ad", AS_OF - timedelta(days=7), "id-leaver", ChangeAction.DISABLED, origin="snapshot",
+                           approximate_time=True)
+        graph = correlate(ad + saas, SETTINGS, AS_OF, departure_events=[seen],
+                          audit_times=[AS_OF - timedelta(days=14), AS_OF - timedelta(days=7)])
+        finding = fired("offboarding-gap", inventory(*ad, *saas, identity=graph))[("okta", "leaver")]
+        assert "between 2026-06-16 and 2026-06-23 (7-14 days ago)" in finding.message
+        assert finding.evidence["days_since_departure_at_most"] == 14
+        # Used 12 days ago: maybe before the departure, so not claimed as use after it.
+        assert finding.evidence["used_after_departure"] is False and finding.severity == Severity.HIGH
 
     def test_nothing_without_identity(self) -> None:
         assert fired("offboarding-gap", inventory(account("x", enabled=False))) == {}

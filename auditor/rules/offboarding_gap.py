@@ -33,6 +33,14 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
             continue
         directory = person.authoritative
         days_since = (ctx.as_of - departure.at).days if departure.at else None
+        days_at_most = (ctx.as_of - departure.not_before).days if departure.not_before else days_since
+        if departure.at is None:
+            when = "on an unknown date"
+        elif departure.not_before is not None:  # seen between two audits: say the window, not a false day
+            when = (f"between {departure.not_before.date()} and {departure.at.date()} "
+                    f"({days_since}-{days_at_most} days ago)")
+        else:
+            when = f"{days_since} days ago ({departure.at.date()})"
         for link in person.links[1:]:
             account = link.account
             if not account.usable_at(ctx.as_of):
@@ -41,7 +49,6 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
                 account.activity_known and account.last_activity_at is not None and departure.at is not None
                 and account.last_activity_at > departure.at
             )
-            when = f"{days_since} days ago ({departure.at.date()})" if departure.at else "on an unknown date"
             activity = (
                 "activity unknown" if not account.activity_known
                 else f"last used {account.last_activity_at.date()}" if account.last_activity_at else "never used"
@@ -53,7 +60,8 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
                 "person": person.id, "person_name": person.name,
                 "directory_account": f"{directory.source}:{directory.username}",
                 "directory_state": departure.how, "departed_at": to_iso(departure.at),
-                "days_since_departure": days_since, "departure_evidence": departure.evidence,
+                "days_since_departure": days_since, "departed_not_before": to_iso(departure.not_before),
+                "days_since_departure_at_most": days_at_most, "departure_evidence": departure.evidence,
                 "linked_by": link.key, "linked_value": link.value,
                 "account_last_activity_at": to_iso(account.last_activity_at),
                 "account_activity_known": account.activity_known,
