@@ -86,6 +86,10 @@ def _departure(
 ) -> Departure | None:
     mine = events.get(account.id, [])
     if departed is not None:
+        if not account.enabled:  # disabled first, removed later: the person left when it was disabled
+            disabled = _disabled(account, mine, audit_times)
+            if disabled.at is not None:
+                return Departure("deleted", disabled.at, f"{disabled.evidence}; since removed", disabled.not_before)
         deleted = [e for e in mine if e.action == ChangeAction.DELETED and not e.approximate_time]
         if deleted:
             latest = max(deleted, key=lambda e: e.at)
@@ -93,13 +97,16 @@ def _departure(
         return Departure("deleted", departed.missing_since,
                          f"absent from the directory since the audit as of {to_iso(departed.missing_since)}; "
                          f"last seen enabled={account.enabled}", departed.last_seen)
-    if account.usable_at(as_of):
-        return None
+    return None if account.usable_at(as_of) else _disabled(account, mine, audit_times)
+
+
+def _disabled(account: Account, events: list[ChangeEvent], audit_times: list[datetime]) -> Departure:
+    """When a disabled (or expired) directory account stopped being usable, as precisely as the data says."""
     if account.enabled and account.expires_at is not None:
         return Departure("disabled", account.expires_at, "account expiry date (accountExpires)")
     if account.disabled_at is not None:
         return Departure("disabled", account.disabled_at, "the directory's own status-change time")
-    disabled = [e for e in mine if e.action == ChangeAction.DISABLED]
+    disabled = [e for e in events if e.action == ChangeAction.DISABLED]
     if disabled:
         latest = max(disabled, key=lambda e: e.at)
         if not latest.approximate_time:
@@ -110,19 +117,26 @@ def _departure(
 
 
 class _Index:
-    """Key value -> people, per key."""
+    """Key value -> people, per key; each account's key values are worked out once."""
 
     def __init__(self, keys: tuple[str, ...], email: EmailNormaliser) -> None:
         self.keys, self.email = keys, email
         self.people: dict[str, dict[str, set[int]]] = {k: defaultdict(set) for k in keys}
+        self._values: dict[tuple[str, str], dict[str, set[str]]] = {}
+
+    def values(self, account: Account) -> dict[str, set[str]]:
+        ref = (account.source, account.id)
+        if ref not in self._values:
+            self._values[ref] = {key: key_values(key, account, self.email) for key in self.keys}
+        return self._values[ref]
 
     def add(self, account: Account, person: int) -> None:
-        for key in self.keys:
-            for value in key_values(key, account, self.email):
+        for key, values in self.values(account).items():
+            for value in values:
                 self.people[key][value].add(person)
 
 
-def _prefer(candidates: set[int], people: list[Person], as_of: datetime) -> int | None:
+def _prefer(candidates: set[int], people: list[Person]) -> int | None:
     """One person among candidates: a unique current, enabled directory account wins over disabled or removed
     ones (a rehire keeps the address of the old account)."""
     if len(candidates) == 1:
@@ -166,12 +180,11 @@ def correlate(
     while pending:  # linked accounts bring their own key values: repeat until nothing new links
         still: list[Account] = []
         for account in pending:
-            for key in keys:
-                values = key_values(key, account, email)
+            for key, values in index.values(account).items():
                 candidates = set().union(*(index.people[key].get(v, set()) for v in values)) if values else set()
                 if not candidates:
                     continue
-                chosen = _prefer(candidates, graph.people, as_of)
+                chosen = _prefer(candidates, graph.people)
                 if chosen is None:
                     names = sorted(graph.people[c].authoritative.username for c in candidates)
                     ambiguous[(account.source, account.id)] = f"{key} matches {len(names)} people: {', '.join(names)}"
@@ -191,7 +204,7 @@ def correlate(
         reason = ambiguous.get((account.source, account.id))
         if reason:
             graph.unlinked.append(UnlinkedAccount(account, "ambiguous", reason))
-        elif not any(key_values(k, account, email) for k in keys):
+        elif not any(index.values(account).values()):
             graph.unlinked.append(UnlinkedAccount(
                 account, "no_key", f"the source gives none of the correlation keys ({', '.join(keys)})"))
         else:

@@ -172,6 +172,7 @@ def collect(config: OktaConfig, as_of: datetime, previous_state: Mapping[str, st
     problems = ValueProblems()
     users: dict[str, Account] = {}
     # The default listing omits DEPROVISIONED users: they are what offboarding evidence is made of.
+    partial = None
     for what, params in (("users", {"limit": str(config.page_size)}),
                          ("deprovisioned users", {"limit": str(config.page_size),
                                                   "filter": 'status eq "DEPROVISIONED"'})):
@@ -181,13 +182,18 @@ def collect(config: OktaConfig, as_of: datetime, previous_state: Mapping[str, st
                     account = map_user(config.name, user, problems)
                     users[account.id] = account
         except HttpError as exc:
-            raise read_error(config, f"reading {what}", exc, redact) from None
+            if not users:
+                raise read_error(config, f"reading {what}", exc, redact) from None
+            # Some users are read: keep them, and say the source is incomplete.
+            partial = f"reading {what} stopped after {len(users)} user(s): {redact(str(exc))}"
+            break
     accounts = list(users.values())
     warnings: list[str] = []
     policies = _policies(config, api, accounts, warnings, redact) if config.read_policies else []
     events = _events(config, api, as_of, warnings, redact) if config.read_system_log else []
     warnings += throttle_warnings(api, "X-Rate-Limit-Reset") + problems.warnings()
-    return SourceResult(accounts=accounts, policies=policies, change_events=events, warnings=warnings)
+    return SourceResult(accounts=accounts, policies=policies, change_events=events, warnings=warnings,
+                        partial_error=partial)
 
 
 SOURCE_TYPE = SourceType("okta", "An Okta org: users (DEPROVISIONED too), password policies, System Log",

@@ -124,6 +124,12 @@ class TestDepartureDates:
         assert undated.how == "disabled" and undated.at is None and "unknown" in undated.evidence
         assert self.person(graph, "here").departure is None
 
+    def test_disabled_then_removed_left_when_disabled(self) -> None:
+        gone = account("left", enabled=False, disabled_at=AS_OF - timedelta(days=70))
+        graph = correlate([], SETTINGS, AS_OF, departed=[DepartedAccount(gone, AS_OF - timedelta(days=5))])
+        departure = self.person(graph, "left").departure
+        assert departure.how == "deleted" and departure.at == AS_OF - timedelta(days=70)
+
     def test_removed_accounts_from_history(self) -> None:
         gone = account("left", email="left@example.com")
         tombstoned = account("tomb", email="tomb@example.com")
@@ -136,6 +142,7 @@ class TestDepartureDates:
             departure_events=[deleted],
         )
         left = self.person(graph, "left")
+        assert left.departure.not_before is None  # no earlier audit time known here
         assert left.departure.how == "deleted" and left.departure.at == AS_OF - timedelta(days=12)
         assert [link.account.source for link in left.links] == ["ad", "okta"]
         assert self.person(graph, "tomb").departure.at == AS_OF - timedelta(days=40)  # the tombstone's own date

@@ -140,6 +140,16 @@ def test_missing_log_permission_is_a_warning(sim: OktaSimulator, pki: Pki) -> No
     assert any("System Log not read" in w and "E0000006" in w for w in result.warnings)
 
 
+def test_a_failure_after_the_first_page_keeps_what_was_read_as_partial(sim: OktaSimulator, pki: Pki) -> None:
+    from tests.simulators.https import Reply
+    from tests.simulators.okta import okta_error
+
+    sim.faults["/api/v1/users"] = [None, None, Reply(500, okta_error("E0000009", "Internal Server Error"))]
+    result = collect(config(sim, pki, max_attempts=1), NOW)
+    assert len(result.accounts) == 4  # two pages of two
+    assert result.partial_error is not None and "E0000009" in result.partial_error
+
+
 def test_config_needs_a_token_and_https() -> None:
     with pytest.raises(ValidationError, match="token_env or token_file"):
         OktaConfig.model_validate({"name": "o", "type": "okta", "base_url": "https://acme.okta.com"})

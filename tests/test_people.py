@@ -7,6 +7,7 @@ the Entra account (linked by objectSid) was disabled with AD. The GitHub source 
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -19,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.cli import main
-from tests.ldif_fixtures import DOMAIN_SUBS, domain_head, filetime, ldif, user
+from tests.ldif_fixtures import DOMAIN_SUBS, domain_head, filetime, guid, ldif, user
 from tests.servers.harness import Pki
 from tests.simulators.github import GitHubSimulator, Organization
 from tests.simulators.google import GoogleSimulator, Workspace, google_user
@@ -50,6 +51,11 @@ def entra_users() -> dict[str, object]:
         "accountEnabled": False, "userType": "Member", "createdDateTime": "2024-01-01T00:00:00Z",
         "onPremisesSyncEnabled": True, "onPremisesSecurityIdentifier": sid,
         "signInActivity": {"lastSignInDateTime": (NOW - 16 * DAY).strftime("%Y-%m-%dT%H:%M:%SZ")},
+    }, {  # no SID on this one: Entra Connect's source anchor, base64(objectGUID), links it
+        "id": "e-2", "userPrincipalName": "al@example.onmicrosoft.com", "accountEnabled": True,
+        "userType": "Member", "onPremisesSyncEnabled": True,
+        "onPremisesImmutableId": base64.b64encode(guid(2).bytes_le).decode(),
+        "signInActivity": {"lastSignInDateTime": (NOW - DAY).strftime("%Y-%m-%dT%H:%M:%SZ")},
     }]}
 
 
@@ -133,7 +139,7 @@ token_env = "GH_TOKEN"
 ca_bundle = "{ca}"
 [identity]
 authoritative_source = "corp-ad"
-keys = ["sid", "employee_id", "email"]
+keys = ["sid", "immutable_id", "employee_id", "email"]
 domain_aliases = [["example.com", "example.co.uk"]]
 """)
     return config
@@ -184,6 +190,7 @@ def test_offboarded_person_still_active_in_two_saas_apps(sims: Sims, pki: Pki, t
     assert "entra:jo.leaver@example.onmicrosoft.com (disabled" in jo["accounts"] and "by sid" in jo["accounts"]
     al = next(p for p in people if p["directory_account"] == "corp-ad:astayer")
     assert "slack:astayer" in al["accounts"] and "by email" in al["accounts"]  # case and +tag normalised
+    assert "entra:al@example.onmicrosoft.com (enabled" in al["accounts"] and "by immutable_id" in al["accounts"]
     assert 'id="people"' in report and "corp-ad:jleaver" in report
     # The DEPROVISIONED Okta user (left out of Okta's default listing) is in the inventory.
     accounts = (out / "accounts.csv").read_text(encoding="utf-8-sig")
