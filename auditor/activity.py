@@ -14,6 +14,9 @@ from auditor.timeconv import to_iso
 class ActivityState(StrEnum):
     ACTIVE = "active"
     INACTIVE = "inactive"
+    # The recorded last use is older than the threshold but the source's lag (lastLogonTimestamp: up to
+    # 14 days) leaves the real last use on either side of it: not known to be active, not proven inactive.
+    INACTIVE_WITHIN_LAG = "inactive_within_lag"
     NEVER_USED = "never_used"  # never signed in and older than the grace period
     NEW = "new"  # never signed in, still inside the grace period
     UNKNOWN = "unknown"  # the source cannot tell: never read as inactive, never as fine
@@ -55,7 +58,12 @@ def classify_activity(account: Account, as_of: datetime, inactive_days: int, gra
             "only accounts inactive beyond the threshold plus that lag are reported"
         )
     # The latest the real last use can have been is the recorded value plus the source's lag.
+    threshold = timedelta(days=inactive_days)
     latest_possible = account.last_activity_at + account.activity_lag
-    if as_of - latest_possible > timedelta(days=inactive_days):
+    if as_of - latest_possible > threshold:
         return ActivityVerdict(ActivityState.INACTIVE, days, evidence)
+    if as_of - account.last_activity_at > threshold:
+        evidence["last_use_between"] = [to_iso(account.last_activity_at), to_iso(min(latest_possible, as_of))]
+        evidence["days_since_last_use_between"] = [max((as_of - latest_possible).days, 0), days]
+        return ActivityVerdict(ActivityState.INACTIVE_WITHIN_LAG, days, evidence)
     return ActivityVerdict(ActivityState.ACTIVE, days, evidence)

@@ -36,7 +36,8 @@ def diff_snapshots(
         if old is None:
             event(account, ChangeAction.CREATED, account.created_at, "new since the previous snapshot")
             continue
-        if old.enabled != account.enabled:
+        # An unknown state on either side is no evidence of a change (a $select that left it out).
+        if old.enabled is not None and account.enabled is not None and old.enabled != account.enabled:
             action = ChangeAction.ENABLED if account.enabled else ChangeAction.DISABLED
             event(account, action, None, "enabled flag changed between snapshots")
         if account.password_last_set_at and account.password_last_set_at != old.password_last_set_at:

@@ -98,8 +98,17 @@ def _csv(header: tuple[str, ...], rows: list[list[Any]]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")  # BOM: Excel opens UTF-8 names correctly
 
 
+def _state(enabled: bool | None) -> str:
+    return "unknown" if enabled is None else "enabled" if enabled else "disabled"
+
+
+# Yes/no columns whose empty cell would hide that the source did not say: written as "unknown".
+_TRISTATE = frozenset({"enabled", "password_never_expires", "mfa_registered"})
+
+
 def accounts_csv(result: AuditResult) -> bytes:
-    return _csv(ACCOUNT_COLUMNS, [[row[c] for c in ACCOUNT_COLUMNS] for row in account_rows(result)])
+    return _csv(ACCOUNT_COLUMNS, [[("unknown" if row[c] is None and c in _TRISTATE else row[c])
+                                   for c in ACCOUNT_COLUMNS] for row in account_rows(result)])
 
 
 PERSON_COLUMNS = ("person", "name", "directory_account", "directory_state", "departed_not_before", "departed_at",
@@ -111,7 +120,7 @@ def people_csv(result: AuditResult) -> bytes:
     rows = []
     for row in person_rows(result):
         accounts = "; ".join(
-            f"{a['source']}:{a['username']} ({'enabled' if a['enabled'] else 'disabled'}, "
+            f"{a['source']}:{a['username']} ({_state(a['enabled'])}, "
             f"last {a['last_activity_at'] or a['activity']}, by {a['linked_by']})" for a in row["accounts"])
         rows.append([*(row[c] for c in PERSON_COLUMNS[:-2]), accounts, ";".join(row["findings"])])
     return _csv(PERSON_COLUMNS, rows)

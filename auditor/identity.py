@@ -86,7 +86,7 @@ def _departure(
 ) -> Departure | None:
     mine = events.get(account.id, [])
     if departed is not None:
-        if not account.enabled:  # disabled first, removed later: the person left when it was disabled
+        if account.enabled is False:  # disabled first, removed later: the person left when it was disabled
             disabled = _disabled(account, mine, audit_times)
             if disabled.at is not None:
                 return Departure("deleted", disabled.at, f"{disabled.evidence}; since removed", disabled.not_before)
@@ -96,8 +96,10 @@ def _departure(
             return Departure("deleted", latest.at, f"deletion recorded in the directory ({latest.detail})")
         return Departure("deleted", departed.missing_since,
                          f"absent from the directory since the audit as of {to_iso(departed.missing_since)}; "
-                         f"last seen enabled={account.enabled}", departed.last_seen)
-    return None if account.usable_at(as_of) else _disabled(account, mine, audit_times)
+                         f"last seen {account.state_at(departed.missing_since)}", departed.last_seen)
+    if account.enabled is None or account.usable_at(as_of):
+        return None  # an unknown directory state is not a departure: offboarding is not judged on it
+    return _disabled(account, mine, audit_times)
 
 
 def _disabled(account: Account, events: list[ChangeEvent], audit_times: list[datetime]) -> Departure:

@@ -29,8 +29,11 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
     counted = [a for a in inventory.accounts if a.source not in partial]
     left_out = {"not_counted_partial_sources": len(inventory.accounts) - len(counted)} if partial else {}
     states: dict[ActivityState, int] = dict.fromkeys(ActivityState, 0)
-    stale_enabled = stale_disabled = 0
+    stale_enabled = stale_disabled = enabled_unknown = 0
     for account in counted:
+        if account.enabled is None:  # neither enabled nor disabled: counted apart, never as either
+            enabled_unknown += 1
+            continue
         verdict = ctx.activity(account)
         usable = account.usable_at(ctx.as_of)
         if usable:
@@ -61,12 +64,16 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
     kpis = [
         Kpi("inactive_enabled_accounts", "Inactive or never-used accounts still enabled", stale_enabled, "count",
             {"inactive": states[ActivityState.INACTIVE], "never_used": states[ActivityState.NEVER_USED],
+             # last use on either side of the threshold (lastLogonTimestamp lag): reported, not counted here
+             "inactive_within_lag": states[ActivityState.INACTIVE_WITHIN_LAG],
              "excluded": len(excluded), **left_out}),
         Kpi("inactive_deactivated_share", "Share of inactive accounts that are deactivated",
             round(stale_disabled / stale_total, 4) if stale_total else None, "ratio",
             {"inactive_disabled": stale_disabled, "inactive_enabled": stale_enabled, **left_out}),
         Kpi("activity_unknown_accounts", "Enabled accounts whose activity no source can tell",
             states[ActivityState.UNKNOWN], "count", dict(left_out)),
+        Kpi("enabled_unknown_accounts", "Accounts whose source does not say whether they are enabled",
+            enabled_unknown, "count", dict(left_out)),
         Kpi("strong_policy_share", "Share of enabled accounts governed by a strong password policy",
             round(strong / governed, 4) if governed else None, "ratio",
             {"strong": strong, "weak": weak, "unknown": unknown, **left_out}),

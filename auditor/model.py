@@ -58,7 +58,7 @@ class Account:
     source: str
     id: str  # stable within the source: objectGUID, Graph id, the export's key column
     username: str
-    enabled: bool
+    enabled: bool | None  # None: the source does not say (not selected, unreadable): never read as either
     kind: AccountKind = AccountKind.UNKNOWN
     email: str | None = None
     display_name: str | None = None
@@ -101,8 +101,18 @@ class Account:
         return (self.password_policy_source or self.source, self.password_policy_id)
 
     def usable_at(self, moment: datetime) -> bool:
-        """Enabled and not past its expiry date: the account can still be used to sign in."""
-        return self.enabled and (self.expires_at is None or self.expires_at > moment)
+        """Known to be enabled and not past its expiry date: the account can still be used to sign in.
+        An account whose enabled state is unknown is not usable here and not disabled either: see
+        :meth:`state_at`."""
+        return self.enabled is True and (self.expires_at is None or self.expires_at > moment)
+
+    def state_at(self, moment: datetime) -> str:
+        """"enabled" | "disabled" | "expired" | "unknown": how reports and exports name the account's state."""
+        if self.enabled is None:
+            return "unknown"
+        if not self.enabled:
+            return "disabled"
+        return "enabled" if self.expires_at is None or self.expires_at > moment else "expired"
 
 
 @dataclass
@@ -112,6 +122,9 @@ class PasswordPolicy:
     name: str
     settings_known: bool = True  # False: the policy exists but its settings could not be read
     unknown_reason: str | None = None
+    # Settings the source did not give or we could not read (e.g. "max_age"): their fields are not the
+    # documented default, they are unknown. Listed here because ``max_age=None`` alone means "never".
+    unknown_settings: list[str] = field(default_factory=list)
     min_length: int | None = None
     min_character_classes: int = 0  # of upper/lower/digit/symbol; AD complexity = 3
     min_lowercase: int = 0
@@ -313,5 +326,6 @@ def account_from_jsonable(data: dict[str, Any]) -> Account:
             values[name] = from_iso8601(values[name])
     values["kind"] = AccountKind(values.get("kind", "unknown"))
     values["activity_lag"] = timedelta(seconds=values.get("activity_lag") or 0)
+    values.setdefault("enabled", None)
     known = {f.name for f in dataclasses.fields(Account)}
     return Account(**{k: v for k, v in values.items() if k in known})

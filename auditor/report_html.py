@@ -129,11 +129,13 @@ def _posture(result: AuditResult) -> list[dict[str, Any]]:
         rows.append({"area": area, "state": state, "css": state.replace(" ", "-"),
                      "summary": f"{len(mine)} open finding(s)" if mine else "no open findings"})
     gaps = len(result.gaps)
-    unknown = next((k.value for k in result.kpis if k.id == "activity_unknown_accounts"), 0) or 0
+    kpi = {k.id: k.value or 0 for k in result.kpis}
+    unknown = [f"activity unknown for {n} enabled account(s)" for n in (kpi.get("activity_unknown_accounts"),) if n]
+    unknown += [f"enabled state unknown for {n} account(s)" for n in (kpi.get("enabled_unknown_accounts"),) if n]
     rows.append({"area": "Coverage", "state": "at risk" if gaps else "attention" if unknown else "good",
                  "css": "at-risk" if gaps else "attention" if unknown else "good",
                  "summary": f"{gaps} source(s) or rule(s) missing" if gaps else
-                 f"activity unknown for {unknown} enabled account(s)" if unknown else "every source read in full"})
+                 "; ".join(unknown) if unknown else "every source read in full"})
     return rows
 
 
@@ -208,7 +210,10 @@ def _policy_rows(result: AuditResult) -> list[dict[str, Any]]:
                 f"min length {policy.min_length or 0}; "
                 + (f"{policy.min_character_classes} of 4 character classes; " if policy.min_character_classes else "")
                 + ("banned-password list; " if policy.banned_list else "")
-                + (f"max age {policy.max_age.days} days" if policy.max_age else "never expires")
+                + ("max age unknown" if "max_age" in policy.unknown_settings
+                   else f"max age {policy.max_age.days} days" if policy.max_age else "never expires")
+                + "".join(f"; {name.replace('_', ' ')} unknown" for name in policy.unknown_settings
+                          if name != "max_age")
             )
             label = f"{'strong' if rating.strong else 'weak'} (zxcvbn score {rating.score})"
         rows.append({

@@ -13,6 +13,7 @@ __all__ = [
     "FILETIME_NEVER",
     "OPENLDAP_PERMANENT_LOCK",
     "TimeFormatError",
+    "check_plausible",
     "ensure_utc",
     "from_ad_duration",
     "from_filetime",
@@ -34,6 +35,19 @@ OPENLDAP_PERMANENT_LOCK = "000001010000Z"
 
 class TimeFormatError(ValueError):
     """A value that claims to be a timestamp but is not one."""
+
+
+# No account event of an audited system happened before 1900 or will after 2999: such values are
+# corruption or an undocumented sentinel (year 1601 is FILETIME 1, 9999 a "max date"), not times.
+_PLAUSIBLE_FROM = datetime(1900, 1, 1, tzinfo=UTC)
+_PLAUSIBLE_UNTIL = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def check_plausible(moment: datetime) -> datetime:
+    """``moment`` when it lies in 1900-2999; otherwise a TimeFormatError naming it."""
+    if not _PLAUSIBLE_FROM <= moment < _PLAUSIBLE_UNTIL:
+        raise TimeFormatError(f"{to_iso(moment)} is out of range (not between 1900 and 2999)")
+    return moment
 
 
 def _as_int(value: int | str | bytes, what: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from auditor.engine import AuditResult
@@ -20,6 +21,11 @@ def policy_strength(result: AuditResult, account: Account) -> tuple[str, str | N
     return label, policy.name
 
 
+def _enabled(account: Account, as_of: datetime) -> bool | None:
+    """Usable now (True), not (False), or not said by the source (None: shown as "unknown")."""
+    return None if account.enabled is None else account.usable_at(as_of)
+
+
 def account_rows(result: AuditResult) -> list[dict[str, Any]]:
     rules_by_account: dict[tuple[str, str], list[str]] = defaultdict(list)
     for finding in result.open_findings():
@@ -33,11 +39,11 @@ def account_rows(result: AuditResult) -> list[dict[str, Any]]:
         rows.append({
             "source": account.source, "id": account.id, "username": account.username,
             "display_name": account.display_name or "", "email": account.email or "",
-            "kind": account.kind.value, "enabled": account.usable_at(ctx.as_of),
+            "kind": account.kind.value, "enabled": _enabled(account, ctx.as_of),
             "privileged": account.privileged, "activity": verdict.state.value,
             "last_activity_at": to_iso(account.last_activity_at) or "",
             "last_activity_attribute": account.last_activity_attribute or "",
-            "days_since_activity": verdict.days_since,
+            "days_since_activity": "" if verdict.days_since is None else verdict.days_since,
             "created_at": to_iso(account.created_at) or "",
             "password_last_set_at": to_iso(account.password_last_set_at) or "",
             "password_never_expires": account.password_never_expires,
@@ -68,7 +74,7 @@ def person_rows(result: AuditResult) -> list[dict[str, Any]]:
             mine = rules.get(("account", account.source, account.id), set())
             person_rules |= mine
             accounts.append({
-                "source": account.source, "username": account.username, "enabled": account.usable_at(ctx.as_of),
+                "source": account.source, "username": account.username, "enabled": _enabled(account, ctx.as_of),
                 "activity": verdict.state.value, "last_activity_at": to_iso(account.last_activity_at) or "",
                 "linked_by": link.key, "findings": sorted(mine),
             })
@@ -78,11 +84,11 @@ def person_rows(result: AuditResult) -> list[dict[str, Any]]:
         rows.append({
             "person": person.id, "name": person.name,
             "directory_account": f"{person.authoritative.source}:{person.authoritative.username}",
-            "directory_state": departure.how if departure else "enabled",
+            "directory_state": departure.how if departure else person.authoritative.state_at(ctx.as_of),
             "departed_at": to_iso(departure.at) if departure and departure.at else "",
             "departed_not_before": to_iso(departure.not_before) if departure and departure.not_before else "",
             "last_activity_anywhere": to_iso(max(known)) if known else "",
-            "enabled_accounts": sum(1 for a in accounts if a["enabled"]),
+            "enabled_accounts": sum(1 for a in accounts if a["enabled"] is True),
             "accounts": accounts, "findings": sorted(person_rules),
         })
     rows.sort(key=lambda r: ("offboarding-gap" not in r["findings"], not r["findings"], r["name"].lower()))

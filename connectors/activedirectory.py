@@ -1,8 +1,13 @@
 """Active Directory objects to inventory: userAccountControl, FILETIMEs, privilege, PSOs.
 
-Works on ``DirectoryEntry`` objects from an LDIF export or a live search alike. The facts applied
-here are listed in REFERENCE.md section 1 (UAC bits, "never" sentinels, lastLogonTimestamp lag,
-resultant PSO precedence, well-known RIDs).
+Works on ``DirectoryEntry`` objects from an LDIF export or a live search alike. Sources: userAccountControl
+bits (Microsoft KB305144, MS-ADTS 2.2.16), FILETIME and its "never" sentinels (MS-ADA1 accountExpires,
+lastLogon), the lastLogonTimestamp sync interval (MS-ADA1 2.352), resultant PSO precedence (MS-ADTS
+3.1.1.4.5.36), well-known RIDs (MS-DTYP 2.4.2.4), pwdProperties (MS-SAMR 2.2.1.13 DOMAIN_PASSWORD_INFORMATION).
+
+Absent is unknown: a global-catalog read (port 3268) or a reader denied the Domain-Password property set gets a
+domain entry without minPwdLength, pwdProperties, maxPwdAge or lockoutThreshold, and no error (MS-ADTS 5.1.3:
+unreadable attributes are returned as if they did not exist). Those settings are unknown, never zero.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from auditor.model import Account, AccountKind, ChangeAction, ChangeEvent, PasswordPolicy
 from auditor.timeconv import TimeFormatError, from_ad_duration, from_filetime, from_generalized_time
+from connectors.dn import dn_key, first_rdn_value
 from connectors.ldif_format import DirectoryEntry
+from connectors.values import ValueProblems
 
 # userAccountControl bits (KB305144)
 UF_ACCOUNTDISABLE = 0x2
@@ -76,27 +84,33 @@ def guid_to_string(data: bytes) -> str:
     return data.decode("ascii", "replace").strip("{}").lower()
 
 
-def rdn_value(dn: str) -> str:
-    first = dn.split(",", 1)[0]
-    return first.split("=", 1)[1] if "=" in first else first
+rdn_value = first_rdn_value  # the readable name of a group or policy, escapes decoded
 
 
-def _filetime(entry: DirectoryEntry, name: str, problems: list[str]) -> datetime | None:
+def _filetime(entry: DirectoryEntry, name: str, problems: ValueProblems) -> datetime | None:
     return entry.moment(name, from_filetime, problems)
 
 
-def _generalized(entry: DirectoryEntry, name: str, problems: list[str]) -> datetime | None:
+def _readable_filetime(entry: DirectoryEntry, name: str, problems: ValueProblems) -> tuple[bool, datetime | None]:
+    """(readable, value): absent is readable (AD writes no logon time until the first logon), garbage is not."""
+    before = len(problems)
+    value = _filetime(entry, name, problems)
+    return len(problems) == before, value
+
+
+def _generalized(entry: DirectoryEntry, name: str, problems: ValueProblems) -> datetime | None:
     return entry.moment(name, from_generalized_time, problems)
 
 
-def _duration(entry: DirectoryEntry, name: str) -> tuple[bool, timedelta | None]:
-    """(present, value); a zero max age means "never" in AD (MS-SAMR 3.1.5.14.4)."""
+def _duration(entry: DirectoryEntry, name: str, problems: ValueProblems) -> tuple[bool, timedelta | None]:
+    """(known, value); a zero max age means "never" in AD (MS-SAMR 3.1.5.14.4). Absent or unreadable: unknown."""
     text = entry.text(name)
     if text is None:
         return False, None
     try:
         value = from_ad_duration(text)
-    except TimeFormatError:
+    except (TimeFormatError, OverflowError) as exc:
+        problems.add(entry.dn, name, str(exc))
         return False, None
     return True, (None if value == timedelta(0) else value)
 
@@ -127,61 +141,121 @@ def is_active_directory(entries: Iterable[DirectoryEntry]) -> bool:
     return False
 
 
-def domain_policy_from_entry(source: str, entry: DirectoryEntry) -> PasswordPolicy:
-    props = entry.integer("pwdProperties") or 0
-    _, max_age = _duration(entry, "maxPwdAge")
-    _, min_age = _duration(entry, "minPwdAge")
-    return PasswordPolicy(
-        source=source, id=entry.dn.lower(), name=f"Default domain policy ({rdn_value(entry.dn)})",
-        min_length=entry.integer("minPwdLength"),
-        min_character_classes=3 if props & DOMAIN_PASSWORD_COMPLEX else 0,
-        excludes_username=bool(props & DOMAIN_PASSWORD_COMPLEX),
-        history_length=entry.integer("pwdHistoryLength"), max_age=max_age, min_age=min_age,
-        lockout_threshold=entry.integer("lockoutThreshold"),
-        reversible_encryption=bool(props & DOMAIN_PASSWORD_STORE_CLEARTEXT),
+# The rater needs these two; without either, strength is unknown (never "no minimum").
+_RATED_SETTINGS = ("min_length", "complexity")
+_HIDDEN_REASON = ("a global-catalog read (port 3268) or a reader denied the Domain-Password property set gets "
+                  "the entry without them")
+
+
+def _boolean(entry: DirectoryEntry, name: str, problems: ValueProblems) -> bool | None:
+    """LDAP Boolean syntax (RFC 4517 3.3.3): TRUE or FALSE; anything else is unreadable."""
+    text = entry.text(name)
+    if text is None:
+        return None
+    if text.strip().upper() in ("TRUE", "FALSE"):
+        return text.strip().upper() == "TRUE"
+    problems.add(entry.dn, name, f"not TRUE or FALSE: {text[:40]!r}")
+    return None
+
+
+def _with_unknowns(policy: PasswordPolicy, unknown: dict[str, str], why: str) -> PasswordPolicy:
+    """Record which settings (model name -> attribute) the entry did not give; rate only with the rated ones."""
+    policy.unknown_settings = sorted(unknown)
+    missing = sorted({unknown[name] for name in _RATED_SETTINGS if name in unknown})
+    if missing:
+        policy.settings_known = False
+        policy.unknown_reason = f"{', '.join(missing)} absent or unreadable ({why})"
+    return policy
+
+
+def _settings(
+    entry: DirectoryEntry, problems: ValueProblems, integers: dict[str, str], booleans: dict[str, str],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Policy settings by model name, and the unknown ones (model name -> attribute). Durations are the
+    ``*_age`` settings; ``integers`` and ``booleans`` name the rest."""
+    values: dict[str, Any] = {}
+    unknown: dict[str, str] = {}
+    for name, attribute in integers.items():
+        if name.endswith("_age"):
+            known, values[name] = _duration(entry, attribute, problems)
+        else:
+            values[name] = entry.integer(attribute, problems)
+            known = values[name] is not None
+        if not known:
+            unknown[name] = attribute
+    for name, attribute in booleans.items():
+        values[name] = _boolean(entry, attribute, problems)
+        if values[name] is None:
+            unknown[name] = attribute
+    return values, unknown
+
+
+def domain_policy_from_entry(source: str, entry: DirectoryEntry, problems: ValueProblems) -> PasswordPolicy:
+    values, unknown = _settings(entry, problems, {
+        "min_length": "minPwdLength", "properties": "pwdProperties", "max_age": "maxPwdAge",
+        "min_age": "minPwdAge", "history_length": "pwdHistoryLength", "lockout_threshold": "lockoutThreshold",
+    }, {})
+    props = values["properties"]
+    if "properties" in unknown:  # one attribute carries both settings
+        unknown["complexity"] = unknown["reversible_encryption"] = unknown.pop("properties")
+    complex_ = props is not None and bool(props & DOMAIN_PASSWORD_COMPLEX)
+    policy = PasswordPolicy(
+        source=source, id=dn_key(entry.dn), name=f"Default domain policy ({rdn_value(entry.dn)})",
+        min_length=values["min_length"], min_character_classes=3 if complex_ else 0, excludes_username=complex_,
+        history_length=values["history_length"], max_age=values["max_age"], min_age=values["min_age"],
+        lockout_threshold=values["lockout_threshold"],
+        reversible_encryption=None if props is None else bool(props & DOMAIN_PASSWORD_STORE_CLEARTEXT),
         applies_to=["all domain users without a fine-grained policy"],
         raw={k: v for k in ("minPwdLength", "pwdProperties", "maxPwdAge", "pwdHistoryLength", "lockoutThreshold")
              if (v := entry.text(k) or "")},
     )
+    return _with_unknowns(policy, unknown, _HIDDEN_REASON)
 
 
-def pso_from_entry(source: str, entry: DirectoryEntry) -> PasswordPolicy:
-    _, max_age = _duration(entry, "msDS-MaximumPasswordAge")
-    _, min_age = _duration(entry, "msDS-MinimumPasswordAge")
-    complex_ = (entry.text("msDS-PasswordComplexityEnabled") or "").upper() == "TRUE"
-    return PasswordPolicy(
-        source=source, id=entry.dn.lower(), name=f"Fine-grained policy {rdn_value(entry.dn)}",
-        min_length=entry.integer("msDS-MinimumPasswordLength"),
-        min_character_classes=3 if complex_ else 0, excludes_username=complex_,
-        history_length=entry.integer("msDS-PasswordHistoryLength"), max_age=max_age, min_age=min_age,
-        lockout_threshold=entry.integer("msDS-LockoutThreshold"),
-        reversible_encryption=(entry.text("msDS-PasswordReversibleEncryptionEnabled") or "").upper() == "TRUE",
+def pso_from_entry(source: str, entry: DirectoryEntry, problems: ValueProblems) -> PasswordPolicy:
+    values, unknown = _settings(entry, problems, {
+        "min_length": "msDS-MinimumPasswordLength", "max_age": "msDS-MaximumPasswordAge",
+        "min_age": "msDS-MinimumPasswordAge", "history_length": "msDS-PasswordHistoryLength",
+        "lockout_threshold": "msDS-LockoutThreshold",
+    }, {"complexity": "msDS-PasswordComplexityEnabled",
+        "reversible_encryption": "msDS-PasswordReversibleEncryptionEnabled"})
+    complex_ = bool(values["complexity"])
+    policy = PasswordPolicy(
+        source=source, id=dn_key(entry.dn), name=f"Fine-grained policy {rdn_value(entry.dn)}",
+        min_length=values["min_length"], min_character_classes=3 if complex_ else 0, excludes_username=complex_,
+        history_length=values["history_length"], max_age=values["max_age"], min_age=values["min_age"],
+        lockout_threshold=values["lockout_threshold"], reversible_encryption=values["reversible_encryption"],
         applies_to=entry.texts("msDS-PSOAppliesTo"),
-        precedence=entry.integer("msDS-PasswordSettingsPrecedence"),
+        precedence=entry.integer("msDS-PasswordSettingsPrecedence", problems),
         raw={"objectGUID": guid_to_string(entry.first("objectGUID") or b"")} if entry.has("objectGUID") else {},
     )
+    return _with_unknowns(policy, unknown, "a reader without rights on the Password Settings Container sees "
+                                           "PSOs without their settings")
 
 
 class _Groups:
-    """Group graph from the export: DN -> (SID, parent group DNs), for transitive membership."""
+    """Group graph from the export: DN key -> (SID, parent group DN keys), for transitive membership."""
 
-    def __init__(self, entries: Sequence[DirectoryEntry]) -> None:
+    def __init__(self, entries: Sequence[DirectoryEntry], problems: ValueProblems) -> None:
         self.sid: dict[str, str] = {}
         self.parents: dict[str, set[str]] = {}
+        self.dn: dict[str, str] = {}  # key -> the DN as the directory wrote it, for readable labels
         for entry in entries:
-            key = entry.dn.lower()
+            key = dn_key(entry.dn)
+            self.dn[key] = entry.dn
             if entry.first("objectSid") is not None:
                 try:
                     self.sid[key] = sid_to_string(entry.first("objectSid") or b"")
                 except ValueError:
-                    pass
-            self.parents.setdefault(key, set()).update(v.lower() for v in entry.texts("memberOf"))
+                    problems.add(entry.dn, "objectSid", "malformed SID; privilege by RID not decided for this group")
+            self.parents.setdefault(key, set()).update(dn_key(v) for v in entry.texts("memberOf"))
             for member in entry.texts("member"):
-                self.parents.setdefault(member.lower(), set()).add(key)
+                self.parents.setdefault(dn_key(member), set()).add(key)
 
     def closure(self, direct: Iterable[str]) -> set[str]:
+        """Keys of every group reached from the DNs in ``direct``."""
         seen: set[str] = set()
-        stack = [d.lower() for d in direct]
+        stack = [dn_key(d) for d in direct]
         while stack:
             dn = stack.pop()
             if dn in seen:
@@ -192,17 +266,19 @@ class _Groups:
 
 
 def _privileged_group_label(dn: str, sid: str | None, extra: set[str]) -> str | None:
+    """``extra``: configured group names (case-folded) and DN keys."""
     if sid:
         if sid in PRIVILEGED_BUILTIN_SIDS:
             return PRIVILEGED_BUILTIN_SIDS[sid]
         rid = int(sid.rsplit("-", 1)[1])
         if sid.startswith("S-1-5-21-") and rid in PRIVILEGED_DOMAIN_RIDS:
             return PRIVILEGED_DOMAIN_RIDS[rid]
-    name = rdn_value(dn).lower()
+    label = rdn_value(dn)
+    name = label.casefold()
     if name in _PRIVILEGED_NAMES and sid is None:  # no SID in the export: fall back to the name
-        return rdn_value(dn)
-    if name in extra or dn in extra:
-        return rdn_value(dn)
+        return label
+    if name in extra or dn_key(dn) in extra:
+        return label
     return None
 
 
@@ -211,9 +287,9 @@ def _resultant_pso(
 ) -> str | None:
     """MS-ADTS 3.1.1.4.5.36 for exports without msDS-ResultantPSO: direct links beat group links;
     then lowest precedence; ties go to the smallest objectGUID."""
-    dn = entry.dn.lower()
-    direct = [(p, g) for p, g in psos if dn in {a.lower() for a in p.applies_to}]
-    via_group = [(p, g) for p, g in psos if groups & {a.lower() for a in p.applies_to}]
+    dn = dn_key(entry.dn)
+    direct = [(p, g) for p, g in psos if dn in {dn_key(a) for a in p.applies_to}]
+    via_group = [(p, g) for p, g in psos if groups & {dn_key(a) for a in p.applies_to}]
     candidates = direct or via_group
     if not candidates:
         return None
@@ -226,13 +302,14 @@ def map_active_directory(
 ) -> DirectoryInventory:
     options = options or AdOptions()
     result = DirectoryInventory()
-    problems: list[str] = []
+    problems = ValueProblems()
     domain_entry = next((e for e in entries if "domaindns" in e.object_classes()), None)
-    domain_policy = domain_policy_from_entry(source, domain_entry) if domain_entry else None
+    domain_policy = domain_policy_from_entry(source, domain_entry, problems) if domain_entry else None
     if domain_policy:
         result.policies.append(domain_policy)
     pso_entries = [e for e in entries if "msds-passwordsettings" in e.object_classes()]
-    psos = [(pso_from_entry(source, e), guid_to_string(e.first("objectGUID") or b"")) for e in pso_entries]
+    psos = [(pso_from_entry(source, e, problems), guid_to_string(e.first("objectGUID") or b""))
+            for e in pso_entries]
     result.policies.extend(p for p, _ in psos)
     domain_sid = None
     if domain_entry and domain_entry.first("objectSid"):
@@ -240,8 +317,9 @@ def map_active_directory(
             domain_sid = sid_to_string(domain_entry.first("objectSid") or b"")
         except ValueError:
             pass
-    group_graph = _Groups([e for e in entries if "group" in e.object_classes()])
-    extra_priv = {g.lower() for g in options.extra_privileged_groups}
+    group_graph = _Groups([e for e in entries if "group" in e.object_classes()], problems)
+    extra_priv = {g.casefold() for g in options.extra_privileged_groups}
+    extra_priv |= {dn_key(g) for g in options.extra_privileged_groups if "=" in g}
     account_entries = [
         e for e in entries
         if e.object_classes() & {"user", "computer", "msds-managedserviceaccount", "msds-groupmanagedserviceaccount"}
@@ -251,20 +329,20 @@ def map_active_directory(
     has_logon_data = any(e.has("lastLogonTimestamp") or e.has("lastLogon") for e in account_entries)
     for entry in account_entries:
         account = _map_account(source, entry, problems, options, has_logon_data)
-        direct_groups = entry.texts("memberOf")
-        primary = entry.integer("primaryGroupID")
-        all_groups = group_graph.closure(direct_groups)
-        account.groups = sorted({rdn_value(g) for g in direct_groups})
-        sids_by_dn = group_graph.sid
-        for group_dn in sorted(all_groups):
-            label = _privileged_group_label(group_dn, sids_by_dn.get(group_dn), extra_priv)
+        direct_groups = {dn_key(g): g for g in entry.texts("memberOf")}
+        primary = entry.integer("primaryGroupID", problems)
+        all_groups = group_graph.closure(direct_groups.values())
+        account.groups = sorted({rdn_value(g) for g in direct_groups.values()})
+        for key in sorted(all_groups):
+            dn = direct_groups.get(key) or group_graph.dn.get(key, key)
+            label = _privileged_group_label(dn, group_graph.sid.get(key), extra_priv)
             if label:
-                how = "member" if group_dn in {g.lower() for g in direct_groups} else "nested member"
+                how = "member" if key in direct_groups else "nested member"
                 account.privilege_evidence.append(f"{how} of {label}")
         if primary is not None and domain_sid and primary in PRIVILEGED_DOMAIN_RIDS:
             account.privilege_evidence.append(f"primary group {PRIVILEGED_DOMAIN_RIDS[primary]}")
         account.privileged = bool(account.privilege_evidence)
-        if (entry.integer("adminCount") or 0) == 1:
+        if entry.integer("adminCount", problems) == 1:
             # SDProp never clears adminCount: it is evidence of past privilege, not proof of current.
             account.privilege_evidence.append("adminCount=1")
         account.password_policy_id = _policy_for(entry, account, all_groups, psos, domain_policy)
@@ -278,8 +356,8 @@ def map_active_directory(
         if (entry.text("isDeleted") or "").upper() == "TRUE" and entry.has("whenChanged"):
             when = _generalized(entry, "whenChanged", problems)
             if when:
-                # Tombstone RDNs are mangled to "name\\0ADEL:<guid>".
-                name = entry.text("sAMAccountName") or rdn_value(entry.dn).split("\\0ADEL", 1)[0]
+                # Tombstone RDNs are mangled to "name\\0ADEL:<guid>" (an escaped line feed).
+                name = entry.text("sAMAccountName") or rdn_value(entry.dn).split("\nDEL:", 1)[0]
                 result.change_events.append(ChangeEvent(
                     source=source, at=when, account_id=guid_to_string(entry.first("objectGUID") or b"") or entry.dn,
                     username=name, action=ChangeAction.DELETED, detail="tombstone whenChanged",
@@ -293,8 +371,7 @@ def map_active_directory(
             unknown_reason="policy settings not readable in this export (Password Settings Container "
             "is readable by Domain Admins only)",
         ))
-    if problems:
-        result.warnings.append(f"{len(problems)} unreadable time value(s); first: {problems[0]}")
+    result.warnings.extend(problems.warnings())
     return result
 
 
@@ -306,7 +383,7 @@ def _policy_for(
         return None  # machine passwords are generated; no user-chosen password to rate
     resultant = entry.text("msDS-ResultantPSO")
     if resultant:
-        return resultant.lower()
+        return dn_key(resultant)
     computed = _resultant_pso(entry, groups, psos)
     if computed:
         return computed
@@ -314,14 +391,17 @@ def _policy_for(
 
 
 def _map_account(
-    source: str, entry: DirectoryEntry, problems: list[str], options: AdOptions, has_logon_data: bool,
+    source: str, entry: DirectoryEntry, problems: ValueProblems, options: AdOptions, has_logon_data: bool,
 ) -> Account:
     classes = entry.object_classes()
-    uac = entry.integer("userAccountControl") or 0
-    computed = entry.integer("msDS-User-Account-Control-Computed") or 0
+    uac_value = entry.integer("userAccountControl", problems)
+    if uac_value is None and not entry.has("userAccountControl"):
+        problems.missing(entry.dn, "userAccountControl", "enabled state and password flags unknown")
+    uac = uac_value or 0  # bit tests below; every flag read from it is None when it is unknown
+    computed = entry.integer("msDS-User-Account-Control-Computed", problems) or 0
     username = entry.text("sAMAccountName") or rdn_value(entry.dn)
     guid = entry.first("objectGUID")
-    account_id = guid_to_string(guid) if guid else entry.dn.lower()
+    account_id = guid_to_string(guid) if guid else dn_key(entry.dn)
     if classes & {"msds-managedserviceaccount", "msds-groupmanagedserviceaccount"}:
         kind = AccountKind.SERVICE
     elif "computer" in classes or uac & (UF_WORKSTATION_TRUST_ACCOUNT | UF_SERVER_TRUST_ACCOUNT):
@@ -334,15 +414,19 @@ def _map_account(
         kind = AccountKind.SERVICE
     else:
         kind = AccountKind.HUMAN
-    llt = _filetime(entry, "lastLogonTimestamp", problems)
-    last_logon = _filetime(entry, "lastLogon", problems)
+    llt_readable, llt = _readable_filetime(entry, "lastLogonTimestamp", problems)
+    last_logon_readable, last_logon = _readable_filetime(entry, "lastLogon", problems)
+    # One unreadable logon time and the last use could be later than the other says: unknown, not "never".
+    unreadable = [n for n, ok in (("lastLogonTimestamp", llt_readable), ("lastLogon", last_logon_readable)) if not ok]
     activity: datetime | None
     if last_logon and (llt is None or last_logon > llt):
         activity, attribute, raw_value, lag = last_logon, "lastLogon", entry.text("lastLogon"), timedelta(0)
     else:
         activity, attribute = llt, "lastLogonTimestamp"
         raw_value, lag = entry.text("lastLogonTimestamp"), LAST_LOGON_TIMESTAMP_LAG
-    raw: dict[str, str] = {"dn": entry.dn, "userAccountControl": str(uac)}
+    raw: dict[str, str] = {"dn": entry.dn}
+    if (uac_text := entry.text("userAccountControl")) is not None:
+        raw["userAccountControl"] = uac_text
     if uac:
         raw["userAccountControl_flags"] = "|".join(decode_uac_flags(uac))
     for name in ("lastLogonTimestamp", "lastLogon", "pwdLastSet", "accountExpires", "whenCreated"):
@@ -355,7 +439,7 @@ def _map_account(
         try:
             identifiers["sid"] = sid_to_string(entry.first("objectSid") or b"")
         except ValueError:
-            problems.append(f"{entry.dn}: objectSid: malformed")
+            problems.add(entry.dn, "objectSid", "malformed SID; not used to link this account")
     if guid:  # Entra Connect's default source anchor: onPremisesImmutableId = base64(objectGUID)
         identifiers["immutable_id"] = base64.b64encode(guid).decode("ascii")
     if upn := entry.text("userPrincipalName"):
@@ -366,16 +450,24 @@ def _map_account(
         source=source, id=account_id, username=username,
         email=entry.text("mail") or entry.text("userPrincipalName"),
         display_name=entry.text("displayName") or entry.text("cn"),
-        kind=kind, enabled=not uac & UF_ACCOUNTDISABLE,
+        kind=kind, enabled=_flag(uac_value, UF_ACCOUNTDISABLE, invert=True),
         created_at=_generalized(entry, "whenCreated", problems),
         expires_at=_filetime(entry, "accountExpires", problems),
-        activity_known=has_logon_data,
-        activity_unknown_reason=None if has_logon_data else "export has no lastLogonTimestamp or lastLogon values",
-        last_activity_at=activity if has_logon_data else None,
+        activity_known=has_logon_data and not unreadable,
+        activity_unknown_reason=(f"{' and '.join(unreadable)} unreadable" if unreadable else None)
+        if has_logon_data else "export has no lastLogonTimestamp or lastLogon values",
+        last_activity_at=activity if has_logon_data and not unreadable else None,
         last_activity_attribute=attribute, last_activity_raw=raw_value, activity_lag=lag,
         password_last_set_at=_filetime(entry, "pwdLastSet", problems),
-        password_never_expires=bool(uac & UF_DONT_EXPIRE_PASSWD),
-        password_not_required=bool(uac & UF_PASSWD_NOTREQD),
-        reversible_password_encryption=bool(uac & UF_ENCRYPTED_TEXT_PWD_ALLOWED),
+        password_never_expires=_flag(uac_value, UF_DONT_EXPIRE_PASSWD),
+        password_not_required=_flag(uac_value, UF_PASSWD_NOTREQD),
+        reversible_password_encryption=_flag(uac_value, UF_ENCRYPTED_TEXT_PWD_ALLOWED),
         identifiers=identifiers, raw=raw,
     )
+
+
+def _flag(uac: int | None, bit: int, *, invert: bool = False) -> bool | None:
+    """A userAccountControl bit; None when the attribute is absent or unreadable."""
+    if uac is None:
+        return None
+    return not uac & bit if invert else bool(uac & bit)

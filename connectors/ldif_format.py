@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from auditor.timeconv import TimeFormatError
+from connectors.values import ValueProblems
+
+# Plain ASCII digits (no "1_000", no other scripts' digits), at most 20 of them: a 4,000-digit value is not a number.
+_INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
 
 
 class LdifError(ValueError):
@@ -46,23 +50,23 @@ class DirectoryEntry:
     def texts(self, name: str) -> list[str]:
         return [v.decode("utf-8", "replace") for v in self.values(name)]
 
-    def integer(self, name: str) -> int | None:
-        text = self.text(name)
-        try:
-            return int(text.strip()) if text is not None else None
-        except ValueError:
-            return None
-
-    def moment(self, name: str, parse: Callable[[str], datetime | None], problems: list[str]) -> datetime | None:
-        """The value parsed as a time; an unreadable value is noted in ``problems`` and read as unknown."""
+    def integer(self, name: str, problems: ValueProblems | None = None) -> int | None:
+        """The value as a whole number; absent or unreadable is None (unreadable is noted in ``problems``)."""
         text = self.text(name)
         if text is None:
             return None
-        try:
-            return parse(text)
-        except TimeFormatError as exc:
-            problems.append(f"{self.dn}: {name}: {exc}")
+        if _INTEGER.fullmatch(text.strip()):
+            return int(text.strip())
+        if problems is not None:
+            problems.add(self.dn, name, f"not a whole number: {text[:40]!r}")
+        return None
+
+    def moment(self, name: str, parse: Callable[[str], datetime | None], problems: ValueProblems) -> datetime | None:
+        """The value parsed as a time; an unreadable or implausible value is noted and read as unknown."""
+        text = self.text(name)
+        if text is None:
             return None
+        return problems.checked(lambda: parse(text), self.dn, name)
 
     def has(self, name: str) -> bool:
         return name.lower() in self.attributes

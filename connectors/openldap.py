@@ -1,8 +1,12 @@
 """OpenLDAP (and plain LDAP) objects to inventory: ppolicy lock state, lastbind, ppolicy policies.
 
-Facts from REFERENCE.md 1.9: ``pwdAccountLockedTime`` of ``000001010000Z`` is a permanent lock;
-``authTimestamp`` (lastbind overlay) or ``pwdLastSuccess`` (2.5 core) record logons; a user's policy is
-its ``pwdPolicySubentry`` or the overlay's default, which only the server config knows.
+Facts from slapo-ppolicy(5) and draft-behera-ldap-password-policy: ``pwdAccountLockedTime`` of
+``000001010000Z`` is a permanent lock; ``authTimestamp`` (slapo-lastbind(5)) or ``pwdLastSuccess`` (2.5
+core) record logons; a user's policy is its ``pwdPolicySubentry`` or the overlay's default, which only the
+server config knows. An absent ppolicy setting has the schema's documented default (pwdMinLength 0, pwdMaxAge 0:
+no expiry); a present but unreadable one is unknown.
+
+Policy entries are policies, never accounts: the admin guide's example policy is ``objectClass: person`` too.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from auditor.model import Account, AccountKind, ChangeAction, ChangeEvent, PasswordPolicy
 from auditor.timeconv import OPENLDAP_PERMANENT_LOCK, from_generalized_time, from_unix
 from connectors.activedirectory import DirectoryInventory, rdn_value
+from connectors.dn import dn_key
 from connectors.ldif_format import DirectoryEntry
+from connectors.values import ValueProblems
 
 _USER_CLASSES = {"inetorgperson", "posixaccount", "person", "organizationalperson", "account"}
 _GROUP_CLASSES = {"groupofnames", "groupofuniquenames", "posixgroup"}
@@ -29,50 +36,69 @@ class OpenLdapOptions:
     service_account_patterns: Sequence[str] = ("svc*", "svc-*", "svc_*")
 
 
-def _time(entry: DirectoryEntry, name: str, problems: list[str]) -> datetime | None:
+def _time(entry: DirectoryEntry, name: str, problems: ValueProblems) -> datetime | None:
     if entry.text(name) == OPENLDAP_PERMANENT_LOCK:  # a lock state, not a time
         return None
     return entry.moment(name, from_generalized_time, problems)
 
 
-def policy_from_entry(source: str, entry: DirectoryEntry) -> PasswordPolicy:
-    quality = entry.integer("pwdCheckQuality") or 0
-    max_age = entry.integer("pwdMaxAge") or 0
-    min_age = entry.integer("pwdMinAge") or 0
-    lockout = (entry.text("pwdLockout") or "").upper() == "TRUE"
-    return PasswordPolicy(
-        source=source, id=entry.dn.lower(), name=f"ppolicy {rdn_value(entry.dn)}",
+_PPOLICY_INTEGERS = {"min_length": "pwdMinLength", "quality": "pwdCheckQuality", "max_age": "pwdMaxAge",
+                     "min_age": "pwdMinAge", "history_length": "pwdInHistory", "lockout_threshold": "pwdMaxFailure"}
+
+
+def policy_from_entry(source: str, entry: DirectoryEntry, problems: ValueProblems) -> PasswordPolicy:
+    values: dict[str, int] = {}
+    unknown: list[str] = []
+    for name, attribute in _PPOLICY_INTEGERS.items():
+        value = entry.integer(attribute, problems)
+        if value is None and entry.has(attribute):
+            unknown.append(name)  # present but unreadable: not the schema default
+        values[name] = value or 0
+    lockout_text = (entry.text("pwdLockout") or "FALSE").strip().upper()
+    if lockout_text not in ("TRUE", "FALSE"):
+        problems.add(entry.dn, "pwdLockout", f"not TRUE or FALSE: {lockout_text[:40]!r}")
+        unknown.append("lockout_threshold")
+    policy = PasswordPolicy(
+        source=source, id=dn_key(entry.dn), name=f"ppolicy {rdn_value(entry.dn)}",
         # pwdMinLength is enforced only when pwdCheckQuality > 0 (slapo-ppolicy(5)).
-        min_length=(entry.integer("pwdMinLength") or 0) if quality > 0 else 0,
-        history_length=entry.integer("pwdInHistory") or 0,
-        max_age=timedelta(seconds=max_age) if max_age > 0 else None,
-        min_age=timedelta(seconds=min_age) if min_age > 0 else None,
-        lockout_threshold=(entry.integer("pwdMaxFailure") or 0) if lockout else 0,
+        min_length=values["min_length"] if values["quality"] > 0 else 0,
+        history_length=values["history_length"],
+        max_age=timedelta(seconds=values["max_age"]) if values["max_age"] > 0 else None,
+        min_age=timedelta(seconds=values["min_age"]) if values["min_age"] > 0 else None,
+        lockout_threshold=values["lockout_threshold"] if lockout_text == "TRUE" else 0,
+        # pwdCheckQuality decides whether pwdMinLength applies: unreadable, the minimum length is unknown.
+        unknown_settings=sorted({"min_length" if name == "quality" else name for name in unknown}),
         raw={k: v for k in ("pwdCheckQuality", "pwdMinLength", "pwdMaxAge", "pwdInHistory", "pwdLockout",
                             "pwdMaxFailure", "pwdCheckModule") if (v := entry.text(k) or "")},
     )
+    if "min_length" in policy.unknown_settings:
+        policy.settings_known = False
+        policy.unknown_reason = "pwdMinLength or pwdCheckQuality unreadable"
+    return policy
 
 
 def map_openldap(source: str, entries: Sequence[DirectoryEntry], options: OpenLdapOptions) -> DirectoryInventory:
     result = DirectoryInventory()
-    problems: list[str] = []
-    policies = {e.dn.lower(): policy_from_entry(source, e) for e in entries if "pwdpolicy" in e.object_classes()}
+    problems = ValueProblems()
+    policies = {dn_key(e.dn): policy_from_entry(source, e, problems)
+                for e in entries if "pwdpolicy" in e.object_classes()}
     result.policies.extend(policies.values())
     members: dict[str, set[str]] = {}
     by_uid: dict[str, str] = {}
-    users = [e for e in entries if e.object_classes() & _USER_CLASSES]
+    users = [e for e in entries if e.object_classes() & _USER_CLASSES and "pwdpolicy" not in e.object_classes()]
     for user in users:
         if uid := user.text("uid"):
-            by_uid[uid.lower()] = user.dn.lower()
+            by_uid[uid.lower()] = dn_key(user.dn)
     for group in (e for e in entries if e.object_classes() & _GROUP_CLASSES):
         name = rdn_value(group.dn)
         for member in group.texts("member") + group.texts("uniqueMember"):
-            members.setdefault(member.lower(), set()).add(name)
+            members.setdefault(dn_key(member), set()).add(name)
         for uid in group.texts("memberUid"):
             if uid.lower() in by_uid:
                 members.setdefault(by_uid[uid.lower()], set()).add(name)
     privileged = {g.lower() for g in options.privileged_groups}
     has_logon_data = any(u.has("authTimestamp") or u.has("pwdLastSuccess") for u in users)
+    default_policy = dn_key(options.default_policy_dn) if options.default_policy_dn else None
     for user in users:
         locked = user.text("pwdAccountLockedTime")
         shell = user.text("loginShell")
@@ -83,20 +109,22 @@ def map_openldap(source: str, entries: Sequence[DirectoryEntry], options: OpenLd
             disabled_by = "nsAccountLock=TRUE"
         elif shell in NOLOGIN_SHELLS:
             disabled_by = f"loginShell={shell}"
-        activity = max(
-            (t for t in (_time(user, "authTimestamp", problems), _time(user, "pwdLastSuccess", problems)) if t),
-            default=None,
-        )
-        attribute = None
-        if activity is not None:
-            attribute = "authTimestamp" if _time(user, "authTimestamp", []) == activity else "pwdLastSuccess"
+        before = len(problems)
+        logons = {name: _time(user, name, problems) for name in ("authTimestamp", "pwdLastSuccess")}
+        unreadable = len(problems) != before  # then the last use could be later than what was read
+        read = {name: moment for name, moment in logons.items() if moment is not None}
+        attribute = max(read, key=read.__getitem__) if read else None
+        activity = read[attribute] if attribute else None
         username = user.text("uid") or rdn_value(user.dn)
-        groups = sorted(members.get(user.dn.lower(), set()) | {rdn_value(g) for g in user.texts("memberOf")})
+        groups = sorted(members.get(dn_key(user.dn), set()) | {rdn_value(g) for g in user.texts("memberOf")})
         evidence = [f"member of {g}" for g in groups if g.lower() in privileged]
-        shadow_expire = user.integer("shadowExpire")
+        shadow_expire = user.integer("shadowExpire", problems)
         # shadowExpire counts days since 1970-01-01; -1 or 0 mean "does not expire".
-        expires = from_unix(shadow_expire * 86_400) if shadow_expire and shadow_expire > 0 else None
-        policy_dn = (user.text("pwdPolicySubentry") or options.default_policy_dn or "").lower() or None
+        expires = None
+        if shadow_expire is not None and shadow_expire > 0:
+            expires = problems.checked(partial(from_unix, shadow_expire * 86_400), user.dn, "shadowExpire")
+        subentry = user.text("pwdPolicySubentry")
+        policy_dn = dn_key(subentry) if subentry else default_policy
         raw = {"dn": user.dn}
         for name in ("pwdAccountLockedTime", "authTimestamp", "pwdLastSuccess", "pwdChangedTime", "loginShell"):
             if (text := user.text(name)) is not None:
@@ -107,14 +135,15 @@ def map_openldap(source: str, entries: Sequence[DirectoryEntry], options: OpenLd
             fnmatch.fnmatchcase(username.lower(), p.lower()) for p in options.service_account_patterns
         ) else AccountKind.HUMAN
         account = Account(
-            source=source, id=(user.text("entryUUID") or user.dn).lower(), username=username,
+            source=source, id=(user.text("entryUUID") or "").lower() or dn_key(user.dn), username=username,
             email=user.text("mail"), display_name=user.text("displayName") or user.text("cn"),
             kind=kind, enabled=disabled_by is None, created_at=_time(user, "createTimestamp", problems),
             expires_at=expires,
-            activity_known=has_logon_data,
-            activity_unknown_reason=None if has_logon_data else (
+            activity_known=has_logon_data and not unreadable,
+            activity_unknown_reason=None if has_logon_data and not unreadable else (
+                "authTimestamp or pwdLastSuccess unreadable" if unreadable else
                 "no authTimestamp (lastbind overlay) or pwdLastSuccess values: logons are not recorded"),
-            last_activity_at=activity, last_activity_attribute=attribute,
+            last_activity_at=activity if not unreadable else None, last_activity_attribute=attribute,
             last_activity_raw=user.text(attribute) if attribute else None,
             password_last_set_at=_time(user, "pwdChangedTime", problems),
             password_never_expires=None if policy_dn is None or policy_dn not in policies
@@ -135,6 +164,5 @@ def map_openldap(source: str, entries: Sequence[DirectoryEntry], options: OpenLd
             source=source, id=missing, name=f"ppolicy {rdn_value(missing)}", settings_known=False,
             unknown_reason="policy entry not present in the data read",
         ))
-    if problems:
-        result.warnings.append(f"{len(problems)} unreadable time value(s); first: {problems[0]}")
+    result.warnings.extend(problems.warnings())
     return result

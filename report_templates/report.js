@@ -28,7 +28,8 @@
   var more = document.getElementById("show-more");
 
   function show(value) {
-    if (value === null || value === undefined) return "";
+    if (value === null) return "unknown";  // the source does not say: shown, never blank
+    if (value === undefined) return "";
     if (value === true) return "yes";
     if (value === false) return "no";
     return String(value);

@@ -23,7 +23,7 @@ def context(
     )
 
 
-def account(username: str, *, days_idle: int | None = 1, known: bool = True, enabled: bool = True,
+def account(username: str, *, days_idle: int | None = 1, known: bool = True, enabled: bool | None = True,
             created_days: int | None = 400, source: str = "ad", lag_days: int = 0, **fields: Any) -> Account:
     return Account(
         source=source, id=f"id-{username}", username=username, enabled=enabled,

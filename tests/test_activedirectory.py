@@ -156,7 +156,8 @@ def test_kinds_tombstones_and_creation_events() -> None:
 def test_unreadable_time_values_become_warnings() -> None:
     result, accounts = mapped(user("A", "a", 512, 1, "lastLogonTimestamp: garbage"))
     assert accounts["a"].last_activity_at is None
-    assert any("unreadable time value" in w for w in result.warnings)
+    assert not accounts["a"].activity_known  # unreadable is unknown, never "never logged on"
+    assert any("unreadable value" in w and "CN=A," in w and "lastLogonTimestamp" in w for w in result.warnings)
 
 
 def test_last_logon_is_the_latest_over_every_dc() -> None:

@@ -32,8 +32,25 @@ class TestInactiveEnabled:
         # lastLogonTimestamp may trail real logons by 14 days: 95 days recorded could be 81 real.
         inv = inventory(account("margin", days_idle=95, lag_days=14), account("beyond", days_idle=105, lag_days=14))
         result = fired("inactive-enabled", inv)
-        assert set(result) == {"beyond"}
         assert "lag" in result["beyond"].evidence["lag_caveat"]
+        assert result["beyond"].severity == Severity.MEDIUM and result["beyond"].evidence["confidence"] == "high"
+        # Not known to be active either: reported at low severity with the window its real last use lies in.
+        margin = result["margin"]
+        assert margin.severity == Severity.LOW and margin.evidence["confidence"] == "low"
+        assert margin.evidence["days_since_last_use_between"] == [81, 95]
+        assert "between 81 and 95 days ago" in margin.message
+        verdict = classify_activity(inv.accounts[0], AS_OF, 90, 14)
+        assert verdict.state == ActivityState.INACTIVE_WITHIN_LAG
+
+    def test_enabled_unknown_is_neither_a_finding_nor_fine(self) -> None:
+        inv = inventory(account("unsaid", days_idle=400, enabled=None), account("stale", days_idle=400))
+        assert set(fired("inactive-enabled", inv)) == {"stale"}
+        from auditor.kpis import compute_kpis
+
+        kpis = {k.id: k for k in compute_kpis(inv, [], context())}
+        assert kpis["enabled_unknown_accounts"].value == 1
+        assert kpis["inactive_enabled_accounts"].value == 1
+        assert kpis["inactive_deactivated_share"].detail["inactive_disabled"] == 0  # unknown is not "disabled"
 
     def test_per_source_threshold(self) -> None:
         inv = inventory(account("saas", days_idle=45, source="saas"), account("ad", days_idle=45, source="ad"))

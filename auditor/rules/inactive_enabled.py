@@ -23,8 +23,20 @@ META = RuleMeta(
 
 def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
     findings = []
+    for account, verdict in ctx.usable_in_state(inventory, ActivityState.INACTIVE_WITHIN_LAG):
+        # Not proven inactive, not known to be active: reported at low severity with the window, so the
+        # account is looked at rather than shown as active (Search-ADAccount-style cut-offs miss these).
+        low, high = verdict.evidence["days_since_last_use_between"]
+        findings.append(account_finding(
+            META, account,
+            f"{account.username} is enabled and was last used between {low} and {high} days ago: "
+            f"{account.last_activity_attribute} lags real use, so it may already be past the threshold",
+            {**verdict.evidence, "confidence": "low", "privileged": account.privileged,
+             "privilege_evidence": account.privilege_evidence, "kind": account.kind.value},
+            Severity.LOW,
+        ))
     for account, verdict in ctx.usable_in_state(inventory, ActivityState.INACTIVE):
-        evidence = {**verdict.evidence, "privileged": account.privileged,
+        evidence = {**verdict.evidence, "confidence": "high", "privileged": account.privileged,
                     "privilege_evidence": account.privilege_evidence, "kind": account.kind.value}
         person = inventory.identity.person_of(account) if inventory.identity else None
         if person is not None:  # stale here, perhaps active elsewhere: both facts are reported

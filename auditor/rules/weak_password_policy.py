@@ -40,7 +40,9 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
             "enabled_accounts_governed": governed[(policy.source, policy.id)],
             "min_length": policy.min_length, "min_character_classes": policy.min_character_classes,
             "banned_list": policy.banned_list, "history_length": policy.history_length,
-            "max_age_days": policy.max_age.days if policy.max_age else None,
+            "max_age_days": "unknown" if "max_age" in policy.unknown_settings
+            else policy.max_age.days if policy.max_age else None,
+            "unknown_settings": policy.unknown_settings,
             "lockout_threshold": policy.lockout_threshold, "applies_to": policy.applies_to,
         }
         findings.append(policy_finding(

@@ -1,0 +1,146 @@
+"""Strict reading of vendor values: what a source does not say, or says in a form we cannot read, is unknown.
+
+Every mapping reads its record through these helpers, so the rule holds in one place: an absent, null,
+wrongly typed or out-of-range value becomes ``None`` (unknown), never ``False``, ``0`` or "never", and an
+unreadable one is remembered with its record and attribute so the source's warnings name it. Absent
+fields that decide a verdict (an ``accountEnabled`` left out of a ``$select``) are counted per attribute.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from auditor.timeconv import TimeFormatError, check_plausible, from_iso8601, from_unix
+
+# Listed one by one up to this many per source; past it they are counted by attribute (a broken export
+# of a million accounts must not make a million-line warning list).
+MAX_LISTED = 200
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    record: str  # the record's id, DN, row number or login: whatever the user can find it by
+    attribute: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"unreadable value: {self.record}: {self.attribute}: {self.reason}; read as unknown"
+
+
+class ValueProblems:
+    """Unreadable values and meaningful absences met while mapping one source."""
+
+    def __init__(self) -> None:
+        self.unreadable: list[Unreadable] = []
+        self.absent: dict[str, list[str]] = defaultdict(list)  # attribute -> records without it
+        self._absent_meaning: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.unreadable)
+
+    def add(self, record: object, attribute: str, reason: str) -> None:
+        self.unreadable.append(Unreadable(str(record), attribute, reason))
+
+    def missing(self, record: object, attribute: str, meaning: str) -> None:
+        """``attribute`` is absent from ``record``, so ``meaning`` (e.g. "enabled state unknown")."""
+        self.absent[attribute].append(str(record))
+        self._absent_meaning[attribute] = meaning
+
+    # ---- JSON values ----
+
+    def boolean(self, value: object, record: object, attribute: str) -> bool | None:
+        """JSON true/false only: a string "false" is not a boolean (and is truthy in Python)."""
+        if value is None or isinstance(value, bool):
+            return value
+        self.add(record, attribute, f"expected true or false, got {_shown(value)}")
+        return None
+
+    def text(self, value: object, record: object, attribute: str) -> str | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # ids and employee numbers sometimes arrive as numbers
+        self.add(record, attribute, f"expected a string, got {_shown(value)}")
+        return None
+
+    def integer(self, value: object, record: object, attribute: str) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            return int(value)
+        self.add(record, attribute, f"expected a whole number, got {_shown(value)}")
+        return None
+
+    def mapping(self, value: object, record: object, attribute: str) -> Mapping[str, Any] | None:
+        if value is None:
+            return None
+        if isinstance(value, Mapping):
+            return value
+        self.add(record, attribute, f"expected an object, got {_shown(value)}")
+        return None
+
+    def items(self, value: object, record: object, attribute: str) -> list[Any]:
+        """A JSON array's items (absent or null: none)."""
+        if value is None:
+            return []
+        if isinstance(value, list):
+            return value
+        self.add(record, attribute, f"expected a list, got {_shown(value)}")
+        return []
+
+    def moment(self, value: object, record: object, attribute: str, *, epoch_is_never: bool = False,
+               ) -> datetime | None:
+        """An ISO 8601 string (how every JSON API here writes times). Numbers are not guessed at."""
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            self.add(record, attribute, f"expected an ISO 8601 time, got {_shown(value)}")
+            return None
+        return self.checked(lambda: from_iso8601(value, epoch_is_never=epoch_is_never), record, attribute)
+
+    def epoch(self, value: object, record: object, attribute: str) -> datetime | None:
+        """Unix seconds as a JSON number (Slack)."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.add(record, attribute, f"expected Unix seconds, got {_shown(value)}")
+            return None
+        return self.checked(lambda: from_unix(value), record, attribute)
+
+    def checked(self, parse: Callable[[], datetime | None], record: object, attribute: str) -> datetime | None:
+        """Run a time parser; an unreadable or implausible time is noted and read as unknown."""
+        try:
+            moment = parse()
+            return check_plausible(moment) if moment is not None else None
+        except (TimeFormatError, ValueError, OverflowError) as exc:
+            self.add(record, attribute, str(exc))
+            return None
+
+    # ---- reporting ----
+
+    def warnings(self) -> list[str]:
+        lines = [str(u) for u in self.unreadable[:MAX_LISTED]]
+        if len(self.unreadable) > MAX_LISTED:
+            counts: dict[str, int] = defaultdict(int)
+            for u in self.unreadable[MAX_LISTED:]:
+                counts[u.attribute] += 1
+            listed = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items()))
+            lines.append(f"{len(self.unreadable) - MAX_LISTED} more unreadable value(s) not listed ({listed})")
+        for attribute, records in self.absent.items():
+            first = ", ".join(records[:3]) + (", ..." if len(records) > 3 else "")
+            lines.append(f"{len(records)} record(s) have no {attribute}: {self._absent_meaning[attribute]} "
+                         f"for them ({first})")
+        return lines
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
