@@ -7,14 +7,16 @@ import io
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from auditor.model import Account, AccountKind, ChangeAction, ChangeEvent
-from auditor.timeconv import TimeFormatError, parse_timestamp
+from auditor.timeconv import parse_timestamp
 from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType, StrList
+from connectors.values import ValueProblems
 
 _TRUE = ("true", "yes", "y", "1", "active", "enabled")
 _FALSE = ("false", "no", "n", "0", "inactive", "disabled", "suspended", "deactivated", "locked")
@@ -33,7 +35,8 @@ class CsvColumns(BaseModel):
     kind: str | None = None
     created_at: str | None = None
     expires_at: str | None = None
-    last_activity_at: str | None = None  # mapped: empty cell = never used; unmapped: activity unknown
+    # mapped: an empty cell is "never used", an unreadable one "activity unknown"; unmapped: activity unknown
+    last_activity_at: str | None = None
     password_last_set_at: str | None = None
     groups: str | None = None
     privileged: str | None = None
@@ -92,7 +95,7 @@ def collect(config: CsvConfig, as_of: datetime, previous_state: Mapping[str, str
     rows = _rows(config.path, config, mapped)
     truthy = {v.lower() for v in config.true_values}
     falsy = {v.lower() for v in config.false_values}
-    problems: list[str] = []
+    problems = ValueProblems()
 
     def boolean(row: dict[str, str], column: str | None, line: int) -> bool | None:
         if column is None or not row[column].strip():
@@ -102,21 +105,23 @@ def collect(config: CsvConfig, as_of: datetime, previous_state: Mapping[str, str
             return True
         if value in falsy:
             return False
-        problems.append(f"row {line}: {column}={row[column]!r} is neither a true nor a false value")
+        problems.add(f"row {line}", column, f"{row[column][:40]!r} is neither a true nor a false value")
         return None
 
     def moment(row: dict[str, str], column: str | None, line: int) -> datetime | None:
         if column is None:
             return None
-        try:
-            return parse_timestamp(row[column], config.date_format)
-        except TimeFormatError as exc:
-            problems.append(f"row {line}: {column}: {exc}")
-            return None
+        return problems.checked(partial(parse_timestamp, row[column], config.date_format), f"row {line}", column)
 
     accounts: list[Account] = []
     for line, row in enumerate(rows, start=2):
         enabled = boolean(row, cols.enabled, line)
+        if enabled is None and not row[cols.enabled].strip():
+            problems.missing(f"row {line}", cols.enabled, "enabled state unknown")
+        before = len(problems)
+        last_activity = moment(row, cols.last_activity_at, line)
+        # An unreadable cell (or date_format) says nothing about use: unknown, never "never used".
+        activity_known = cols.last_activity_at is not None and len(problems) == before
         kind = AccountKind.HUMAN
         if cols.kind:
             kind_text = config.kind_map.get(row[cols.kind].strip()) or row[cols.kind].strip().lower()
@@ -125,14 +130,14 @@ def collect(config: CsvConfig, as_of: datetime, previous_state: Mapping[str, str
         raw = {k: row[k] for k in mapped if row.get(k)}
         accounts.append(Account(
             source=config.name, id=row[cols.id].strip(), username=row[cols.username].strip(),
-            # An unreadable status is audited as enabled: hiding an account is worse than a false alarm.
-            enabled=True if enabled is None else enabled,
+            enabled=enabled,
             email=row[cols.email].strip() or None if cols.email else None,
             display_name=row[cols.display_name].strip() or None if cols.display_name else None,
             kind=kind, created_at=moment(row, cols.created_at, line), expires_at=moment(row, cols.expires_at, line),
-            activity_known=cols.last_activity_at is not None,
-            activity_unknown_reason=None if cols.last_activity_at else "export has no last-activity column",
-            last_activity_at=moment(row, cols.last_activity_at, line),
+            activity_known=activity_known,
+            activity_unknown_reason=None if activity_known else f"{cols.last_activity_at} unreadable"
+            if cols.last_activity_at else "export has no last-activity column",
+            last_activity_at=last_activity,
             last_activity_attribute=config.activity_attribute or cols.last_activity_at,
             last_activity_raw=row[cols.last_activity_at] or None if cols.last_activity_at else None,
             password_last_set_at=moment(row, cols.password_last_set_at, line),
@@ -146,11 +151,10 @@ def collect(config: CsvConfig, as_of: datetime, previous_state: Mapping[str, str
             raw=raw,
         ))
     events = _events(config, problems)
-    warnings = [f"{len(problems)} unreadable value(s); first: {problems[0]}"] if problems else []
-    return SourceResult(accounts=accounts, change_events=events, warnings=warnings)
+    return SourceResult(accounts=accounts, change_events=events, warnings=problems.warnings())
 
 
-def _events(config: CsvConfig, problems: list[str]) -> list[ChangeEvent]:
+def _events(config: CsvConfig, problems: ValueProblems) -> list[ChangeEvent]:
     if config.events_path is None:
         return []
     if config.event_columns is None:
@@ -166,11 +170,8 @@ def _events(config: CsvConfig, problems: list[str]) -> list[ChangeEvent]:
         if action is None:
             unmapped[action_text] += 1
             continue
-        try:
-            when = parse_timestamp(row[cols.at], config.date_format)
-        except TimeFormatError as exc:
-            problems.append(f"{config.events_path} row {line}: {exc}")
-            continue
+        when = problems.checked(partial(parse_timestamp, row[cols.at], config.date_format),
+                                f"{config.events_path.name} row {line}", cols.at)
         if when is None:
             continue
         events.append(ChangeEvent(
@@ -180,7 +181,7 @@ def _events(config: CsvConfig, problems: list[str]) -> list[ChangeEvent]:
         ))
     if unmapped:
         listed = ", ".join(f"{k!r} ({n})" for k, n in unmapped.most_common(5))
-        problems.append(f"{config.events_path}: actions not in action_map, not counted: {listed}")
+        problems.add(config.events_path.name, cols.action, f"actions not in action_map, not counted: {listed}")
     return events
 
 

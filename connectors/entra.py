@@ -23,7 +23,8 @@ from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
 from auditor.timeconv import from_iso8601, to_iso
 from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType
 from connectors.graph_client import GraphClient, GraphError, RetryPolicy, TrustedSession
-from connectors.graph_users import cloud_password_policies, map_directory_audit, map_user
+from connectors.graph_users import cloud_password_policies, map_directory_audit, map_user, mfa_registrations
+from connectors.values import ValueProblems
 
 # Authority host and Graph endpoint per cloud; the token scope must name the same Graph host.
 CLOUDS: dict[str, tuple[str, str]] = {
@@ -218,7 +219,7 @@ def collect(config: EntraConfig, as_of: datetime, previous_state: Mapping[str, s
     client = GraphClient(session, graph_url, token, RetryPolicy(config.max_attempts, config.max_throttle_wait),
                          config.timeout)
     warnings: list[str] = []
-    problems: list[str] = []
+    problems = ValueProblems()
     partial: list[str] = []
     try:
         users = [u for page in client.pages("/v1.0/users", {"$select": USER_FIELDS + ",signInActivity",
@@ -239,7 +240,7 @@ def collect(config: EntraConfig, as_of: datetime, previous_state: Mapping[str, s
     mfa: dict[str, bool] = {}
     try:
         for page in client.pages("/v1.0/reports/authenticationMethods/userRegistrationDetails"):
-            mfa.update({str(r.get("id")): bool(r.get("isMfaRegistered")) for r in page})
+            mfa.update(mfa_registrations(page, problems))
     except GraphError as exc:
         if exc.status == 403:
             warnings.append(f"MFA registration not readable ({exc.code}): MFA state unknown")
@@ -290,8 +291,7 @@ def collect(config: EntraConfig, as_of: datetime, previous_state: Mapping[str, s
     events.extend(delta_events)
     if client.waited:
         warnings.append(f"Graph throttled the reads: waited {client.waited:.0f} s in total, as Retry-After asked")
-    if problems:
-        warnings.append(f"{len(problems)} unreadable value(s); first: {problems[0]}")
+    warnings += problems.warnings()
     return SourceResult(accounts=accounts, policies=cloud_password_policies(config.name), change_events=events,
                         warnings=warnings, partial_error="; ".join(partial) or None, state=state)
 

@@ -24,13 +24,13 @@ from connectors.base import NO_STATE, SourceResult, SourceType
 from connectors.http_json import EpochResetThrottling, HttpError, JsonHttpClient
 from connectors.saas import (
     TokenSourceConfig,
-    ValueProblems,
     client,
     link_pages,
     read_error,
     secret,
     throttle_warnings,
 )
+from connectors.values import ValueProblems
 
 API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 SAML_QUERY = """query($org: String!, $after: String) {
@@ -187,10 +187,11 @@ def _credential_use(api: JsonHttpClient, org: str, paging: dict[str, str], warni
         for grant in _items(api, f"{org}/credential-authorizations", paging):
             used = grant.get("credential_accessed_at")
             login = str(grant.get("login"))
-            if used and problems.moment(used, f"{login}: credential_accessed_at") and used > latest.get(login, ""):
+            if problems.moment(used, login, "credential_accessed_at") and str(used) > latest.get(login, ""):
                 latest[login] = str(used)
     except HttpError as exc:
         warnings.append(f"credential authorizations not read: {redact(str(exc))}")
+    warnings += problems.warnings()
     return latest
 
 

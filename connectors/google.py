@@ -24,7 +24,8 @@ from auditor.model import Account, AccountKind
 from auditor.secrets import Redactor
 from connectors.base import NO_STATE, SourceError, SourceResult, SourceType
 from connectors.http_json import HttpError, JsonHttpClient, Throttling
-from connectors.saas import HttpsSourceConfig, ValueProblems, check_url, client, read_error, secret, throttle_warnings
+from connectors.saas import HttpsSourceConfig, check_url, client, read_error, secret, throttle_warnings
+from connectors.values import ValueProblems
 
 SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -124,28 +125,45 @@ def _key(config: GoogleConfig, redact: Redactor) -> dict[str, Any]:
 
 
 def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> Account:
-    user_id = str(user.get("id"))
-    email = str(user.get("primaryEmail") or user_id)
-    suspended, archived = bool(user.get("suspended")), bool(user.get("archived"))
-    admin, delegated = bool(user.get("isAdmin")), bool(user.get("isDelegatedAdmin"))
-    employee = next((str(e["value"]) for e in user.get("externalIds") or []
+    """A Directory API user. With a ``fields`` projection any key may be missing: absent is unknown."""
+    user_id = problems.text(user.get("id"), "user", "id") or ""
+    email = problems.text(user.get("primaryEmail"), user_id, "primaryEmail") or user_id
+    suspended = problems.boolean(user.get("suspended"), email, "suspended")
+    archived = problems.boolean(user.get("archived"), email, "archived")
+    enabled: bool | None = False if True in (suspended, archived) else None if None in (suspended, archived) else True
+    for flag, value in (("suspended", suspended), ("archived", archived)):
+        if value is None and flag not in user and enabled is None:
+            problems.missing(email, flag, "enabled state unknown")
+    admin = problems.boolean(user.get("isAdmin"), email, "isAdmin") is True
+    delegated = problems.boolean(user.get("isDelegatedAdmin"), email, "isDelegatedAdmin") is True
+    employee = next((str(e["value"]) for e in problems.items(user.get("externalIds"), email, "externalIds")
                      if isinstance(e, dict) and e.get("type") == "organization" and e.get("value")), None)
+    # 1970-01-01T00:00:00.000Z means "never signed in"; absent (a projection) or unreadable means unknown.
+    before = len(problems)
+    last_login = problems.moment(user.get("lastLoginTime"), email, "lastLoginTime", epoch_is_never=True)
+    activity_known = "lastLoginTime" in user and len(problems) == before
+    if "lastLoginTime" not in user:
+        problems.missing(email, "lastLoginTime", "activity unknown")
+    name = problems.mapping(user.get("name"), email, "name") or {}
     raw = {k: str(user[k]) for k in ("suspended", "suspensionReason", "archived", "lastLoginTime", "orgUnitPath",
                                      "isEnforcedIn2Sv", "isEnrolledIn2Sv") if user.get(k) is not None}
     return Account(
-        source=source, id=user_id, username=email, email=email, enabled=not (suspended or archived),
-        display_name=(user.get("name") or {}).get("fullName") or None, kind=AccountKind.HUMAN,
-        created_at=problems.moment(user.get("creationTime"), f"{email}: creationTime"),
-        activity_known=True,
-        # Google writes 1970-01-01T00:00:00.000Z for "never signed in", not a date 56 years ago.
-        last_activity_at=problems.moment(user.get("lastLoginTime"), f"{email}: lastLoginTime", epoch_is_never=True),
-        last_activity_attribute="lastLoginTime", last_activity_raw=user.get("lastLoginTime"),
-        mfa_registered=user.get("isEnrolledIn2Sv"), mfa_enforced=user.get("isEnforcedIn2Sv"),
+        source=source, id=user_id, username=email, email=email, enabled=enabled,
+        display_name=problems.text(name.get("fullName"), email, "name.fullName"), kind=AccountKind.HUMAN,
+        created_at=problems.moment(user.get("creationTime"), email, "creationTime"),
+        activity_known=activity_known,
+        activity_unknown_reason=None if activity_known else "lastLoginTime absent or unreadable",
+        last_activity_at=last_login if activity_known else None,
+        last_activity_attribute="lastLoginTime",
+        last_activity_raw=str(user["lastLoginTime"]) if user.get("lastLoginTime") else None,
+        mfa_registered=problems.boolean(user.get("isEnrolledIn2Sv"), email, "isEnrolledIn2Sv"),
+        mfa_enforced=problems.boolean(user.get("isEnforcedIn2Sv"), email, "isEnforcedIn2Sv"),
         privileged=admin or delegated,
         privilege_evidence=(["isAdmin (super administrator)"] if admin else [])
         + (["isDelegatedAdmin"] if delegated else []),
         identifiers={"employee_id": employee} if employee else {},
-        email_aliases=[str(a) for a in [*(user.get("aliases") or []), *(user.get("nonEditableAliases") or [])]],
+        email_aliases=[str(a) for a in [*problems.items(user.get("aliases"), email, "aliases"),
+                                        *problems.items(user.get("nonEditableAliases"), email, "nonEditableAliases")]],
         raw=raw,
     )
 

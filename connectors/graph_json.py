@@ -11,7 +11,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType
-from connectors.graph_users import cloud_password_policies, map_directory_audit, map_user
+from connectors.graph_users import cloud_password_policies, map_directory_audit, map_user, mfa_registrations
+from connectors.values import ValueProblems
 
 
 class GraphJsonConfig(SourceConfig):
@@ -21,8 +22,9 @@ class GraphJsonConfig(SourceConfig):
     registration_details_file: Path | None = Field(default=None, strict=False)  # userRegistrationDetails
 
 
-def _objects(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the objects of one Graph page, a list of pages, or a bare list of objects."""
+def _objects(path: Path, problems: ValueProblems) -> Iterator[Any]:
+    """Yield the items of one Graph page, a list of pages, or a bare list of objects. Items that are not
+    objects are listed as unreadable records."""
     try:
         data = json.loads(path.read_bytes())
     except OSError as exc:
@@ -30,9 +32,13 @@ def _objects(path: Path) -> Iterator[dict[str, Any]]:
     except ValueError as exc:
         raise SourceError(f"{path}: not valid JSON: {exc}") from None
     pages = data if isinstance(data, list) else [data]
-    for page in pages:
+    for number, page in enumerate(pages, start=1):
         if isinstance(page, dict) and isinstance(page.get("value"), list):
-            yield from (item for item in page["value"] if isinstance(item, dict))
+            for index, item in enumerate(page["value"]):
+                if isinstance(item, dict):
+                    yield item
+                else:
+                    problems.bad_record(f"{path.name} page {number} value[{index}]", f"not an object: {item!r:.40}")
         elif isinstance(page, dict) and "id" in page:
             yield page
         else:
@@ -40,28 +46,27 @@ def _objects(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def collect(config: GraphJsonConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
-    users = list(_objects(config.users_file))
-    problems: list[str] = []
+    problems = ValueProblems()
+    users = list(_objects(config.users_file, problems))
     # A response without signInActivity anywhere was taken without P1/P2 or AuditLog.Read.All.
     sign_in_known = any("signInActivity" in u for u in users)
     reason = None if sign_in_known else (
         "export has no signInActivity (needs Entra ID P1/P2 and AuditLog.Read.All)")
     mfa: dict[str, bool] = {}
     if config.registration_details_file:
-        mfa = {str(r.get("id")): bool(r.get("isMfaRegistered")) for r in _objects(config.registration_details_file)}
+        mfa = mfa_registrations(_objects(config.registration_details_file, problems), problems)
     accounts = [
         map_user(config.name, u, sign_in_known=sign_in_known, unknown_reason=reason, mfa=mfa, problems=problems)
         for u in users
     ]
     events = []
     if config.audits_file:
-        for record in _objects(config.audits_file):
+        for record in _objects(config.audits_file, problems):
             event = map_directory_audit(config.name, record, problems)
             if event is not None:
                 events.append(event)
-    warnings = [f"{len(problems)} unreadable value(s); first: {problems[0]}"] if problems else []
     return SourceResult(accounts=accounts, policies=cloud_password_policies(config.name),
-                        change_events=events, warnings=warnings)
+                        change_events=events, warnings=problems.warnings(), partial_error=problems.partial_error())
 
 
 SOURCE_TYPE = SourceType("graph-json", "Saved Microsoft Graph /users (and audit) responses", GraphJsonConfig, collect)

@@ -1,16 +1,18 @@
 """Microsoft Graph objects to inventory: ``/users`` entries and ``directoryAudits`` records.
 
-Shared by the offline ``graph-json`` source and the live Entra connector. Facts: REFERENCE.md 2.1-2.6.
+Shared by the offline ``graph-json`` source and the live Entra connector. Sources: Microsoft Graph v1.0 user
+resource (properties returned only on ``$select``), signInActivity resource type, directoryAudit resource type
+and the Entra audit activity reference, userRegistrationDetails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from auditor.model import Account, AccountKind, ChangeAction, ChangeEvent, PasswordPolicy
-from auditor.timeconv import TimeFormatError, from_iso8601
+from connectors.values import ValueProblems
 
 # signInActivity can take up to 24 hours to reflect a sign-in.
 SIGN_IN_ACTIVITY_LAG = timedelta(hours=24)
@@ -57,39 +59,75 @@ def cloud_password_policies(source: str) -> list[PasswordPolicy]:
     ]
 
 
-def _time(value: Any, problems: list[str], what: str) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return from_iso8601(value)
-    except TimeFormatError as exc:
-        problems.append(f"{what}: {exc}")
-        return None
+def mfa_registrations(records: Iterable[Any], problems: ValueProblems) -> dict[str, bool]:
+    """userRegistrationDetails: id -> isMfaRegistered. A record without a readable value says nothing."""
+    registered: dict[str, bool] = {}
+    for record in records:
+        if not isinstance(record, Mapping):
+            problems.add("userRegistrationDetails", "value[]", f"not an object: {type(record).__name__}")
+            continue
+        user_id = problems.text(record.get("id"), "userRegistrationDetails", "id")
+        value = problems.boolean(record.get("isMfaRegistered"), user_id, "isMfaRegistered")
+        if user_id and value is not None:
+            registered[user_id] = value
+    return registered
+
+
+def _sign_in(
+    user: Mapping[str, Any], record: str, problems: ValueProblems,
+) -> tuple[bool, datetime | None, str | None, Any]:
+    """(readable, last sign-in, attribute, raw value) from signInActivity.
+
+    Absent while selected, or unreadable: not readable (unknown). ``null``, or an object whose times are all
+    null: readable, never signed in. Before Dec 2023 only attempt times exist (successful or not): then the
+    latest of the interactive and non-interactive attempt is the best left.
+    """
+    if "signInActivity" not in user:
+        problems.missing(record, "signInActivity", "activity unknown")
+        return False, None, None, None
+    activity = user["signInActivity"]
+    if activity is None:
+        return True, None, None, None
+    before = len(problems)
+    fields = problems.mapping(activity, record, "signInActivity") or {}
+    times = {name: problems.moment(fields.get(name), record, f"signInActivity.{name}")
+             for name in ("lastSuccessfulSignInDateTime", "lastSignInDateTime", "lastNonInteractiveSignInDateTime")}
+    if len(problems) != before:
+        return False, None, None, None
+    if times["lastSuccessfulSignInDateTime"] is not None:
+        chosen = "lastSuccessfulSignInDateTime"
+    else:
+        attempts = {n: t for n, t in times.items() if t is not None}
+        chosen = max(attempts, key=attempts.__getitem__) if attempts else ""
+    if not chosen:
+        return True, None, None, None
+    return True, times[chosen], f"signInActivity.{chosen}", fields.get(chosen)
 
 
 def map_user(
     source: str, user: Mapping[str, Any], *, sign_in_known: bool, unknown_reason: str | None,
-    mfa: Mapping[str, bool], problems: list[str],
+    mfa: Mapping[str, bool], problems: ValueProblems,
 ) -> Account:
-    user_id = str(user.get("id") or "")
-    upn = str(user.get("userPrincipalName") or user_id)
-    activity = user.get("signInActivity") or {}
-    successful = _time(activity.get("lastSuccessfulSignInDateTime"), problems, upn)
-    if successful is not None:
-        last, attribute = successful, "signInActivity.lastSuccessfulSignInDateTime"
+    """One ``/users`` object. Properties outside Graph's default set come only when ``$select``-ed, so a missing
+    key means "not selected": unknown, never false (Graph docs, user resource and query parameters)."""
+    user_id = problems.text(user.get("id"), "user", "id") or ""
+    upn = problems.text(user.get("userPrincipalName"), user_id, "userPrincipalName") or user_id
+    record = upn or "user without id"
+    readable, last, attribute, raw_activity = _sign_in(user, record, problems) if sign_in_known else (
+        False, None, None, None)
+    if "accountEnabled" not in user:
+        problems.missing(record, "accountEnabled", "enabled state unknown")
+    enabled = problems.boolean(user.get("accountEnabled"), record, "accountEnabled")
+    never_expires: bool | None = None
+    policies: set[str] = set()
+    if "passwordPolicies" in user:  # selected: null means none set
+        text = problems.text(user["passwordPolicies"], record, "passwordPolicies")
+        if text is not None or user["passwordPolicies"] is None:
+            policies = {p.strip() for p in (text or "").split(",") if p.strip()}
+            never_expires = "DisablePasswordExpiration" in policies
     else:
-        # Before Dec 2023 only attempt times exist (successful or not): the latest of both is the best left.
-        interactive = _time(activity.get("lastSignInDateTime"), problems, upn)
-        background = _time(activity.get("lastNonInteractiveSignInDateTime"), problems, upn)
-        last, attribute = None, None
-        if interactive or background:
-            if background and (interactive is None or background > interactive):
-                last, attribute = background, "signInActivity.lastNonInteractiveSignInDateTime"
-            else:
-                last, attribute = interactive, "signInActivity.lastSignInDateTime"
-    raw_activity = activity.get(attribute.split(".", 1)[1]) if attribute else None
-    policies = {p.strip() for p in str(user.get("passwordPolicies") or "").split(",") if p.strip()}
-    synced = bool(user.get("onPremisesSyncEnabled"))
+        problems.missing(record, "passwordPolicies", "password expiry unknown")
+    synced = problems.boolean(user.get("onPremisesSyncEnabled"), record, "onPremisesSyncEnabled")
     if synced:
         policy_id = None  # governed by the on-premises directory's policy
     elif "DisableStrongPassword" in policies:
@@ -97,47 +135,56 @@ def map_user(
     else:
         policy_id = CLOUD_POLICY_ID
     identifiers = {
-        key: str(user[field]) for key, field in (
+        key: value for key, field in (
             ("on_prem_sid", "onPremisesSecurityIdentifier"), ("immutable_id", "onPremisesImmutableId"),
             ("employee_id", "employeeId"), ("upn", "userPrincipalName"),
-        ) if user.get(field)
+        ) if (value := problems.text(user.get(field), record, field))
     }
     raw = {k: str(user[k]) for k in ("accountEnabled", "userType", "externalUserState", "passwordPolicies",
                                      "onPremisesSyncEnabled") if user.get(k) is not None}
     if raw_activity:
         raw[attribute or ""] = str(raw_activity)
+    user_type = problems.text(user.get("userType"), record, "userType")
+    external_state = problems.text(user.get("externalUserState"), record, "externalUserState")
+    created = problems.moment(user.get("createdDateTime"), record, "createdDateTime")
+    activity_known = sign_in_known and readable
     return Account(
-        source=source, id=user_id, username=upn, email=user.get("mail") or None,
-        display_name=user.get("displayName") or None,
-        kind=AccountKind.GUEST if str(user.get("userType", "")).lower() == "guest" else AccountKind.HUMAN,
-        enabled=bool(user.get("accountEnabled", False)),
-        created_at=_time(user.get("createdDateTime"), problems, upn),
-        activity_known=sign_in_known, activity_unknown_reason=unknown_reason,
-        last_activity_at=last if sign_in_known else None, last_activity_attribute=attribute,
+        source=source, id=user_id, username=upn, email=problems.text(user.get("mail"), record, "mail"),
+        display_name=problems.text(user.get("displayName"), record, "displayName"),
+        kind=AccountKind.GUEST if (user_type or "").lower() == "guest" else AccountKind.HUMAN,
+        enabled=enabled, created_at=created,
+        activity_known=activity_known,
+        activity_unknown_reason=None if activity_known else unknown_reason or "signInActivity absent or unreadable",
+        last_activity_at=last if activity_known else None, last_activity_attribute=attribute,
         last_activity_raw=str(raw_activity) if raw_activity else None, activity_lag=SIGN_IN_ACTIVITY_LAG,
-        password_last_set_at=_time(user.get("lastPasswordChangeDateTime"), problems, upn),
-        password_never_expires="DisablePasswordExpiration" in policies,
+        password_last_set_at=problems.moment(user.get("lastPasswordChangeDateTime"), record,
+                                             "lastPasswordChangeDateTime"),
+        password_never_expires=never_expires,
         mfa_registered=mfa.get(user_id), password_policy_id=policy_id, identifiers=identifiers, raw=raw,
         invitation_pending_since=(
-            _time(user.get("externalUserStateChangeDateTime"), problems, upn) or _time(user.get("createdDateTime"),
-                                                                                    problems, upn)
-        ) if user.get("externalUserState") == "PendingAcceptance" else None,
+            problems.moment(user.get("externalUserStateChangeDateTime"), record, "externalUserStateChangeDateTime")
+            or created
+        ) if external_state == "PendingAcceptance" else None,
     )
 
 
-def map_directory_audit(source: str, record: Mapping[str, Any], problems: list[str]) -> ChangeEvent | None:
+def map_directory_audit(source: str, record: Mapping[str, Any], problems: ValueProblems) -> ChangeEvent | None:
     action = AUDIT_ACTIONS.get(str(record.get("activityDisplayName", "")))
     if action is None or str(record.get("result", "success")).lower() != "success":
         return None
-    when = _time(record.get("activityDateTime"), problems, f"audit {record.get('id')}")
-    targets = [t for t in record.get("targetResources") or [] if str(t.get("type", "")).lower() == "user"]
+    name = f"audit {record.get('id')}"
+    when = problems.moment(record.get("activityDateTime"), name, "activityDateTime")
+    targets = [t for t in problems.items(record.get("targetResources"), name, "targetResources")
+               if isinstance(t, Mapping) and str(t.get("type", "")).lower() == "user"]
     if when is None or not targets:
         return None
     target = targets[0]
-    initiator = record.get("initiatedBy") or {}
-    actor = (initiator.get("user") or {}).get("userPrincipalName") or (initiator.get("app") or {}).get("displayName")
+    initiator = problems.mapping(record.get("initiatedBy"), name, "initiatedBy") or {}
+    user = initiator.get("user") if isinstance(initiator.get("user"), Mapping) else {}
+    app = initiator.get("app") if isinstance(initiator.get("app"), Mapping) else {}
+    actor = (user or {}).get("userPrincipalName") or (app or {}).get("displayName")
     return ChangeEvent(
         source=source, at=when, account_id=str(target.get("id") or ""),
-        username=target.get("userPrincipalName"), action=action, actor=actor,
-        detail=str(record.get("activityDisplayName")),
+        username=problems.text(target.get("userPrincipalName"), name, "targetResources.userPrincipalName"),
+        action=action, actor=str(actor) if actor else None, detail=str(record.get("activityDisplayName")),
     )

@@ -22,13 +22,13 @@ from connectors.base import NO_STATE, SourceResult, SourceType
 from connectors.http_json import EpochResetThrottling, HttpError, JsonHttpClient
 from connectors.saas import (
     TokenSourceConfig,
-    ValueProblems,
     client,
     link_pages,
     read_error,
     secret,
     throttle_warnings,
 )
+from connectors.values import ValueProblems
 
 # Statuses in which the person can sign in (or finish activating and then sign in).
 SIGN_IN_STATUSES = {"ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY", "PROVISIONED"}
@@ -60,60 +60,109 @@ class OktaConfig(TokenSourceConfig):
 
 
 def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> Account:
-    profile = user.get("profile") or {}
-    status = str(user.get("status") or "")
-    user_id = str(user.get("id"))
-    name = " ".join(str(profile[k]) for k in ("firstName", "lastName") if profile.get(k))
-    changed = problems.moment(user.get("statusChanged"), f"{user_id}: statusChanged")
-    email = profile.get("email")
+    user_id = problems.text(user.get("id"), "user", "id") or ""
+    profile = problems.mapping(user.get("profile"), user_id, "profile") or {}
+    login = problems.text(profile.get("login"), user_id, "profile.login")
+    record = login or user_id
+    status = problems.text(user.get("status"), record, "status") or ""
+    if status in SIGN_IN_STATUSES or status in OFF_STATUSES or status == "STAGED":
+        enabled: bool | None = status in SIGN_IN_STATUSES
+    else:  # absent, or a status the Users API does not document: neither enabled nor disabled
+        enabled = None
+        if status:
+            problems.add(record, "status", f"undocumented status {status[:40]!r}")
+        else:
+            problems.missing(record, "status", "enabled state unknown")
+    name = " ".join(str(profile[k]) for k in ("firstName", "lastName") if isinstance(profile.get(k), str))
+    changed = problems.moment(user.get("statusChanged"), record, "statusChanged")
+    # lastLogin is null when the user never signed in; absent (a projection) or unreadable is unknown.
+    before = len(problems)
+    last_login = problems.moment(user.get("lastLogin"), record, "lastLogin")
+    activity_known = "lastLogin" in user and len(problems) == before
+    if "lastLogin" not in user:
+        problems.missing(record, "lastLogin", "activity unknown")
+    employee = problems.text(profile.get("employeeNumber"), record, "profile.employeeNumber")
+    second = problems.text(profile.get("secondEmail"), record, "profile.secondEmail")
     return Account(
-        source=source, id=user_id, username=str(profile.get("login") or user_id),
-        enabled=status in SIGN_IN_STATUSES, kind=AccountKind.HUMAN,
-        email=str(email) if email else None, display_name=profile.get("displayName") or name or None,
-        created_at=problems.moment(user.get("created"), f"{user_id}: created"),
-        activity_known=True,  # lastLogin is null when the user never signed in
-        last_activity_at=problems.moment(user.get("lastLogin"), f"{user_id}: lastLogin"),
-        last_activity_attribute="lastLogin", last_activity_raw=user.get("lastLogin"),
-        password_last_set_at=problems.moment(user.get("passwordChanged"), f"{user_id}: passwordChanged"),
+        source=source, id=user_id, username=login or user_id, enabled=enabled, kind=AccountKind.HUMAN,
+        email=problems.text(profile.get("email"), record, "profile.email"),
+        display_name=problems.text(profile.get("displayName"), record, "profile.displayName") or name or None,
+        created_at=problems.moment(user.get("created"), record, "created"),
+        activity_known=activity_known,
+        activity_unknown_reason=None if activity_known else "lastLogin absent or unreadable",
+        last_activity_at=last_login if activity_known else None,
+        last_activity_attribute="lastLogin",
+        last_activity_raw=str(user["lastLogin"]) if user.get("lastLogin") else None,
+        password_last_set_at=problems.moment(user.get("passwordChanged"), record, "passwordChanged"),
         disabled_at=changed if status in OFF_STATUSES else None,
         invitation_pending_since=changed if status == "PROVISIONED" else None,
-        identifiers={"employee_id": str(profile["employeeNumber"])} if profile.get("employeeNumber") else {},
-        email_aliases=[str(profile["secondEmail"])] if profile.get("secondEmail") else [],
+        identifiers={"employee_id": employee} if employee else {},
+        email_aliases=[second] if second else [],
         raw={k: str(v) for k, v in (("status", status), ("statusChanged", user.get("statusChanged")),
                                     ("transitioningToStatus", user.get("transitioningToStatus")),
                                     ("userType", profile.get("userType"))) if v},
     )
 
 
-def map_policy(source: str, policy: Mapping[str, Any]) -> PasswordPolicy:
-    settings = (policy.get("settings") or {}).get("password") or {}
-    complexity = settings.get("complexity") or {}
-    age = settings.get("age") or {}
-    lockout = settings.get("lockout") or {}
-    minimums = {k: int(complexity.get(k) or 0) for k in ("minLowerCase", "minUpperCase", "minNumber", "minSymbol")}
-    max_age = int(age.get("maxAgeDays") or 0)
-    min_age = int(age.get("minAgeMinutes") or 0)
-    return PasswordPolicy(
-        source=source, id=str(policy.get("id")), name=str(policy.get("name") or policy.get("id")),
-        min_length=int(complexity["minLength"]) if complexity.get("minLength") is not None else None,
-        min_character_classes=sum(1 for v in minimums.values() if v > 0),
-        min_lowercase=minimums["minLowerCase"], min_uppercase=minimums["minUpperCase"],
-        min_digits=minimums["minNumber"], min_symbols=minimums["minSymbol"],
-        excludes_username=bool(complexity.get("excludeUsername")),
-        history_length=int(age["historyCount"]) if age.get("historyCount") is not None else None,
+def map_policy(source: str, policy: Mapping[str, Any], problems: ValueProblems) -> PasswordPolicy:
+    """A PASSWORD policy (Okta Policy API). Settings it does not give are unknown, not Okta's defaults."""
+    policy_id = problems.text(policy.get("id"), "policy", "id") or ""
+    name = problems.text(policy.get("name"), policy_id, "name") or policy_id
+    record = f"policy {name}"
+
+    def section(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+        return problems.mapping(parent.get(key), record, path) or {}
+
+    password = section(section(policy, "settings", "settings"), "password", "settings.password")
+    complexity = section(password, "complexity", "settings.password.complexity")
+    age = section(password, "age", "settings.password.age")
+    lockout = section(password, "lockout", "settings.password.lockout")
+    unknown: list[str] = []
+
+    def number(parent: Mapping[str, Any], key: str, path: str, setting: str) -> int | None:
+        value = problems.integer(parent.get(key), record, f"settings.password.{path}")
+        if value is None:
+            unknown.append(setting)
+        return value
+
+    minimums = {k: number(complexity, k, f"complexity.{k}", "character_classes")
+                for k in ("minLowerCase", "minUpperCase", "minNumber", "minSymbol")}
+    min_length = number(complexity, "minLength", "complexity.minLength", "min_length")
+    max_age = number(age, "maxAgeDays", "age.maxAgeDays", "max_age")
+    min_age = number(age, "minAgeMinutes", "age.minAgeMinutes", "min_age")
+    history = number(age, "historyCount", "age.historyCount", "history_length")
+    attempts = number(lockout, "maxAttempts", "lockout.maxAttempts", "lockout_threshold")
+    dictionary = section(section(complexity, "dictionary", "complexity.dictionary"), "common",
+                         "complexity.dictionary.common")
+    people = section(section(policy, "conditions", "conditions"), "people", "conditions.people")
+    groups = section(people, "groups", "conditions.people.groups")
+    priority = problems.integer(policy.get("priority"), record, "priority")
+    result = PasswordPolicy(
+        source=source, id=policy_id, name=name, min_length=min_length,
+        min_character_classes=sum(1 for v in minimums.values() if v),
+        min_lowercase=minimums["minLowerCase"] or 0, min_uppercase=minimums["minUpperCase"] or 0,
+        min_digits=minimums["minNumber"] or 0, min_symbols=minimums["minSymbol"] or 0,
+        excludes_username=problems.boolean(complexity.get("excludeUsername"), record,
+                                           "settings.password.complexity.excludeUsername") is True,
+        history_length=history,
         max_age=timedelta(days=max_age) if max_age else None,
         min_age=timedelta(minutes=min_age) if min_age else None,
-        lockout_threshold=int(lockout.get("maxAttempts") or 0),
-        banned_list=bool(((complexity.get("dictionary") or {}).get("common") or {}).get("exclude")),
-        applies_to=[str(g) for g in ((policy.get("conditions") or {}).get("people") or {}).get("groups", {})
-                    .get("include", [])],
-        precedence=int(policy["priority"]) if policy.get("priority") is not None else None,
+        lockout_threshold=attempts,
+        banned_list=problems.boolean(dictionary.get("exclude"), record,
+                                     "settings.password.complexity.dictionary.common.exclude") is True,
+        applies_to=[str(g) for g in problems.items(groups.get("include"), record, "conditions.people.groups.include")],
+        precedence=priority, unknown_settings=sorted(set(unknown)),
         raw={k: str(policy[k]) for k in ("status", "system", "priority") if policy.get(k) is not None},
     )
+    rated = sorted({"min_length", "character_classes"} & set(unknown))
+    if rated:
+        result.settings_known = False
+        result.unknown_reason = f"{' and '.join(rated).replace('_', ' ')} not in the policy's settings"
+    return result
 
 
 def _policies(config: OktaConfig, api: JsonHttpClient, accounts: list[Account], warnings: list[str],
-              redact: Redactor) -> list[PasswordPolicy]:
+              redact: Redactor, problems: ValueProblems) -> list[PasswordPolicy]:
     """Password policies, and each user's governing one: the active policy of lowest priority number among
     those naming one of the user's groups (the system default policy names Everyone)."""
     try:
@@ -121,7 +170,7 @@ def _policies(config: OktaConfig, api: JsonHttpClient, accounts: list[Account], 
     except HttpError as exc:
         warnings.append(f"password policies not read (governing policy unknown): {redact(str(exc))}")
         return []
-    policies = [map_policy(config.name, p) for p in raw if p.get("status", "ACTIVE") == "ACTIVE"]
+    policies = [map_policy(config.name, p, problems) for p in raw if p.get("status", "ACTIVE") == "ACTIVE"]
     governing: dict[str, str] = {}
     for policy in sorted(policies, key=lambda p: p.precedence if p.precedence is not None else 10**6):
         for group in policy.applies_to:
@@ -137,7 +186,7 @@ def _policies(config: OktaConfig, api: JsonHttpClient, accounts: list[Account], 
 
 
 def _events(config: OktaConfig, api: JsonHttpClient, as_of: datetime, warnings: list[str],
-            redact: Redactor) -> list[ChangeEvent]:
+            redact: Redactor, problems: ValueProblems) -> list[ChangeEvent]:
     """A bounded System Log query (since + until: finite and ordered; polling would never end)."""
     since = as_of - timedelta(days=config.log_days)
     params = {"since": to_iso(since) or "", "until": to_iso(as_of) or "", "limit": "1000", "sortOrder": "ASCENDING",
@@ -146,20 +195,21 @@ def _events(config: OktaConfig, api: JsonHttpClient, as_of: datetime, warnings: 
     try:
         for page in link_pages(api, "/api/v1/logs", params):
             for entry in page:
-                events.extend(_event(config.name, entry))
+                events.extend(_event(config.name, entry, problems))
     except HttpError as exc:
         warnings.append(f"System Log not read: change events come from snapshots only: {redact(str(exc))}")
     return events
 
 
-def _event(source: str, entry: Mapping[str, Any]) -> Iterator[ChangeEvent]:
+def _event(source: str, entry: Mapping[str, Any], problems: ValueProblems) -> Iterator[ChangeEvent]:
     action = EVENT_ACTIONS.get(str(entry.get("eventType")))
-    problems = ValueProblems()
-    when = problems.moment(entry.get("published"), "published")
-    if action is None or when is None or (entry.get("outcome") or {}).get("result", "SUCCESS") != "SUCCESS":
+    record = f"log event {entry.get('uuid')}"
+    when = problems.moment(entry.get("published"), record, "published")
+    outcome = problems.mapping(entry.get("outcome"), record, "outcome") or {}
+    if action is None or when is None or outcome.get("result", "SUCCESS") != "SUCCESS":
         return
-    actor = (entry.get("actor") or {}).get("alternateId")
-    for target in entry.get("target") or []:
+    actor = (problems.mapping(entry.get("actor"), record, "actor") or {}).get("alternateId")
+    for target in problems.items(entry.get("target"), record, "target"):
         if isinstance(target, dict) and target.get("type") == "User":
             yield ChangeEvent(source=source, at=when, account_id=str(target.get("id")), action=action,
                               username=target.get("alternateId"), actor=actor, detail=str(entry.get("eventType")))
@@ -189,8 +239,8 @@ def collect(config: OktaConfig, as_of: datetime, previous_state: Mapping[str, st
             break
     accounts = list(users.values())
     warnings: list[str] = []
-    policies = _policies(config, api, accounts, warnings, redact) if config.read_policies else []
-    events = _events(config, api, as_of, warnings, redact) if config.read_system_log else []
+    policies = _policies(config, api, accounts, warnings, redact, problems) if config.read_policies else []
+    events = _events(config, api, as_of, warnings, redact, problems) if config.read_system_log else []
     warnings += throttle_warnings(api, "X-Rate-Limit-Reset") + problems.warnings()
     return SourceResult(accounts=accounts, policies=policies, change_events=events, warnings=warnings,
                         partial_error=partial)

@@ -7,7 +7,6 @@ Each SaaS connector (okta, google, github, slack, scim) is a ``get`` over its ve
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -15,7 +14,6 @@ from urllib.parse import urlparse
 from pydantic import Field, model_validator
 
 from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
-from auditor.timeconv import TimeFormatError, from_iso8601, from_unix
 from connectors.base import SourceConfig, SourceError
 from connectors.http_json import HttpError, JsonHttpClient, RetryPolicy, Throttling, TrustedSession
 
@@ -114,21 +112,3 @@ def throttle_warnings(api: JsonHttpClient, vendor_rule: str) -> list[str]:
     if not api.throttled:
         return []
     return [f"the API throttled {api.throttled} request(s): waited {api.waited:.0f} s, as {vendor_rule} asked"]
-
-
-class ValueProblems(list[str]):
-    """Unreadable values met while mapping: kept, counted and quoted in one warning."""
-
-    def moment(self, value: object, where: str, *, epoch_is_never: bool = False) -> datetime | None:
-        if value in (None, ""):
-            return None
-        try:
-            if isinstance(value, int | float):
-                return from_unix(value)
-            return from_iso8601(str(value), epoch_is_never=epoch_is_never)
-        except (TimeFormatError, ValueError, OverflowError) as exc:
-            self.append(f"{where}: {exc}")
-            return None
-
-    def warnings(self) -> list[str]:
-        return [f"{len(self)} unreadable value(s); first: {self[0]}"] if self else []

@@ -19,7 +19,8 @@ from auditor.model import Account, AccountKind
 from auditor.secrets import Redactor
 from connectors.base import NO_STATE, SourceResult, SourceType
 from connectors.http_json import HttpError
-from connectors.saas import HttpsSourceConfig, ValueProblems, client, read_error, secret, throttle_warnings
+from connectors.saas import HttpsSourceConfig, client, read_error, secret, throttle_warnings
+from connectors.values import ValueProblems
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 _MAX_RESOURCES = 5_000_000  # a server that never stops paging must not keep us forever
@@ -57,21 +58,26 @@ def _authorization(config: ScimConfig, redact: Redactor) -> str:
 
 
 def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> Account:
-    meta = user.get("meta") or {}
-    emails = [e for e in user.get("emails") or [] if isinstance(e, dict) and e.get("value")]
-    email = next((e["value"] for e in emails if e.get("primary")), emails[0]["value"] if emails else None)
-    name = user.get("name") or {}
-    enterprise = user.get(ENTERPRISE) or {}
-    created = problems.moment(meta.get("created"), f"{user.get('id')}: meta.created")
-    active = user.get("active")
+    user_id = problems.text(user.get("id"), "user", "id") or ""
+    record = problems.text(user.get("userName"), user_id, "userName") or user_id
+    meta = problems.mapping(user.get("meta"), record, "meta") or {}
+    emails = [e for e in problems.items(user.get("emails"), record, "emails")
+              if isinstance(e, dict) and isinstance(e.get("value"), str) and e["value"]]
+    email = next((e["value"] for e in emails if e.get("primary") is True), emails[0]["value"] if emails else None)
+    name = problems.mapping(user.get("name"), record, "name") or {}
+    enterprise = problems.mapping(user.get(ENTERPRISE), record, ENTERPRISE) or {}
+    created = problems.moment(meta.get("created"), record, "meta.created")
+    # RFC 7643 4.1.1 leaves "active" optional and its meaning to the provider: unsaid is unknown.
+    active = problems.boolean(user.get("active"), record, "active")
+    if "active" not in user:
+        problems.missing(record, "active", "enabled state unknown")
     identifiers = {k: str(v) for k, v in (("external_id", user.get("externalId")),
                                           ("employee_id", enterprise.get("employeeNumber"))) if v}
     user_type = str(user.get("userType") or "").lower()
     return Account(
-        source=source, id=str(user.get("id")), username=str(user.get("userName") or user.get("id")),
-        # RFC 7643 leaves "active" optional: an account whose state is not said is audited as enabled.
-        enabled=active is not False, email=email,
-        display_name=user.get("displayName") or name.get("formatted") or None,
+        source=source, id=user_id, username=record, enabled=active, email=email,
+        display_name=problems.text(user.get("displayName"), record, "displayName")
+        or problems.text(name.get("formatted"), record, "name.formatted"),
         kind=AccountKind.GUEST if user_type == "guest" else AccountKind.HUMAN, created_at=created,
         activity_known=False,
         activity_unknown_reason="SCIM has no standard last-login attribute; use the application's audit log",
@@ -86,7 +92,6 @@ def collect(config: ScimConfig, as_of: datetime, previous_state: Mapping[str, st
     api = client(config, _authorization(config, redact))
     accounts: list[Account] = []
     problems = ValueProblems()
-    unstated = 0
     start = 1  # SCIM's startIndex is 1-based (RFC 7644 3.4.2.4)
     while len(accounts) < _MAX_RESOURCES:
         try:
@@ -97,16 +102,12 @@ def collect(config: ScimConfig, as_of: datetime, previous_state: Mapping[str, st
             raise read_error(config, "reading /Users", exc, redact) from None
         resources = [r for r in page.get("Resources") or [] if isinstance(r, dict)]
         for resource in resources:
-            unstated += "active" not in resource
             accounts.append(map_user(config.name, resource, problems))
         total = int(page.get("totalResults") or 0)
         start += len(resources)
         if not resources or start > total:
             break
-    warnings = []
-    if unstated:
-        warnings.append(f"{unstated} user(s) without an 'active' attribute, audited as enabled")
-    warnings += throttle_warnings(api, "Retry-After") + problems.warnings()
+    warnings = throttle_warnings(api, "Retry-After") + problems.warnings()
     return SourceResult(accounts=accounts, warnings=warnings)
 
 

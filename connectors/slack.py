@@ -22,6 +22,7 @@ from auditor.timeconv import from_unix, to_iso
 from connectors.base import NO_STATE, SourceResult, SourceType
 from connectors.http_json import HttpError, JsonHttpClient
 from connectors.saas import TokenSourceConfig, client, read_error, secret, throttle_warnings
+from connectors.values import ValueProblems
 
 SLACKBOT = "USLACKBOT"  # Slackbot is not flagged is_bot
 ACCESS_LOG_MAX_PAGES = 100  # Slack serves no page past 100 with page-based paging
@@ -57,50 +58,71 @@ def _users(config: SlackConfig, api: JsonHttpClient) -> list[dict[str, Any]]:
     raise HttpError(200, "endless_paging", f"more than {_MAX_PAGES} pages", "users.list")
 
 
-def _last_access(api: JsonHttpClient) -> tuple[dict[str, float], bool, float | None]:
-    """(user id -> newest date_last, whether every entry was read, the oldest date_last read)."""
-    latest: dict[str, float] = {}
+def _last_access(
+    api: JsonHttpClient, problems: ValueProblems,
+) -> tuple[dict[str, float | None], bool, float | None]:
+    """(user id -> newest date_last, None where an entry of that user was unreadable; whether every entry was
+    read; the oldest date_last read)."""
+    latest: dict[str, float | None] = {}
     oldest: float | None = None
     page, pages = 1, 1
     while page <= min(pages, ACCESS_LOG_MAX_PAGES):
         body = _call(api, "team.accessLogs", {"count": "1000", "page": str(page)})
-        for entry in body.get("logins") or []:
-            if not isinstance(entry, dict) or not entry.get("user_id"):
+        for entry in problems.items(body.get("logins"), f"team.accessLogs page {page}", "logins"):
+            user_id = entry.get("user_id") if isinstance(entry, dict) else None
+            if not isinstance(user_id, str) or not user_id:
                 continue
-            last = float(entry.get("date_last") or 0)
-            latest[str(entry["user_id"])] = max(latest.get(str(entry["user_id"]), 0.0), last)
+            when = problems.epoch(entry.get("date_last"), f"{user_id} (team.accessLogs)", "date_last")
+            if when is None or (user_id in latest and latest[user_id] is None):
+                latest[user_id] = None  # one unreadable entry: the user's last access is unknown
+                continue
+            last = when.timestamp()
+            latest[user_id] = max(latest.get(user_id) or 0.0, last)
             oldest = last if oldest is None else min(oldest, last)
-        pages = int((body.get("paging") or {}).get("pages") or 1)
+        paging = problems.mapping(body.get("paging"), f"team.accessLogs page {page}", "paging") or {}
+        pages = problems.integer(paging.get("pages"), f"team.accessLogs page {page}", "paging.pages") or 1
         page += 1
     return latest, pages <= ACCESS_LOG_MAX_PAGES, oldest
 
 
 def map_user(
-    source: str, member: Mapping[str, Any], access: dict[str, float] | None, complete: bool, horizon: str | None,
-    unknown_reason: str,
+    source: str, member: Mapping[str, Any], access: dict[str, float | None] | None, complete: bool,
+    horizon: str | None, unknown_reason: str, problems: ValueProblems,
 ) -> Account:
-    user_id = str(member.get("id"))
-    profile = member.get("profile") or {}
-    bot = user_id == SLACKBOT or any(member.get(k) for k in ("is_bot", "is_app_user", "is_workflow_bot"))
-    guest = bool(member.get("is_restricted") or member.get("is_ultra_restricted"))
-    roles = [r for r in ("is_primary_owner", "is_owner", "is_admin") if member.get(r)]
+    user_id = problems.text(member.get("id"), "member", "id") or ""
+    name = problems.text(member.get("name"), user_id, "name")
+    record = f"{name} ({user_id})" if name else user_id
+    profile = problems.mapping(member.get("profile"), record, "profile") or {}
+
+    def flag(key: str) -> bool:
+        return problems.boolean(member.get(key), record, key) is True
+
+    bot = user_id == SLACKBOT or any(flag(k) for k in ("is_bot", "is_app_user", "is_workflow_bot"))
+    guest = flag("is_restricted") or flag("is_ultra_restricted")
+    roles = [r for r in ("is_primary_owner", "is_owner", "is_admin") if flag(r)]
+    deleted = problems.boolean(member.get("deleted"), record, "deleted")
+    if "deleted" not in member:
+        problems.missing(record, "deleted", "enabled state unknown")
     seen = access.get(user_id) if access is not None else None
-    known = access is not None and (seen is not None or complete)
+    unreadable = access is not None and user_id in access and seen is None
+    known = access is not None and not unreadable and (seen is not None or complete)
     reason = None if known else (
-        unknown_reason if access is None else f"not in the access-log entries read (back to {horizon})")
+        unknown_reason if access is None else "an access-log entry was unreadable" if unreadable
+        else f"not in the access-log entries read (back to {horizon})")
     raw = {k: str(member[k]) for k in ("deleted", "is_restricted", "is_ultra_restricted", "is_bot", "updated",
                                        "two_factor_type") if member.get(k) is not None}
     return Account(
-        source=source, id=user_id, username=str(member.get("name") or user_id),
-        enabled=not member.get("deleted"), kind=AccountKind.BOT if bot else AccountKind.GUEST if guest
+        source=source, id=user_id, username=name or user_id,
+        enabled=None if deleted is None else not deleted, kind=AccountKind.BOT if bot else AccountKind.GUEST if guest
         else AccountKind.HUMAN,
-        email=profile.get("email") or None,
-        display_name=member.get("real_name") or profile.get("real_name") or None,
+        email=problems.text(profile.get("email"), record, "profile.email"),
+        display_name=problems.text(member.get("real_name"), record, "real_name")
+        or problems.text(profile.get("real_name"), record, "profile.real_name"),
         activity_known=known, activity_unknown_reason=reason,
         last_activity_at=from_unix(seen) if seen else None,
         last_activity_attribute="team.accessLogs date_last" if known else None,
         last_activity_raw=str(int(seen)) if seen else None,
-        mfa_registered=member.get("has_2fa") if isinstance(member.get("has_2fa"), bool) else None,
+        mfa_registered=problems.boolean(member.get("has_2fa"), record, "has_2fa"),
         privileged=bool(roles), privilege_evidence=roles, raw=raw,
     )
 
@@ -113,12 +135,13 @@ def collect(config: SlackConfig, as_of: datetime, previous_state: Mapping[str, s
     except HttpError as exc:
         raise read_error(config, "users.list", exc, redact) from None
     warnings: list[str] = []
-    access: dict[str, float] | None = None
+    problems = ValueProblems()
+    access: dict[str, float | None] | None = None
     complete, horizon = False, None
     reason = "access logs not read (read_access_logs = false)"
     if config.read_access_logs:
         try:
-            access, complete, oldest = _last_access(api)
+            access, complete, oldest = _last_access(api, problems)
             horizon = to_iso(from_unix(oldest)) if oldest else None
             if not complete:
                 warnings.append(f"team.accessLogs has more than {ACCESS_LOG_MAX_PAGES} pages: users not seen since "
@@ -127,8 +150,8 @@ def collect(config: SlackConfig, as_of: datetime, previous_state: Mapping[str, s
             reason = ("team.accessLogs needs a paid plan" if exc.code == "paid_only"
                       else f"team.accessLogs not readable ({exc.code})")
             warnings.append(f"activity unknown: {reason}: {redact(exc.message)}")
-    accounts = [map_user(config.name, m, access, complete, horizon, reason) for m in members]
-    warnings += throttle_warnings(api, "Retry-After")
+    accounts = [map_user(config.name, m, access, complete, horizon, reason, problems) for m in members]
+    warnings += throttle_warnings(api, "Retry-After") + problems.warnings()
     return SourceResult(accounts=accounts, warnings=warnings)
 
 

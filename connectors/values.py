@@ -36,6 +36,8 @@ class ValueProblems:
 
     def __init__(self) -> None:
         self.unreadable: list[Unreadable] = []
+        # Whole records that could not be read at all (not an object, cut off): the source is partial.
+        self.bad_records: list[str] = []
         self.absent: dict[str, list[str]] = defaultdict(list)  # attribute -> records without it
         self._absent_meaning: dict[str, str] = {}
 
@@ -44,6 +46,16 @@ class ValueProblems:
 
     def add(self, record: object, attribute: str, reason: str) -> None:
         self.unreadable.append(Unreadable(str(record), attribute, reason))
+
+    def bad_record(self, record: str, reason: str) -> None:
+        self.bad_records.append(f"{record}: {reason}")
+
+    def partial_error(self) -> str | None:
+        """What makes the source partial: records that were skipped because they could not be read."""
+        if not self.bad_records:
+            return None
+        listed = "; ".join(self.bad_records[:20]) + ("; ..." if len(self.bad_records) > 20 else "")
+        return f"{len(self.bad_records)} record(s) could not be read and are not audited: {listed}"
 
     def missing(self, record: object, attribute: str, meaning: str) -> None:
         """``attribute`` is absent from ``record``, so ``meaning`` (e.g. "enabled state unknown")."""

@@ -117,9 +117,11 @@ def test_csv_mapping(tmp_path: Path) -> None:
     assert accounts["bot"].kind == AccountKind.SERVICE
     assert accounts["bot"].last_activity_at == datetime(2026, 6, 28, 22, tzinfo=UTC)
     assert not accounts["cid"].enabled and accounts["cid"].activity_known and accounts["cid"].last_activity_at is None
-    # An unreadable status is audited as enabled (never hidden), and said in a warning.
-    assert accounts["dee"].enabled and accounts["dee"].kind == AccountKind.UNKNOWN
-    assert any("unreadable value" in w for w in result.warnings)
+    # An unreadable status is unknown (neither enabled nor disabled), and said in a warning naming row and column;
+    # so is an unreadable last-login cell: activity unknown, never "never used".
+    assert accounts["dee"].enabled is None and accounts["dee"].kind == AccountKind.UNKNOWN
+    assert any("unreadable value: row 5: Status" in w for w in result.warnings)
+    assert not accounts["dee"].activity_known and any("row 5: Last Login" in w for w in result.warnings)
 
 
 def test_csv_missing_column_and_events(tmp_path: Path) -> None:
