@@ -57,7 +57,7 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
             strong += 1
         else:
             weak += 1
-    governed = strong + weak + unknown
+    rated = strong + weak  # unknown strength is neither: counted in the detail, not in the share
 
     events = in_period(inventory.change_events, ctx.period_start, ctx.as_of)
     actions = per_action(events)
@@ -74,8 +74,9 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
             states[ActivityState.UNKNOWN], "count", dict(left_out)),
         Kpi("enabled_unknown_accounts", "Accounts whose source does not say whether they are enabled",
             enabled_unknown, "count", dict(left_out)),
-        Kpi("strong_policy_share", "Share of enabled accounts governed by a strong password policy",
-            round(strong / governed, 4) if governed else None, "ratio",
+        Kpi("strong_policy_share", "Share of enabled accounts governed by a strong password policy "
+            "(of those whose policy strength is known)",
+            round(strong / rated, 4) if rated else None, "ratio",
             {"strong": strong, "weak": weak, "unknown": unknown, **left_out}),
         Kpi("account_changes", f"Account changes in the last {ctx.settings.period_days} days", len(events), "count",
             {"per_action": dict(actions)}),

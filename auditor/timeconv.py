@@ -143,7 +143,12 @@ _ISO = re.compile(
 )
 
 
-def from_iso8601(value: str, *, epoch_is_never: bool = False) -> datetime | None:
+# .NET's DateTimeOffset.MinValue: Microsoft Graph writes it for "never" (signInActivity examples in the user
+# list reference: lastNonInteractiveSignInDateTime "0001-01-01T00:00:00Z").
+DOTNET_MIN = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def from_iso8601(value: str, *, epoch_is_never: bool = False, dotnet_min_is_never: bool = False) -> datetime | None:
     """ISO 8601 / RFC 3339 as Graph, SCIM, Okta and CSV exports write it.
 
     Accepts ``Z``, ``+hh:mm``, ``+hhmm``, no zone (read as UTC), any number of fraction digits (Graph
@@ -172,7 +177,7 @@ def from_iso8601(value: str, *, epoch_is_never: bool = False) -> datetime | None
         moment = moment.replace(tzinfo=UTC) - (offset if zone[0] == "+" else -offset)
     else:
         moment = moment.replace(tzinfo=UTC)
-    if epoch_is_never and moment == _UNIX_EPOCH:
+    if (epoch_is_never and moment == _UNIX_EPOCH) or (dotnet_min_is_never and moment == DOTNET_MIN):
         return None
     return moment
 

@@ -175,6 +175,9 @@ def _settings(
     ``*_age`` settings; ``integers`` and ``booleans`` name the rest."""
     values: dict[str, Any] = {}
     unknown: dict[str, str] = {}
+    for attribute in [*integers.values(), *booleans.values()]:
+        if not entry.has(attribute):
+            problems.missing(entry.dn, attribute, "password policy setting unknown")
     for name, attribute in integers.items():
         if name.endswith("_age"):
             known, values[name] = _duration(entry, attribute, problems)

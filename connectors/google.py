@@ -131,8 +131,8 @@ def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> A
     suspended = problems.boolean(user.get("suspended"), email, "suspended")
     archived = problems.boolean(user.get("archived"), email, "archived")
     enabled: bool | None = False if True in (suspended, archived) else None if None in (suspended, archived) else True
-    for flag, value in (("suspended", suspended), ("archived", archived)):
-        if value is None and flag not in user and enabled is None:
+    for flag in ("suspended", "archived"):
+        if user.get(flag) is None and enabled is None:
             problems.missing(email, flag, "enabled state unknown")
     admin = problems.boolean(user.get("isAdmin"), email, "isAdmin") is True
     delegated = problems.boolean(user.get("isDelegatedAdmin"), email, "isDelegatedAdmin") is True
@@ -141,8 +141,8 @@ def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> A
     # 1970-01-01T00:00:00.000Z means "never signed in"; absent (a projection) or unreadable means unknown.
     before = len(problems)
     last_login = problems.moment(user.get("lastLoginTime"), email, "lastLoginTime", epoch_is_never=True)
-    activity_known = "lastLoginTime" in user and len(problems) == before
-    if "lastLoginTime" not in user:
+    activity_known = user.get("lastLoginTime") is not None and len(problems) == before
+    if user.get("lastLoginTime") is None:
         problems.missing(email, "lastLoginTime", "activity unknown")
     name = problems.mapping(user.get("name"), email, "name") or {}
     raw = {k: str(user[k]) for k in ("suspended", "suspensionReason", "archived", "lastLoginTime", "orgUnitPath",

@@ -90,7 +90,7 @@ def _sign_in(
         return True, None, None, None
     before = len(problems)
     fields = problems.mapping(activity, record, "signInActivity") or {}
-    times = {name: problems.moment(fields.get(name), record, f"signInActivity.{name}")
+    times = {name: problems.moment(fields.get(name), record, f"signInActivity.{name}", dotnet_min_is_never=True)
              for name in ("lastSuccessfulSignInDateTime", "lastSignInDateTime", "lastNonInteractiveSignInDateTime")}
     if len(problems) != before:
         return False, None, None, None
@@ -115,7 +115,7 @@ def map_user(
     record = upn or "user without id"
     readable, last, attribute, raw_activity = _sign_in(user, record, problems) if sign_in_known else (
         False, None, None, None)
-    if "accountEnabled" not in user:
+    if user.get("accountEnabled") is None:
         problems.missing(record, "accountEnabled", "enabled state unknown")
     enabled = problems.boolean(user.get("accountEnabled"), record, "accountEnabled")
     never_expires: bool | None = None
@@ -138,7 +138,7 @@ def map_user(
         key: value for key, field in (
             ("on_prem_sid", "onPremisesSecurityIdentifier"), ("immutable_id", "onPremisesImmutableId"),
             ("employee_id", "employeeId"), ("upn", "userPrincipalName"),
-        ) if (value := problems.text(user.get(field), record, field))
+        ) if (value := problems.text(user.get(field), record, field, numbers=field == "employeeId"))
     }
     raw = {k: str(user[k]) for k in ("accountEnabled", "userType", "externalUserState", "passwordPolicies",
                                      "onPremisesSyncEnabled") if user.get(k) is not None}

@@ -30,8 +30,9 @@ def collect(config: LdifConfig, as_of: datetime, previous_state: Mapping[str, st
     except OSError as exc:
         raise SourceError(f"cannot read {config.path}: {exc.strerror}") from None
     warnings: list[str] = []
+    incomplete: list[str] = []
     try:
-        entries = list(read_ldif(data, warnings))
+        entries = list(read_ldif(data, warnings, incomplete))
     except LdifError as exc:
         raise SourceError(f"{config.path}: {exc}") from None
     if not entries:
@@ -51,7 +52,7 @@ def collect(config: LdifConfig, as_of: datetime, previous_state: Mapping[str, st
         mapped = map_openldap(config.name, entries, ol)
     return SourceResult(
         accounts=mapped.accounts, policies=mapped.policies, change_events=mapped.change_events,
-        warnings=warnings + mapped.warnings,
+        warnings=warnings + mapped.warnings, partial_error="; ".join(incomplete) or None,
     )
 
 

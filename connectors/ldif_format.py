@@ -134,8 +134,14 @@ def _split(number: int, line: str) -> tuple[str, bytes | None, str]:
     return name, rest.lstrip(" ").encode("utf-8"), "text"
 
 
-def read_ldif(data: bytes, warnings: list[str]) -> Iterator[DirectoryEntry]:
-    """Yield the content records of an LDIF file; append a warning for everything skipped."""
+def read_ldif(
+    data: bytes, warnings: list[str], incomplete: list[str] | None = None,
+) -> Iterator[DirectoryEntry]:
+    """Yield the content records of an LDIF file; append a warning for everything skipped.
+
+    ``ldapsearch`` without ``-LLL`` ends its output with a result record (``search: 2`` / ``result: 0 Success``);
+    it is read, not audited, and a result other than 0 (``4 Size limit exceeded``) goes to ``incomplete``:
+    the export stopped short."""
     text = _decode(data)
     skipped_changes = 0
     for index, record in enumerate(_records(text)):
@@ -148,6 +154,12 @@ def read_ldif(data: bytes, warnings: list[str]) -> Iterator[DirectoryEntry]:
                 continue
             number, first = record[0]
         name, value, _kind = _split(number, first)
+        if name.lower() == "search" and any(line.lower().startswith("result:") for _, line in record):
+            result = next(line for _, line in record if line.lower().startswith("result:")).split(":", 1)[1].strip()
+            if not result.startswith("0 ") and result != "0" and incomplete is not None:
+                incomplete.append(f"line {number}: ldapsearch ended with result {result[:80]!r}: the export is "
+                                  "incomplete")
+            continue
         if name.lower() != "dn" or value is None:
             raise LdifError(f"line {number}: a record must start with 'dn:', got {first[:60]!r}")
         entry = DirectoryEntry(dn=value.decode("utf-8", "replace"))

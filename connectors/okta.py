@@ -67,7 +67,7 @@ def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> A
     status = problems.text(user.get("status"), record, "status") or ""
     if status in SIGN_IN_STATUSES or status in OFF_STATUSES or status == "STAGED":
         enabled: bool | None = status in SIGN_IN_STATUSES
-    else:  # absent, or a status the Users API does not document: neither enabled nor disabled
+    else:  # absent, null, or a status the Users API does not document: neither enabled nor disabled
         enabled = None
         if status:
             problems.add(record, "status", f"undocumented status {status[:40]!r}")
@@ -81,7 +81,7 @@ def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> A
     activity_known = "lastLogin" in user and len(problems) == before
     if "lastLogin" not in user:
         problems.missing(record, "lastLogin", "activity unknown")
-    employee = problems.text(profile.get("employeeNumber"), record, "profile.employeeNumber")
+    employee = problems.text(profile.get("employeeNumber"), record, "profile.employeeNumber", numbers=True)
     second = problems.text(profile.get("secondEmail"), record, "profile.secondEmail")
     return Account(
         source=source, id=user_id, username=login or user_id, enabled=enabled, kind=AccountKind.HUMAN,

@@ -69,7 +69,7 @@ def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> A
     created = problems.moment(meta.get("created"), record, "meta.created")
     # RFC 7643 4.1.1 leaves "active" optional and its meaning to the provider: unsaid is unknown.
     active = problems.boolean(user.get("active"), record, "active")
-    if "active" not in user:
+    if user.get("active") is None:
         problems.missing(record, "active", "enabled state unknown")
     identifiers = {k: str(v) for k, v in (("external_id", user.get("externalId")),
                                           ("employee_id", enterprise.get("employeeNumber"))) if v}

@@ -68,21 +68,36 @@ def _last_access(
     page, pages = 1, 1
     while page <= min(pages, ACCESS_LOG_MAX_PAGES):
         body = _call(api, "team.accessLogs", {"count": "1000", "page": str(page)})
-        for entry in problems.items(body.get("logins"), f"team.accessLogs page {page}", "logins"):
-            user_id = entry.get("user_id") if isinstance(entry, dict) else None
-            if not isinstance(user_id, str) or not user_id:
-                continue
-            when = problems.epoch(entry.get("date_last"), f"{user_id} (team.accessLogs)", "date_last")
-            if when is None or (user_id in latest and latest[user_id] is None):
-                latest[user_id] = None  # one unreadable entry: the user's last access is unknown
-                continue
-            last = when.timestamp()
-            latest[user_id] = max(latest.get(user_id) or 0.0, last)
-            oldest = last if oldest is None else min(oldest, last)
-        paging = problems.mapping(body.get("paging"), f"team.accessLogs page {page}", "paging") or {}
-        pages = problems.integer(paging.get("pages"), f"team.accessLogs page {page}", "paging.pages") or 1
+        pages, page_oldest = read_access_logs(body, page, latest, problems)
+        if page_oldest is not None:
+            oldest = page_oldest if oldest is None else min(oldest, page_oldest)
         page += 1
     return latest, pages <= ACCESS_LOG_MAX_PAGES, oldest
+
+
+def read_access_logs(
+    body: Mapping[str, Any], page: int, latest: dict[str, float | None], problems: ValueProblems,
+) -> tuple[int, float | None]:
+    """Fold one team.accessLogs page into ``latest`` (user id -> newest date_last; None once an entry of the
+    user was unreadable: their last access is then unknown). Returns (pages announced, oldest date_last)."""
+    oldest: float | None = None
+    where = f"team.accessLogs page {page}"
+    for entry in problems.items(body.get("logins"), where, "logins"):
+        user_id = entry.get("user_id") if isinstance(entry, dict) else None
+        if not isinstance(user_id, str) or not user_id:
+            continue
+        record = f"{user_id} (team.accessLogs)"
+        if entry.get("date_last") is None:
+            problems.missing(record, "date_last", "activity unknown")
+        when = problems.epoch(entry.get("date_last"), record, "date_last")
+        if when is None or (user_id in latest and latest[user_id] is None):
+            latest[user_id] = None
+            continue
+        last = when.timestamp()
+        latest[user_id] = max(latest.get(user_id) or 0.0, last)
+        oldest = last if oldest is None else min(oldest, last)
+    paging = problems.mapping(body.get("paging"), where, "paging") or {}
+    return problems.integer(paging.get("pages"), where, "paging.pages") or 1, oldest
 
 
 def map_user(
@@ -101,13 +116,15 @@ def map_user(
     guest = flag("is_restricted") or flag("is_ultra_restricted")
     roles = [r for r in ("is_primary_owner", "is_owner", "is_admin") if flag(r)]
     deleted = problems.boolean(member.get("deleted"), record, "deleted")
-    if "deleted" not in member:
+    if member.get("deleted") is None:
         problems.missing(record, "deleted", "enabled state unknown")
     seen = access.get(user_id) if access is not None else None
     unreadable = access is not None and user_id in access and seen is None
-    known = access is not None and not unreadable and (seen is not None or complete)
+    # Access logs record people's sign-ins; bots and Slackbot never sign in, so absence says nothing of them.
+    known = access is not None and not unreadable and not bot and (seen is not None or complete)
     reason = None if known else (
         unknown_reason if access is None else "an access-log entry was unreadable" if unreadable
+        else "bots and apps do not sign in: access logs do not cover them" if bot
         else f"not in the access-log entries read (back to {horizon})")
     raw = {k: str(member[k]) for k in ("deleted", "is_restricted", "is_ultra_restricted", "is_bot", "updated",
                                        "two_factor_type") if member.get(k) is not None}

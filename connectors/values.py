@@ -58,7 +58,7 @@ class ValueProblems:
         return f"{len(self.bad_records)} record(s) could not be read and are not audited: {listed}"
 
     def missing(self, record: object, attribute: str, meaning: str) -> None:
-        """``attribute`` is absent from ``record``, so ``meaning`` (e.g. "enabled state unknown")."""
+        """``attribute`` is absent from ``record`` (or null), so ``meaning`` (e.g. "enabled state unknown")."""
         self.absent[attribute].append(str(record))
         self._absent_meaning[attribute] = meaning
 
@@ -71,13 +71,14 @@ class ValueProblems:
         self.add(record, attribute, f"expected true or false, got {_shown(value)}")
         return None
 
-    def text(self, value: object, record: object, attribute: str) -> str | None:
+    def text(self, value: object, record: object, attribute: str, *, numbers: bool = False) -> str | None:
+        """A JSON string; with ``numbers``, a JSON number too (employee numbers arrive as either)."""
         if value is None or value == "":
             return None
         if isinstance(value, str):
             return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)  # ids and employee numbers sometimes arrive as numbers
+        if numbers and isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
         self.add(record, attribute, f"expected a string, got {_shown(value)}")
         return None
 
@@ -109,14 +110,15 @@ class ValueProblems:
         return []
 
     def moment(self, value: object, record: object, attribute: str, *, epoch_is_never: bool = False,
-               ) -> datetime | None:
+               dotnet_min_is_never: bool = False) -> datetime | None:
         """An ISO 8601 string (how every JSON API here writes times). Numbers are not guessed at."""
         if value is None or value == "":
             return None
         if not isinstance(value, str):
             self.add(record, attribute, f"expected an ISO 8601 time, got {_shown(value)}")
             return None
-        return self.checked(lambda: from_iso8601(value, epoch_is_never=epoch_is_never), record, attribute)
+        return self.checked(lambda: from_iso8601(value, epoch_is_never=epoch_is_never,
+                                                 dotnet_min_is_never=dotnet_min_is_never), record, attribute)
 
     def epoch(self, value: object, record: object, attribute: str) -> datetime | None:
         """Unix seconds as a JSON number (Slack)."""
