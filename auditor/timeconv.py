@@ -188,7 +188,10 @@ def from_unix(value: int | float | str) -> datetime:
         seconds = float(value)
     except (TypeError, ValueError) as exc:
         raise TimeFormatError(f"Unix time: not a number: {value!r}") from exc
-    return _UNIX_EPOCH + timedelta(seconds=seconds)
+    try:
+        return _UNIX_EPOCH + timedelta(seconds=seconds)
+    except (OverflowError, ValueError) as exc:  # inf, nan, or past year 9999
+        raise TimeFormatError(f"Unix time: {value!r} is out of range") from exc
 
 
 def parse_timestamp(value: str, fmt: str) -> datetime | None:

@@ -123,3 +123,21 @@ def test_to_iso() -> None:
     assert to_iso(datetime(2024, 1, 31, 10, tzinfo=UTC)) == "2024-01-31T10:00:00Z"
     assert to_iso(datetime(2024, 1, 31, 10, 0, 0, 5, tzinfo=UTC)) == "2024-01-31T10:00:00.000005Z"
     assert to_iso(None) is None
+
+
+def test_unix_times_out_of_range_are_time_format_errors() -> None:
+    from auditor.timeconv import from_unix
+
+    for value in ("INF", "nan", 1e300, -1e300):
+        with pytest.raises(TimeFormatError, match="out of range"):
+            from_unix(value)
+
+
+def test_graph_dotnet_min_date_is_never_and_the_plausible_window() -> None:
+    from auditor.timeconv import check_plausible
+
+    assert from_iso8601("0001-01-01T00:00:00Z", dotnet_min_is_never=True) is None
+    with pytest.raises(TimeFormatError, match="out of range"):
+        check_plausible(from_iso8601("0001-01-01T00:00:00Z"))  # type: ignore[arg-type]
+    with pytest.raises(TimeFormatError, match="out of range"):
+        check_plausible(from_iso8601("9999-12-31T00:00:00Z"))  # type: ignore[arg-type]

@@ -23,10 +23,12 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
     for account, verdict in ctx.usable_in_state(inventory, ActivityState.NEVER_USED):
         age = f"{(ctx.as_of - account.created_at).days} days ago" if account.created_at else "at an unknown date"
         evidence = {**verdict.evidence, "grace_days": ctx.settings.new_account_grace_days,
-                    "privileged": account.privileged, "kind": account.kind.value}
+                    "privileged": account.privileged, "kind": account.kind.value,
+                    # Without a creation date the grace period cannot be judged: it may be brand new.
+                    "confidence": "high" if account.created_at else "low"}
+        severity = raised_if_privileged(account, META.severity) if account.created_at else Severity.LOW
         findings.append(account_finding(
-            META, account, f"{account.username} was created {age} and has never been used",
-            evidence, raised_if_privileged(account, META.severity),
+            META, account, f"{account.username} was created {age} and has never been used", evidence, severity,
         ))
     return findings
 

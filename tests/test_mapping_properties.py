@@ -1,0 +1,197 @@
+"""Properties of every connector's mapping, on real-shaped records (tests/data and the outcome-table bases):
+
+- removing any one attribute never adds a finding, nor makes one more severe (only low-confidence findings,
+  which say what they could not know, may appear): a missing value is unknown, never a verdict;
+- no value of any type in any field makes a mapping raise;
+- the DN, LDIF and time parsers never raise anything but their own documented error.
+
+``AUDITOR_FUZZ_EXAMPLES`` raises the number of generated examples for a longer run (default 150).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditor.config import AuditSettings
+from auditor.model import Account, Inventory, PasswordPolicy
+from auditor.policy_rating import PolicyRater
+from auditor.rules import RULES
+from auditor.rules.base import RuleContext
+from auditor.timeconv import TimeFormatError, from_generalized_time, from_iso8601, parse_timestamp
+from connectors import google, okta, scim, slack
+from connectors.activedirectory import map_active_directory
+from connectors.dn import dn_key, first_rdn_value
+from connectors.graph_users import map_user as map_graph_user
+from connectors.ldif_format import LdifError, read_ldif
+from connectors.values import ValueProblems
+from tests.test_unknown_values import AD_DOMAIN, AD_USER, DOMAIN, GRAPH_USER, OKTA_USER, SCIM_USER, SLACK_MEMBER, entry
+
+DATA = Path(__file__).resolve().parent / "data"
+AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
+EXAMPLES = int(os.environ.get("AUDITOR_FUZZ_EXAMPLES", "150"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CONTEXT = RuleContext(as_of=AS_OF, settings=AuditSettings(organization="Example"), inactive_days=lambda _s: 90,
+                      rater=PolicyRater("Example", 3, AS_OF.year))
+
+Mapping = Callable[[dict[str, Any]], Account]
+
+
+def _graph(record: dict[str, Any]) -> Account:
+    return map_graph_user("graph", record, sign_in_known=True, unknown_reason=None, mfa={}, problems=ValueProblems())
+
+
+def _slack(record: dict[str, Any]) -> Account:
+    return slack.map_user("slack", record, {}, True, None, "", ValueProblems())
+
+
+MAPPINGS: dict[str, Mapping] = {
+    "graph": _graph,
+    "okta": lambda r: okta.map_user("okta", r, ValueProblems()),
+    "google": lambda r: google.map_user("google", r, ValueProblems()),
+    "scim": lambda r: scim.map_user("scim", r, ValueProblems()),
+    "slack": _slack,
+}
+
+
+def records() -> list[tuple[str, dict[str, Any]]]:
+    """Every real-shaped record of the JSON sources: the stored vendor payloads and the table's bases."""
+    graph_users = [u for page in json.loads((DATA / "graph" / "users_pages_odd_values.json").read_text())
+                   for u in page["value"]]
+    graph_users += json.loads((DATA / "graph" / "users_signin_select.json").read_text())["value"]
+    stored = {
+        "graph": [GRAPH_USER, *graph_users],
+        "okta": [OKTA_USER, *json.loads((DATA / "okta" / "list_users.json").read_text())],
+        "google": json.loads((DATA / "google" / "users_list_fields_projection.json").read_text())["users"],
+        "scim": [SCIM_USER, *json.loads((DATA / "scim" / "list_response.json").read_text())["Resources"]],
+        "slack": [SLACK_MEMBER, *json.loads((DATA / "slack" / "users_list.json").read_text())["members"]],
+    }
+    return [(name, record) for name, items in stored.items() for record in items if isinstance(record, dict)]
+
+
+RECORDS = records()
+
+
+def paths(record: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every key path of nested objects (as tuples: SCIM extension keys contain dots)."""
+    if isinstance(record, dict):
+        for key, value in record.items():
+            yield (*prefix, key)
+            yield from paths(value, (*prefix, key))
+
+
+def changed(record: dict[str, Any], path: tuple[str, ...], value: Any = None, *, remove: bool = False,
+            ) -> dict[str, Any]:
+    copied = copy.deepcopy(record)
+    holder = copied
+    for name in path[:-1]:
+        holder = holder[name]
+    if remove:
+        del holder[path[-1]]
+    else:
+        holder[path[-1]] = value
+    return copied
+
+
+def definite_findings(accounts: list[Account], policies: list[PasswordPolicy] = ()) -> dict[str, int]:  # type: ignore[assignment]
+    """rule -> highest severity rank among findings that are not marked low-confidence."""
+    inventory = Inventory(accounts=accounts, policies=list(policies))
+    found: dict[str, int] = {}
+    for rule_id, rule in RULES.items():
+        for finding in rule.evaluate(inventory, CONTEXT):
+            if finding.evidence.get("confidence") != "low":
+                found[rule_id] = max(found.get(rule_id, -1), finding.severity.rank)
+    return found
+
+
+def assert_no_new_verdict(before: dict[str, int], after: dict[str, int], what: str) -> None:
+    for rule_id, rank in after.items():
+        assert rule_id in before and rank <= before[rule_id], f"{what}: {rule_id} appeared or got worse"
+
+
+@pytest.mark.parametrize(("connector", "record"), RECORDS,
+                         ids=[f"{c}-{i}" for i, (c, _) in enumerate(RECORDS)])
+def test_removing_any_one_attribute_never_adds_a_finding(connector: str, record: dict[str, Any]) -> None:
+    mapping = MAPPINGS[connector]
+    before = definite_findings([mapping(record)])
+    for path in paths(record):
+        assert_no_new_verdict(before, definite_findings([mapping(changed(record, path, remove=True))]),
+                              f"without {'.'.join(path)}")
+
+
+def test_removing_any_one_ad_attribute_never_adds_a_finding() -> None:
+    def audit(user: dict[str, Any], domain: dict[str, Any]) -> dict[str, int]:
+        other = {**copy.deepcopy(AD_USER), "sAMAccountName": [b"bob"]}
+        result = map_active_directory("ad", [entry(DOMAIN, domain), entry(f"CN=Alice,OU=Staff,{DOMAIN}", user),
+                                             entry(f"CN=Bob,OU=Staff,{DOMAIN}", other)])
+        return definite_findings([a for a in result.accounts if a.username == "alice"], result.policies)
+
+    before = audit(AD_USER, AD_DOMAIN)
+    for name in [*AD_USER, *AD_DOMAIN]:
+        if name in ("lastLogonTimestamp", "lastLogon") or name == "objectClass":
+            continue  # AD writes no logon time before the first logon: absent is "never", by AD's definition
+        user = {k: v for k, v in AD_USER.items() if k != name}
+        domain = {k: v for k, v in AD_DOMAIN.items() if k != name}
+        assert_no_new_verdict(before, audit(user, domain), f"without {name}")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@FUZZ
+@given(index=st.integers(min_value=0, max_value=len(RECORDS) - 1), data=st.data(), value=json_values)
+def test_no_value_in_any_field_makes_a_mapping_raise(index: int, data: st.DataObject, value: Any) -> None:
+    connector, record = RECORDS[index]
+    path = data.draw(st.sampled_from(list(paths(record))))
+    account = MAPPINGS[connector](changed(record, path, value))
+    definite_findings([account])  # and the rules read whatever the mapping made of it
+
+
+@FUZZ
+@given(name=st.sampled_from(sorted({*AD_USER, *AD_DOMAIN} - {"objectClass"})), value=st.binary(max_size=40))
+def test_no_ad_value_makes_the_mapping_raise(name: str, value: bytes) -> None:
+    user = {**AD_USER, name: [value]} if name in AD_USER else AD_USER
+    domain = {**AD_DOMAIN, name: [value]} if name in AD_DOMAIN else AD_DOMAIN
+    result = map_active_directory("ad", [entry(DOMAIN, domain), entry(f"CN=Alice,OU=Staff,{DOMAIN}", user)])
+    definite_findings(result.accounts, result.policies)
+
+
+@FUZZ
+@given(st.text(max_size=80))
+def test_dn_keys_never_raise_and_are_their_own_keys(dn: str) -> None:
+    key = dn_key(dn)
+    assert dn_key(key) == key  # a key parses back to itself: matching is an equivalence, whatever the input
+    first_rdn_value(dn)
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_ldif_reader_raises_only_ldif_errors(data: bytes) -> None:
+    try:
+        list(read_ldif(data, [], []))
+    except LdifError:
+        pass
+
+
+@FUZZ
+@given(st.text(max_size=40), st.sampled_from(["iso8601", "filetime", "generalized", "unix", "%Y-%m-%d", "%Q"]))
+def test_time_parsers_raise_only_time_format_errors(text: str, fmt: str) -> None:
+    for parse in (lambda: parse_timestamp(text, fmt), lambda: from_iso8601(text),
+                  lambda: from_generalized_time(text)):
+        try:
+            parse()
+        except TimeFormatError:
+            pass
