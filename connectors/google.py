@@ -138,24 +138,15 @@ def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> A
     delegated = problems.boolean(user.get("isDelegatedAdmin"), email, "isDelegatedAdmin") is True
     employee = next((str(e["value"]) for e in problems.items(user.get("externalIds"), email, "externalIds")
                      if isinstance(e, dict) and e.get("type") == "organization" and e.get("value")), None)
-    # 1970-01-01T00:00:00.000Z means "never signed in"; absent (a projection) or unreadable means unknown.
-    before = len(problems)
-    last_login = problems.moment(user.get("lastLoginTime"), email, "lastLoginTime", epoch_is_never=True)
-    activity_known = user.get("lastLoginTime") is not None and len(problems) == before
-    if user.get("lastLoginTime") is None:
-        problems.missing(email, "lastLoginTime", "activity unknown")
+    # 1970-01-01T00:00:00.000Z means "never signed in"; absent (a projection), null or unreadable: unknown.
+    activity = problems.activity(user, "lastLoginTime", email, null_is_never=False, epoch_is_never=True)
     name = problems.mapping(user.get("name"), email, "name") or {}
     raw = {k: str(user[k]) for k in ("suspended", "suspensionReason", "archived", "lastLoginTime", "orgUnitPath",
                                      "isEnforcedIn2Sv", "isEnrolledIn2Sv") if user.get(k) is not None}
     return Account(
         source=source, id=user_id, username=email, email=email, enabled=enabled,
         display_name=problems.text(name.get("fullName"), email, "name.fullName"), kind=AccountKind.HUMAN,
-        created_at=problems.moment(user.get("creationTime"), email, "creationTime"),
-        activity_known=activity_known,
-        activity_unknown_reason=None if activity_known else "lastLoginTime absent or unreadable",
-        last_activity_at=last_login if activity_known else None,
-        last_activity_attribute="lastLoginTime",
-        last_activity_raw=str(user["lastLoginTime"]) if user.get("lastLoginTime") else None,
+        created_at=problems.moment(user.get("creationTime"), email, "creationTime"), **activity,
         mfa_registered=problems.boolean(user.get("isEnrolledIn2Sv"), email, "isEnrolledIn2Sv"),
         mfa_enforced=problems.boolean(user.get("isEnforcedIn2Sv"), email, "isEnforcedIn2Sv"),
         privileged=admin or delegated,

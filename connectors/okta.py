@@ -76,23 +76,14 @@ def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> A
     name = " ".join(str(profile[k]) for k in ("firstName", "lastName") if isinstance(profile.get(k), str))
     changed = problems.moment(user.get("statusChanged"), record, "statusChanged")
     # lastLogin is null when the user never signed in; absent (a projection) or unreadable is unknown.
-    before = len(problems)
-    last_login = problems.moment(user.get("lastLogin"), record, "lastLogin")
-    activity_known = "lastLogin" in user and len(problems) == before
-    if "lastLogin" not in user:
-        problems.missing(record, "lastLogin", "activity unknown")
+    activity = problems.activity(user, "lastLogin", record, null_is_never=True)
     employee = problems.text(profile.get("employeeNumber"), record, "profile.employeeNumber", numbers=True)
     second = problems.text(profile.get("secondEmail"), record, "profile.secondEmail")
     return Account(
         source=source, id=user_id, username=login or user_id, enabled=enabled, kind=AccountKind.HUMAN,
         email=problems.text(profile.get("email"), record, "profile.email"),
         display_name=problems.text(profile.get("displayName"), record, "profile.displayName") or name or None,
-        created_at=problems.moment(user.get("created"), record, "created"),
-        activity_known=activity_known,
-        activity_unknown_reason=None if activity_known else "lastLogin absent or unreadable",
-        last_activity_at=last_login if activity_known else None,
-        last_activity_attribute="lastLogin",
-        last_activity_raw=str(user["lastLogin"]) if user.get("lastLogin") else None,
+        created_at=problems.moment(user.get("created"), record, "created"), **activity,
         password_last_set_at=problems.moment(user.get("passwordChanged"), record, "passwordChanged"),
         disabled_at=changed if status in OFF_STATUSES else None,
         invitation_pending_since=changed if status == "PROVISIONED" else None,

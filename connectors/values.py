@@ -129,6 +129,21 @@ class ValueProblems:
             return None
         return self.checked(lambda: from_unix(value), record, attribute)
 
+    def activity(self, data: Mapping[str, Any], attribute: str, record: object, *, null_is_never: bool,
+                 epoch_is_never: bool = False) -> dict[str, Any]:
+        """Account keywords for last use read from one ISO 8601 attribute. Absent (a projection), unreadable,
+        or null where the vendor does not document null as "never": activity unknown."""
+        value = data.get(attribute)
+        before = len(self)
+        moment = self.moment(value, record, attribute, epoch_is_never=epoch_is_never)
+        said = attribute in data and (value is not None or null_is_never)
+        if not said:
+            self.missing(record, attribute, "activity unknown")
+        known = said and len(self) == before
+        return {"activity_known": known, "activity_unknown_reason": None if known else f"{attribute} absent or "
+                "unreadable", "last_activity_at": moment if known else None, "last_activity_attribute": attribute,
+                "last_activity_raw": str(value) if value else None}
+
     def checked(self, parse: Callable[[], datetime | None], record: object, attribute: str) -> datetime | None:
         """Run a time parser; an unreadable or implausible time is noted and read as unknown."""
         try:

@@ -158,20 +158,24 @@ registration_details_file = "{DATA / 'graph' / 'user_registration_details.json'}
     assert set(open_findings(document, "never-used-enabled")) == {"guest_fabrikam.com#EXT#@contoso.onmicrosoft.com"}
 
 
-def test_saas_csv_report_with_unreadable_cells(tmp_path: Path) -> None:
-    code, document, accounts = run_audit(tmp_path, f"""
+def csv_source(date_format: str) -> str:
+    return f"""
 [[sources]]
 name = "app"
 type = "csv"
 path = "{DATA / 'csv' / 'saas_users_report.csv'}"
-date_format = "%Y-%m-%d %H:%M"
+date_format = "{date_format}"
 [sources.columns]
 id = "User ID"
 username = "Email"
 enabled = "Status"
 last_activity_at = "Last Sign In"
 created_at = "Created"
-""")
+"""
+
+
+def test_saas_csv_report_with_unreadable_cells(tmp_path: Path) -> None:
+    code, document, accounts = run_audit(tmp_path, csv_source("%Y-%m-%d %H:%M"))
     assert code == 0
     said = warnings(document)
     assert accounts["eve@example.com"]["enabled"] == "unknown"  # "Pending invite": neither true nor false
@@ -184,14 +188,7 @@ created_at = "Created"
 
 
 def test_invalid_date_format_is_unknown_activity_not_never_used(tmp_path: Path) -> None:
-    code, document, accounts = run_audit(tmp_path, f"""
-[[sources]]
-name = "app"
-type = "csv"
-path = "{DATA / 'csv' / 'saas_users_report.csv'}"
-date_format = "%Q-%m"
-columns = {{ id = "User ID", username = "Email", enabled = "Status", last_activity_at = "Last Sign In" }}
-""")
+    code, document, accounts = run_audit(tmp_path, csv_source("%Q-%m"))
     assert code == 0
     assert not open_findings(document, "inactive-enabled")
     assert set(open_findings(document, "never-used-enabled")) == {"dee@example.com"}  # empty: never, in any format
