@@ -101,7 +101,8 @@ def test_audit_of_samba_and_slapd(directories: Directories, secrets: None, tmp_p
     assert result.exit_code == 0, result.output
     kpis = {k: (v["value"], v["detail"]) for k, v in document["kpis"].items()}  # type: ignore[attr-defined]
     # AD: stale.user, stale.admin inactive, never.user never used; OpenLDAP: ol.stale, ol.admin, ol.never.
-    assert kpis["inactive_enabled_accounts"] == (6, {"inactive": 4, "never_used": 2, "excluded": 0})
+    assert kpis["inactive_enabled_accounts"] == (6, {"inactive": 4, "never_used": 2, "inactive_within_lag": 0,
+                                                     "excluded": 0})
     # disabled.user and the permanently locked ol.locked are the stale accounts already deactivated.
     assert kpis["inactive_deactivated_share"][0] == 0.25
     # PSO-Admins (3 admins) and cn=strong (ol.admin) are strong; the domain policy, PSO-Weak and the
