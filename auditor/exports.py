@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from typing import Any
 
 from auditor import __version__
@@ -15,17 +16,32 @@ from auditor.timeconv import to_iso
 from auditor.views import account_rows, person_rows
 
 FINDINGS_SCHEMA_VERSION = "1.1"  # 1.1: "person" subjects, the offboarding_gaps KPI
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "|")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0", "|")
+_FORMULA_CHARS = "=+-@"
+# Leading characters a spreadsheet may skip before reading "=": white space, NBSP, zero-width and BOM.
+_BLANKS = " \t\r\n\x0b\x0c\u00a0\u1680\u180e\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009" \
+    "\u200a\u200b\u200c\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
 
 
 def csv_safe(value: Any) -> str:
-    """Neutralise spreadsheet formula injection: a cell a spreadsheet would evaluate gets a leading quote."""
+    """Neutralise spreadsheet formula injection: a cell a spreadsheet may evaluate gets a leading quote.
+
+    Spreadsheets evaluate "=", "+", "-", "@" (OWASP CSV Injection), some after leading blanks, and some read
+    full-width or small forms (＝＋－＠, ﹦) as the ASCII ones: the first non-blank character is compared after
+    NFKC normalisation, and blanks include NBSP, zero-width spaces and a BOM. Our own numbers are not text
+    a directory wrote, and stay numbers.
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
     text = str(value)
     if text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    significant = text.lstrip(_BLANKS)
+    if significant and unicodedata.normalize("NFKC", significant[0])[:1] in _FORMULA_CHARS:
         return "'" + text
     return text
 

@@ -91,7 +91,9 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """Unfold continuation lines; yield (first physical line number, logical line). '' separates records."""
     current: str | None = None
     start = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # RFC 2849: SEP = CR LF / LF. str.splitlines() would also break on VT, FF, FS/GS/RS, NEL, U+2028/9,
+    # which values may contain: "displayName: Alice<FF>isDeleted: TRUE" must stay one value.
+    for number, raw in enumerate((line.removesuffix("\r") for line in text.split("\n")), start=1):
         if raw.startswith(" ") and current is not None:
             current += raw[1:]
             continue

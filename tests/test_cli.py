@@ -194,3 +194,14 @@ def test_jsonl_for_siem(small_org: Path, tmp_path: Path) -> None:
     assert [r["rule"] for r in records] == [f["rule"] for f in document["findings"]]
     assert not (tmp_path / "plain").exists() and audit(small_org, tmp_path / "plain").exit_code == 0
     assert not (tmp_path / "plain" / "findings.jsonl").exists()  # only when asked
+
+
+@pytest.mark.parametrize("value", ["＝1+1", "﹦1+1", "＋1", "－1", "＠SUM(1)", " =1+1", "\u00a0=1+1", "\u200b=1+1",
+                                   "\ufeff=1+1", "\t=1", "\n=1", "-1+1", "@SUM(1)"])
+def test_formula_neutralisation_beyond_ascii(value: str) -> None:
+    """Full-width and small forms, and '=' after blanks spreadsheets skip (OWASP CSV Injection; LibreOffice
+    reads some of these as text, other spreadsheets may not): every one gets the leading quote."""
+    from auditor.exports import csv_safe
+
+    assert csv_safe(value) == "'" + value
+    assert csv_safe("a=b") == "a=b" and csv_safe(-5) == "-5"  # plain text and our own numbers are unchanged

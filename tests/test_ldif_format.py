@@ -79,3 +79,18 @@ def test_attribute_options_are_dropped() -> None:
 def test_malformed_input_names_the_line(text: str, message: str) -> None:
     with pytest.raises(LdifError, match=message):
         parse(text.encode())
+
+
+@pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
+def test_only_lf_and_crlf_end_a_line(separator: str) -> None:
+    """A value may hold any of these (RFC 2849 SAFE-CHAR / UTF-8): they must not start a new attribute line."""
+    from connectors.activedirectory import map_active_directory
+    from tests.ldif_fixtures import ldif, user
+
+    hidden = user("Alice", "alice", 512, 1, f"displayName: Alice{separator}isDeleted: TRUE")
+    disabled = user("Bob", "bob", 512, 2, f"displayName: Bob{separator}userAccountControl: 514")
+    entries, _ = parse(ldif(hidden, disabled).replace(b"\n", b"\r\n"))
+    accounts = {a.username: a for a in map_active_directory("ad", entries).accounts}
+    assert set(accounts) == {"alice", "bob"}  # Alice is not hidden as a deleted object
+    assert accounts["bob"].enabled is True  # Bob is not disabled by a value
+    assert accounts["alice"].display_name == f"Alice{separator}isDeleted: TRUE"
