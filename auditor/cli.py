@@ -18,9 +18,9 @@ from pathlib import Path
 import click
 
 from auditor import __version__
-from auditor.config import Config, ConfigError, load_config
+from auditor.config import Config, ConfigError, load_config, unavailable_secrets
 from auditor.model import Severity, to_jsonable
-from auditor.timeconv import TimeFormatError, from_iso8601, to_iso
+from auditor.timeconv import TimeFormatError, check_plausible, from_iso8601, to_iso
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -43,7 +43,10 @@ def _parse_as_of(value: str | None) -> datetime:
         moment = None
     if moment is None:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 time", param_hint="--as-of")
-    return moment
+    try:
+        return check_plausible(moment)
+    except TimeFormatError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as-of") from None
 
 
 def _progress(quiet: bool) -> Callable[[str], None]:
@@ -182,11 +185,9 @@ def verify_command(bundle: Path) -> None:
     """Check an evidence bundle against its manifest. Exit 1 when anything was altered, added or removed."""
     from auditor.evidence import verify_bundle
 
-    try:
-        data = bundle.read_bytes()
-    except OSError as exc:
-        raise Fatal(f"cannot read {bundle}: {exc.strerror}") from None
-    problems, digest = verify_bundle(data)
+    if not bundle.is_file():
+        raise Fatal(f"cannot read {bundle}: no such file")
+    problems, digest = verify_bundle(bundle)  # read entry by entry, never whole into memory
     if problems:
         for problem in problems:
             click.echo(f"{bundle}: FAILED: {problem}", err=True)
@@ -202,6 +203,9 @@ def check_config(config_path: Path) -> None:
         config = load_config(config_path)
     except ConfigError as exc:
         raise Fatal(str(exc)) from None
+    problems = unavailable_secrets(config)
+    if problems:  # a scheduled run would fail on them: say so now, with the key that names each
+        raise Fatal("; ".join(problems))
     names = ", ".join(f"{s.name} ({s.type})" for s in config.sources) or "none"
     click.echo(f"{config_path}: OK. Sources: {names}. Exclusions: {len(config.exclusions)}. "
                f"History: {config.history_db}")

@@ -6,6 +6,7 @@ what is wrong; the CLI prints it and exits 2 without a traceback.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -159,6 +160,8 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: not valid TOML: arrays or tables nested too deeply") from None
     base_dir = path.resolve().parent if path else Path.cwd()
     known = {"audit", "sources", "exclusions", "accepted_risks", "identity"}
     for key in data:
@@ -264,3 +267,20 @@ def redacted_config(config: Config) -> dict[str, Any]:
         "accepted_risks": [e.model_dump(mode="json") for e in config.accepted_risks],
         "identity": config.identity.model_dump(mode="json") if config.identity else None,
     }
+
+
+def unavailable_secrets(config: Config) -> list[str]:
+    """``*_env`` and ``*_file`` references of enabled sources that point at nothing: an unset or empty
+    environment variable, a missing or unreadable file. Read locally only; nothing is contacted, no value shown."""
+    problems = []
+    file = str(config.path) if config.path else "<config>"
+    for index, source in enumerate(config.sources):
+        if not source.enabled:
+            continue
+        for key, reference in source.local_references().items():
+            where = f"{file}: sources[{index}].{key} ({source.name})"
+            if isinstance(reference, str) and not os.environ.get(reference):
+                problems.append(f"{where}: environment variable {reference} is not set or empty")
+            elif isinstance(reference, Path) and not os.access(reference, os.R_OK):
+                problems.append(f"{where}: {reference} does not exist or is not readable")
+    return problems

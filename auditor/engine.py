@@ -82,7 +82,8 @@ def _collect(
     for source in config.sources:
         if not source.enabled:
             continue
-        status = SourceStatus(name=source.name, type=source.type)
+        # Said whatever becomes of the read: a failed source must not hide that it was configured insecurely.
+        status = SourceStatus(name=source.name, type=source.type, warnings=source.insecure_settings())
         progress(f"collecting {source.name} ({source.type})")
         try:
             result = SOURCE_TYPES[source.type].collect(source, as_of, history.previous_state(source.name, as_of))
@@ -92,7 +93,8 @@ def _collect(
             status.state, status.error = SourceState.FAILED, f"unexpected error: {type(exc).__name__}: {exc}"
         else:
             status.accounts, status.policies = len(result.accounts), len(result.policies)
-            status.change_events, status.warnings = len(result.change_events), list(result.warnings)
+            status.change_events = len(result.change_events)
+            status.warnings += result.warnings
             if result.partial_error:
                 status.state, status.error = SourceState.PARTIAL, result.partial_error
             else:

@@ -14,6 +14,7 @@ import secrets
 import socket
 import zipfile
 import zlib
+from pathlib import Path
 from typing import Any
 
 from auditor import __version__
@@ -113,37 +114,89 @@ def build_bundle(files: dict[str, bytes], *, pseudonymise: bool = False) -> byte
     return buffer.getvalue()
 
 
-def verify_bundle(data: bytes) -> tuple[list[str], str]:
-    """(problems, manifest digest). No problems: every file is present, unaltered, and listed."""
+# A bundle holds reports and exports: far below these. Larger entries are refused before anything is read.
+MAX_ENTRY_BYTES = 1 << 30
+MAX_MANIFEST_BYTES = 16 << 20
+_SYMLINK = 0o120000
+
+
+def _entry_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why an entry must not be in a bundle, or None. Names are plain relative paths of our own files."""
+    name = info.filename
+    if "\\" in name or name.startswith("/") or ":" in name.split("/", 1)[0] or \
+            any(part in ("", ".", "..") for part in name.split("/")):
+        return "unsafe entry name (absolute, backslash, drive or '..' path)"
+    if (info.external_attr >> 16) & 0o170000 == _SYMLINK:
+        return "symbolic link entry"
+    if info.flag_bits & 0x1:
+        return "encrypted entry"
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return f"unsupported compression method {info.compress_type}"
+    if info.file_size > MAX_ENTRY_BYTES:
+        return f"entry of {info.file_size} bytes is over the {MAX_ENTRY_BYTES} byte limit"
+    return None
+
+
+def _sha256(bundle: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    """Streamed: an entry is never held in memory whole."""
+    digest = hashlib.sha256()
+    read = 0
+    with bundle.open(info) as stream:
+        while chunk := stream.read(1 << 20):
+            read += len(chunk)
+            if read > MAX_ENTRY_BYTES:  # the header may understate the size
+                raise ValueError("entry larger than the size limit")
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_bundle(data: bytes | Path) -> tuple[list[str], str]:
+    """(problems, manifest digest). No problems: every file is present once, unaltered, listed, and safe."""
     try:
-        bundle = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+        bundle = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
+    except (zipfile.BadZipFile, OSError, ValueError):
         return ["not a zip file"], ""
     with bundle:
-        names = set(bundle.namelist())
-        if MANIFEST not in names:
+        infos = bundle.infolist()
+        problems: list[str] = []
+        seen: set[str] = set()
+        for info in infos:
+            if info.filename in seen:
+                problems.append(f"{info.filename}: appears more than once (a second copy could hide a change)")
+            seen.add(info.filename)
+            if (why := _entry_problem(info)) is not None:
+                problems.append(f"{info.filename}: {why}")
+        if problems:
+            return problems, ""
+        entries = {info.filename: info for info in infos}
+        if MANIFEST not in entries:
             return ["no manifest.json"], ""
-        raw_manifest = bundle.read(MANIFEST)
+        if entries[MANIFEST].file_size > MAX_MANIFEST_BYTES:
+            return ["manifest.json is too large to be a manifest"], ""
         try:
+            raw_manifest = bundle.read(MANIFEST)
             manifest = json.loads(raw_manifest)
-            listed: dict[str, dict[str, Any]] = manifest["files"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, zipfile.BadZipFile, OSError, zlib.error, EOFError, RuntimeError, NotImplementedError):
             return ["manifest.json is not a manifest"], ""
-        problems = []
+        listed = manifest.get("files") if isinstance(manifest, dict) else None
+        if not isinstance(listed, dict) or not all(
+                isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in listed.values()):
+            return ["manifest.json is not a manifest (\"files\" must map names to {\"sha256\": ...})"], ""
         if manifest.get("format") != BUNDLE_FORMAT:
             problems.append(f"unknown bundle format {manifest.get('format')!r}")
         for name, expected in sorted(listed.items()):
-            if name not in names:
+            if name not in entries:
                 problems.append(f"{name}: listed in the manifest but missing")
                 continue
             try:
-                content = bundle.read(name)
-            except (zipfile.BadZipFile, OSError, zlib.error, EOFError) as exc:  # damaged data or CRC
+                actual = _sha256(bundle, entries[name])
+            except (zipfile.BadZipFile, OSError, zlib.error, EOFError, RuntimeError, NotImplementedError,
+                    ValueError) as exc:  # damaged data, CRC, size
                 problems.append(f"{name}: unreadable ({exc})")
                 continue
-            if hashlib.sha256(content).hexdigest() != expected.get("sha256"):
+            if actual != expected["sha256"]:
                 problems.append(f"{name}: SHA-256 does not match the manifest")
-        for name in sorted(names - set(listed) - {MANIFEST}):
+        for name in sorted(set(entries) - set(listed) - {MANIFEST}):
             problems.append(f"{name}: not listed in the manifest")
     return problems, hashlib.sha256(raw_manifest).hexdigest()
 

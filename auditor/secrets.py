@@ -22,6 +22,8 @@ def resolve_secret(what: str, env_name: str | None, file_path: Path | None) -> s
             value = file_path.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
             raise SecretUnavailable(f"{what}: cannot read {file_path}: {exc.strerror}") from exc
+        except UnicodeDecodeError:
+            raise SecretUnavailable(f"{what}: {file_path} is not UTF-8 text (a binary file?)") from None
         if not value:
             raise SecretUnavailable(f"{what}: {file_path} is empty")
         return value

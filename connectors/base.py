@@ -31,6 +31,16 @@ class SourceConfig(BaseModel):
     enabled: bool = True
     inactive_days: int | None = Field(default=None, ge=1, le=3650)  # overrides [audit] inactive_days
 
+    def insecure_settings(self) -> list[str]:
+        """Loud warnings for settings that weaken security: shown whether or not the source could be read."""
+        return []
+
+    def local_references(self) -> dict[str, str | Path]:
+        """Configured ``*_env`` and ``*_file`` keys (secrets, CA files) -> variable name or path: checked by
+        check-config without contacting anything."""
+        return {name: value for name in type(self).model_fields
+                if name.endswith(("_env", "_file")) and (value := getattr(self, name)) is not None}
+
     @model_validator(mode="after")
     def _paths_relative_to_config(self, info: ValidationInfo) -> SourceConfig:
         """Relative paths in a config file mean "next to the config file", not "in the cwd"."""

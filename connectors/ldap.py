@@ -72,6 +72,10 @@ class LdapConfig(SourceConfig):
     privileged_groups: StrList = ()
     default_policy_dn: str | None = None
 
+    def insecure_settings(self) -> list[str]:
+        return ["TLS CERTIFICATE VERIFICATION IS DISABLED (tls_verify = false): the server was not "
+                "authenticated and the data may not come from it"] if not self.tls_verify else []
+
     @model_validator(mode="after")
     def _safe_transport(self) -> LdapConfig:
         for url in (self.url, *self.urls):
@@ -265,9 +269,6 @@ def collect(config: LdapConfig, as_of: datetime, previous_state: Mapping[str, st
             raise SourceError(str(exc)) from None
         redact.add(password)
     warnings: list[str] = []
-    if not config.tls_verify:
-        warnings.append("TLS CERTIFICATE VERIFICATION IS DISABLED (tls_verify = false): the server was not "
-                        "authenticated and the data may not come from it")
     directory = _open_first(config, password, redact)
     try:
         root = directory.root_dse()

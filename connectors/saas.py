@@ -30,6 +30,10 @@ class HttpsSourceConfig(SourceConfig):
     max_attempts: int = Field(default=6, ge=1, le=20)
     max_throttle_wait: int = Field(default=600, ge=0)  # seconds of throttling waits before giving up
 
+    def insecure_settings(self) -> list[str]:
+        return [f"PLAIN HTTP IS ALLOWED (allow_insecure_http = true): credentials and data for {self.base_url} may "
+                "cross the network in clear"] if self.allow_insecure_http and self.base_url.startswith("http:") else []
+
     @model_validator(mode="after")
     def _transport(self) -> HttpsSourceConfig:
         check_url(self.base_url, self.allow_insecure_http)

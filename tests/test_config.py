@@ -97,3 +97,62 @@ def test_check_config_command(tmp_path: Path) -> None:
     assert bad.exit_code == 2
     assert f"{tmp_path / 'bad.toml'}: audit.inactive_days:" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_deeply_nested_config_is_a_clear_error(tmp_path: Path) -> None:
+    from auditor.config import ConfigError, load_config
+
+    path = tmp_path / "deep.toml"
+    path.write_text("[audit]\norganization = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(path)
+
+
+def test_as_of_out_of_range_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from auditor.cli import main
+
+    for value in ("0001-01-01", "9999-12-31"):
+        result = CliRunner().invoke(main, ["run", "--demo", "--as-of", value, "--output", str(tmp_path / "o")])
+        assert result.exit_code == 2 and "out of range" in result.output and "Traceback" not in result.output
+
+
+def test_binary_secret_file_names_the_file(tmp_path: Path) -> None:
+    from auditor.secrets import SecretUnavailable, resolve_secret
+
+    path = tmp_path / "token.bin"
+    path.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(SecretUnavailable, match=r"token\.bin is not UTF-8 text"):
+        resolve_secret("token", None, path)
+
+
+def test_check_config_names_an_unset_secret_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUDIT_UNSET_TOKEN", raising=False)
+    path = tmp_path / "audit.toml"
+    path.write_text('[[sources]]\nname = "okta"\ntype = "okta"\nbase_url = "https://acme.okta.example"\n'
+                    'token_env = "AUDIT_UNSET_TOKEN"\n[[sources]]\nname = "scim"\ntype = "scim"\n'
+                    f'base_url = "https://scim.example/v2"\ntoken_file = "{tmp_path / "missing.token"}"\n')
+    result = CliRunner().invoke(main, ["check-config", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "sources[0].token_env (okta): environment variable AUDIT_UNSET_TOKEN is not set" in result.output
+    assert "sources[1].token_file (scim)" in result.output and "missing.token does not exist" in result.output
+    monkeypatch.setenv("AUDIT_UNSET_TOKEN", "00abc")
+    (tmp_path / "missing.token").write_text("secret-token\n")
+    assert CliRunner().invoke(main, ["check-config", str(path)]).exit_code == 0
+
+
+def test_insecure_settings_are_said_even_when_the_source_fails(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "audit.toml"
+    path.write_text("[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'files'\ntype = 'csv'\n"
+                    f"path = '{tmp_path / 'users.csv'}'\ncolumns = {{ id = 'id', username = 'u', enabled = 'e' }}\n"
+                    "[[sources]]\nname = 'dc'\ntype = 'ldap'\nurl = 'ldaps://127.0.0.1:1'\ntls_verify = false\n"
+                    "timeout = 1\nretries = 0\n")
+    (tmp_path / "users.csv").write_text("id,u,e\n1,ann,true\n")
+    result = CliRunner().invoke(main, ["run", "--config", str(path), "--output", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 3  # the directory is unreachable
+    document = json.loads((tmp_path / "out" / "findings.json").read_text())
+    dc = next(s for s in document["sources"] if s["name"] == "dc")
+    assert dc["status"] == "failed" and any("TLS CERTIFICATE VERIFICATION IS DISABLED" in w for w in dc["warnings"])

@@ -135,3 +135,77 @@ def test_pseudonyms_cover_every_address_of_an_account() -> None:
                                      "raw": {"mail": "jdoe@example.com"}}], "change_events": []}).encode()
     text = pseudonymise_inventory(data).decode()
     assert "example" not in text and "jd@x" not in text and "jdoe" not in text
+
+
+def _copy_with(source: Path, target: Path, extra: list[tuple[zipfile.ZipInfo | str, bytes]], *,
+               first: bool = False, manifest: bytes | None = None) -> None:
+    """Copy a bundle; ``extra`` entries go before (``first``) or after the originals."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        if first:
+            for info, data in extra:
+                new.writestr(info, data)
+        for name in old.namelist():
+            new.writestr(name, manifest if manifest is not None and name == "manifest.json" else old.read(name))
+        if not first:
+            for info, data in extra:
+                new.writestr(info, data)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # zipfile warns about the duplicate name we plant
+def test_tampered_bundles_are_refused_with_a_reason(bundle: tuple[Path, str, Path], tmp_path: Path) -> None:
+    path, _, _ = bundle
+    with zipfile.ZipFile(path) as original:
+        findings = original.read("findings.json")
+    cases: dict[str, tuple[list[tuple[zipfile.ZipInfo | str, bytes]], bool, str]] = {
+        # The tampered copy first: a reader that takes the first entry would see it.
+        "duplicate": ([("findings.json", findings.replace(b"high", b"low"))], True, "appears more than once"),
+        "dotdot": ([("../evil.txt", b"x")], False, "unsafe entry name"),
+        "absolute": ([("/etc/evil", b"x")], False, "unsafe entry name"),
+        "backslash": ([("reports\\evil.txt", b"x")], False, "unsafe entry name"),
+    }
+    link = zipfile.ZipInfo("link.txt")
+    link.external_attr = (0o120777 << 16)
+    cases["symlink"] = ([(link, b"/etc/passwd")], False, "symbolic link entry")
+    bzip = zipfile.ZipInfo("packed.txt")
+    bzip.compress_type = zipfile.ZIP_BZIP2
+    cases["compression"] = ([(bzip, b"x" * 100)], False, "unsupported compression method 12")
+    for label, (extra, first, reason) in cases.items():
+        target = tmp_path / f"{label}.zip"
+        _copy_with(path, target, extra, first=first)
+        code, output = verify(target)
+        assert code == 1 and reason in output, (label, output)
+
+
+@pytest.mark.parametrize("files", [b"[]", b'"everything"', b'{"a": 1}', b"null"])
+def test_a_manifest_of_the_wrong_shape_is_refused_not_a_traceback(
+    bundle: tuple[Path, str, Path], tmp_path: Path, files: bytes,
+) -> None:
+    path, _, _ = bundle
+    target = tmp_path / "shape.zip"
+    _copy_with(path, target, [], manifest=b'{"format": "identity-auditor-evidence/1", "files": ' + files + b"}")
+    code, output = verify(target)
+    assert code == 1 and "manifest.json is not a manifest" in output
+
+
+def test_an_encrypted_entry_is_refused(bundle: tuple[Path, str, Path], tmp_path: Path) -> None:
+    path, _, _ = bundle
+    target = tmp_path / "encrypted.zip"
+    _copy_with(path, target, [])
+    data = bytearray(target.read_bytes())
+    # Set the "encrypted" flag bit in the first local header and its central directory record.
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.index(signature)
+        data[at + offset] |= 0x1
+    target.write_bytes(bytes(data))
+    code, output = verify(target)
+    assert code == 1 and "encrypted entry" in output
+
+
+def test_an_oversized_entry_is_refused_before_it_is_read(bundle: tuple[Path, str, Path], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from auditor import evidence
+
+    path, _, _ = bundle
+    monkeypatch.setattr(evidence, "MAX_ENTRY_BYTES", 1000)  # the limit, scaled down: a bound, not a fake network
+    code, output = verify(path)
+    assert code == 1 and "over the 1000 byte limit" in output
