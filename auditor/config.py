@@ -206,6 +206,9 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     exclusions = _entries(file, data, "exclusions", Exclusion, names)
     accepted = _entries(file, data, "accepted_risks", AcceptedRisk, names)
     _check_rule_ids(file, audit)
+    if not any(s.enabled for s in sources):
+        raise ConfigError(f"{file}: sources: no enabled source: an audit of nothing would report "
+                          "'complete, 0 accounts'")
     history = audit.history_db or Path("auditor-history.sqlite")
     if not history.is_absolute():
         history = base_dir / history

@@ -201,10 +201,14 @@ def _ad_export(people: list[Person], at: datetime) -> str:
             ("objectClass", "top"), ("objectClass", "group"), ("cn", name), ("objectSid", binary_sid(rid)),
             ("groupType", "-2147483646"),
         ]))
+    used: set[str] = set()
     for person in people:
         if person.hired > at:
             continue
-        dn = f"CN={person.display_name},{_USERS}"
+        # CN is unique within a container: a second "Robin Santiago" is named as an admin would name them.
+        cn = person.display_name if person.display_name not in used else f"{person.display_name} ({person.username})"
+        used.add(cn)
+        dn = f"CN={cn},{_USERS}"
         if person.deleted and person.deleted <= at:
             entries.append(ldif_entry(f"CN={person.display_name}\\0ADEL:{person.guid},CN=Deleted Objects,{DOMAIN_DN}", [
                 ("objectClass", "user"), ("isDeleted", "TRUE"), ("objectGUID", person.guid.bytes_le),

@@ -94,7 +94,7 @@ def _collect(
         else:
             status.accounts, status.policies = len(result.accounts), len(result.policies)
             status.change_events = len(result.change_events)
-            status.warnings += result.warnings
+            status.warnings += result.warnings + _future_times(result.accounts, as_of)
             if result.partial_error:
                 status.state, status.error = SourceState.PARTIAL, result.partial_error
             else:
@@ -107,6 +107,21 @@ def _collect(
         status.collected_at = datetime.now(UTC)
         inventory.sources.append(status)
     return inventory, complete_snapshots, states
+
+
+_TIMES = ("last_activity_at", "created_at", "password_last_set_at")
+_CLOCK_SKEW = timedelta(days=1)
+
+
+def _future_times(accounts: list[Account], as_of: datetime) -> list[str]:
+    """Times after the audit's as-of (beyond a day of clock skew) are kept but said: a wrong clock, a
+    replayed export audited with an old --as-of, or a value someone wrote."""
+    found = [f"{a.username}: {name} {getattr(a, name).isoformat()}" for a in accounts for name in _TIMES
+             if getattr(a, name) is not None and getattr(a, name) > as_of + _CLOCK_SKEW]
+    if not found:
+        return []
+    listed = "; ".join(found[:10]) + (f"; and {len(found) - 10} more" if len(found) > 10 else "")
+    return [f"{len(found)} time value(s) after the audit's as-of time: {listed}"]
 
 
 def _link_people(

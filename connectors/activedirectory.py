@@ -131,6 +131,7 @@ class DirectoryInventory:
     policies: list[PasswordPolicy] = field(default_factory=list)
     change_events: list[ChangeEvent] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    partial_error: str | None = None  # records that could not be mapped at all: listed, the rest audited
 
 
 def is_active_directory(entries: Iterable[DirectoryEntry]) -> bool:
@@ -330,7 +331,7 @@ def map_active_directory(
     ]
     # An export taken without the logon attributes says nothing about activity; never read it as "never".
     has_logon_data = any(e.has("lastLogonTimestamp") or e.has("lastLogon") for e in account_entries)
-    for entry in account_entries:
+    def add_account(entry: DirectoryEntry) -> None:
         account = _map_account(source, entry, problems, options, has_logon_data)
         direct_groups = {dn_key(g): g for g in entry.texts("memberOf")}
         primary = entry.integer("primaryGroupID", problems)
@@ -355,6 +356,9 @@ def map_active_directory(
                 source=source, at=account.created_at, account_id=account.id, username=account.username,
                 action=ChangeAction.CREATED, detail="whenCreated",
             ))
+
+    # One entry that breaks the mapping is listed as unreadable; the others are audited.
+    problems.map_each(account_entries, add_account)
     for entry in entries:
         if (entry.text("isDeleted") or "").upper() == "TRUE" and entry.has("whenChanged"):
             when = _generalized(entry, "whenChanged", problems)
@@ -375,6 +379,7 @@ def map_active_directory(
             "is readable by Domain Admins only)",
         ))
     result.warnings.extend(problems.warnings())
+    result.partial_error = problems.partial_error()
     return result
 
 

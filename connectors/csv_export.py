@@ -74,28 +74,49 @@ class CsvConfig(SourceConfig):
         default_factory=dict)
 
 
-def _rows(path: Path, config: CsvConfig, required: list[str]) -> list[dict[str, str]]:
+def _rows(
+    path: Path, config: CsvConfig, required: list[str], problems: ValueProblems,
+) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of every well-formed row. A row with more or fewer fields than the header, or a
+    quote never closed (which would swallow every later row), is a bad record: listed, not audited."""
     try:
         text = path.read_bytes().decode(config.encoding)
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror}") from None
     except (UnicodeDecodeError, LookupError) as exc:
         raise SourceError(f"{path}: cannot decode as {config.encoding}: {exc}") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=config.delimiter)
-    header = reader.fieldnames or []
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=config.delimiter, strict=True)
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise SourceError(f"{path}: the header line is not CSV: {exc}") from None
     missing = [c for c in required if c not in header]
     if missing:
         raise SourceError(f"{path}: column(s) not in the header: {', '.join(missing)}")
-    return [{k: (v or "") for k, v in row.items() if k is not None} for row in reader]
+    rows = []
+    start = reader.line_num + 1
+    try:
+        for row in reader:
+            extra = row.pop(None, None)  # DictReader puts surplus fields here
+            if extra is not None or None in row.values():  # and missing ones are None
+                found = len(header) + len(extra) if extra is not None else sum(v is not None for v in row.values())
+                problems.bad_record(f"{path.name} line {start}", f"{len(header)} fields expected, {found} found")
+            else:
+                rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        problems.bad_record(f"{path.name} line {start}", f"{exc} (a quote opened here is never closed): this "
+                            "row and every line after it are not audited")
+    return rows
 
 
 def collect(config: CsvConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
     cols = config.columns
     mapped = [v for v in cols.model_dump().values() if v]
-    rows = _rows(config.path, config, mapped)
+    problems = ValueProblems()
+    rows = _rows(config.path, config, mapped, problems)
     truthy = {v.lower() for v in config.true_values}
     falsy = {v.lower() for v in config.false_values}
-    problems = ValueProblems()
 
     def boolean(row: dict[str, str], column: str | None, line: int) -> bool | None:
         if column is None or not row[column].strip():
@@ -114,7 +135,7 @@ def collect(config: CsvConfig, as_of: datetime, previous_state: Mapping[str, str
         return problems.checked(partial(parse_timestamp, row[column], config.date_format), f"row {line}", column)
 
     accounts: list[Account] = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         enabled = boolean(row, cols.enabled, line)
         if enabled is None and not row[cols.enabled].strip():
             problems.missing(f"row {line}", cols.enabled, "enabled state unknown")
@@ -151,7 +172,8 @@ def collect(config: CsvConfig, as_of: datetime, previous_state: Mapping[str, str
             raw=raw,
         ))
     events = _events(config, problems)
-    return SourceResult(accounts=accounts, change_events=events, warnings=problems.warnings())
+    return SourceResult(accounts=accounts, change_events=events, warnings=problems.warnings(),
+                        partial_error=problems.partial_error())
 
 
 def _events(config: CsvConfig, problems: ValueProblems) -> list[ChangeEvent]:
@@ -160,10 +182,10 @@ def _events(config: CsvConfig, problems: ValueProblems) -> list[ChangeEvent]:
     if config.event_columns is None:
         raise SourceError("events_path is set but event_columns is not")
     cols = config.event_columns
-    rows = _rows(config.events_path, config, [v for v in cols.model_dump().values() if v])
+    rows = _rows(config.events_path, config, [v for v in cols.model_dump().values() if v], problems)
     unmapped: Counter[str] = Counter()
     events = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         action_text = row[cols.action].strip()
         action = config.action_map.get(action_text) or (
             action_text.lower() if action_text.lower() in ChangeAction._value2member_map_ else None)

@@ -260,14 +260,12 @@ def collect(config: EntraConfig, as_of: datetime, previous_state: Mapping[str, s
         else:
             partial.append(f"directory roles: {redact(str(exc))}")
 
-    accounts = []
-    for user in users:
-        account = map_user(config.name, user, sign_in_known=sign_in_known, unknown_reason=reason, mfa=mfa,
-                           problems=problems)
+    accounts = problems.map_each(users, lambda user: map_user(
+        config.name, user, sign_in_known=sign_in_known, unknown_reason=reason, mfa=mfa, problems=problems))
+    for account in accounts:
         if account.id in roles:
             account.privileged = True
             account.privilege_evidence = [f"directory role {r}" for r in sorted(roles[account.id])]
-        accounts.append(account)
 
     events = []
     days = config.audit_days or 30
@@ -293,7 +291,7 @@ def collect(config: EntraConfig, as_of: datetime, previous_state: Mapping[str, s
         warnings.append(f"Graph throttled the reads: waited {client.waited:.0f} s in total, as Retry-After asked")
     warnings += problems.warnings()
     return SourceResult(accounts=accounts, policies=cloud_password_policies(config.name), change_events=events,
-                        warnings=warnings, partial_error="; ".join(partial) or None, state=state)
+                        warnings=warnings, partial_error=problems.partial_error(*partial), state=state)
 
 
 SOURCE_TYPE = SourceType("entra", "Microsoft Entra ID through Microsoft Graph (msal)", EntraConfig, collect)

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -181,9 +182,9 @@ def collect(config: GoogleConfig, as_of: datetime, previous_state: Mapping[str, 
     except HttpError as exc:
         raise read_error(config, "listing users", exc, redact) from None
     problems = ValueProblems()
-    accounts = [map_user(config.name, u, problems) for u in users]
+    accounts = problems.map_each(users, partial(map_user, config.name, problems=problems))
     warnings = throttle_warnings(api, "Google's exponential backoff") + problems.warnings()
-    return SourceResult(accounts=accounts, warnings=warnings)
+    return SourceResult(accounts=accounts, warnings=warnings, partial_error=problems.partial_error())
 
 
 SOURCE_TYPE = SourceType("google", "Google Workspace users (Admin SDK Directory API, domain-wide delegation)",

@@ -55,10 +55,8 @@ def collect(config: GraphJsonConfig, as_of: datetime, previous_state: Mapping[st
     mfa: dict[str, bool] = {}
     if config.registration_details_file:
         mfa = mfa_registrations(_objects(config.registration_details_file, problems), problems)
-    accounts = [
-        map_user(config.name, u, sign_in_known=sign_in_known, unknown_reason=reason, mfa=mfa, problems=problems)
-        for u in users
-    ]
+    accounts = problems.map_each(users, lambda u: map_user(
+        config.name, u, sign_in_known=sign_in_known, unknown_reason=reason, mfa=mfa, problems=problems))
     events = []
     if config.audits_file:
         for record in _objects(config.audits_file, problems):

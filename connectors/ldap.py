@@ -300,7 +300,8 @@ def collect(config: LdapConfig, as_of: datetime, previous_state: Mapping[str, st
             partial = (f"the server's size limit cut results under {', '.join(directory.size_limited)}: "
                        "accounts beyond it are missing")
         return SourceResult(accounts=mapped.accounts, policies=mapped.policies, change_events=mapped.change_events,
-                            warnings=warnings + mapped.warnings, partial_error=partial)
+                            warnings=warnings + mapped.warnings,
+                            partial_error="; ".join(p for p in (partial, mapped.partial_error) if p) or None)
     finally:
         directory.close()
 

@@ -36,7 +36,7 @@ def collect(config: LdifConfig, as_of: datetime, previous_state: Mapping[str, st
     except LdifError as exc:
         raise SourceError(f"{config.path}: {exc}") from None
     if not entries:
-        raise SourceError(f"{config.path}: no LDIF content records")
+        raise SourceError(f"{config.path}: no LDIF content records" + (f" ({incomplete[0]})" if incomplete else ""))
     flavor = config.flavor
     if flavor == "auto":
         flavor = "active_directory" if is_active_directory(entries) else "openldap"
@@ -52,8 +52,14 @@ def collect(config: LdifConfig, as_of: datetime, previous_state: Mapping[str, st
         mapped = map_openldap(config.name, entries, ol)
     return SourceResult(
         accounts=mapped.accounts, policies=mapped.policies, change_events=mapped.change_events,
-        warnings=warnings + mapped.warnings, partial_error="; ".join(incomplete) or None,
+        warnings=warnings + mapped.warnings, partial_error=_incomplete(incomplete, mapped.partial_error),
     )
+
+
+def _incomplete(records: list[str], mapping: str | None) -> str | None:
+    """Why the source is partial: records not read (20 listed, the rest counted), records not mapped."""
+    parts = records[:20] + ([f"and {len(records) - 20} more record(s) not read"] if len(records) > 20 else [])
+    return "; ".join([*parts, *([mapping] if mapping else [])]) or None
 
 
 SOURCE_TYPE = SourceType("ldif", "Active Directory or OpenLDAP LDIF export", LdifConfig, collect)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from connectors.dn import dn_key
 from connectors.values import ValueProblems
 
 # Plain ASCII digits (no "1_000", no other scripts' digits), at most 20 of them: a 4,000-digit value is not a number.
@@ -75,15 +76,19 @@ class DirectoryEntry:
         return {v.lower() for v in self.texts("objectClass")}
 
 
-def _decode(data: bytes) -> str:
+def _decode(data: bytes, warnings: list[str]) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        return data.decode("utf-16", "replace")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
-        # Old ldifde writes ANSI code page text; Latin-1 never fails and keeps ASCII intact.
+    except UnicodeDecodeError as exc:
+        # Old ldifde writes ANSI code page text; Latin-1 never fails and keeps ASCII intact, but non-ASCII
+        # names may read wrongly: say where.
+        line = data.count(b"\n", 0, exc.start) + 1
+        warnings.append(f"line {line}: not UTF-8 (byte 0x{data[exc.start]:02x}); the file is read as Latin-1 "
+                        "(ldifde's ANSI output): non-ASCII names may be shown wrongly")
         return data.decode("latin-1")
 
 
@@ -141,46 +146,80 @@ def read_ldif(
 ) -> Iterator[DirectoryEntry]:
     """Yield the content records of an LDIF file; append a warning for everything skipped.
 
+    With ``incomplete``, a record that cannot be read, a second record with the same DN, and a last record cut
+    off (no line end after it: a truncated export) are listed there and not audited; the rest is read. Without
+    it, the first such problem raises :class:`LdifError`.
+
     ``ldapsearch`` without ``-LLL`` ends its output with a result record (``search: 2`` / ``result: 0 Success``);
     it is read, not audited, and a result other than 0 (``4 Size limit exceeded``) goes to ``incomplete``:
     the export stopped short."""
-    text = _decode(data)
+    text = _decode(data, warnings)
+    records = list(_records(text))
     skipped_changes = 0
-    for index, record in enumerate(_records(text)):
-        number, first = record[0]
-        if index == 0 and first.lower().startswith("version:"):
-            if first.split(":", 1)[1].strip() != "1":
-                raise LdifError(f"line {number}: unsupported LDIF version {first.split(':', 1)[1].strip()!r}")
-            record = record[1:]
-            if not record:
-                continue
-            number, first = record[0]
-        name, value, _kind = _split(number, first)
-        if name.lower() == "search" and any(line.lower().startswith("result:") for _, line in record):
-            result = next(line for _, line in record if line.lower().startswith("result:")).split(":", 1)[1].strip()
-            if not result.startswith("0 ") and result != "0" and incomplete is not None:
-                incomplete.append(f"line {number}: ldapsearch ended with result {result[:80]!r}: the export is "
-                                  "incomplete")
+    seen: set[str] = set()
+    for index, record in enumerate(records):
+        try:
+            if index == len(records) - 1 and not text.endswith("\n") and not record[0][1].lower().startswith(
+                    ("search:", "version:")):
+                raise LdifError(f"line {record[0][0]}: the file ends inside this record (a truncated export)")
+            entry = _entry(index, record, warnings, incomplete)
+        except LdifError as exc:
+            if incomplete is None:
+                raise
+            incomplete.append(f"{exc}; the record is not audited")
             continue
-        if name.lower() != "dn" or value is None:
-            raise LdifError(f"line {number}: a record must start with 'dn:', got {first[:60]!r}")
-        entry = DirectoryEntry(dn=value.decode("utf-8", "replace"))
-        is_change = False
-        for line_number, line in record[1:]:
-            attr, attr_value, kind = _split(line_number, line)
-            lowered = attr.lower()
-            if lowered in ("changetype", "control"):
-                is_change = True
-                break
-            if kind == "url":
-                warnings.append(f"line {line_number}: {entry.dn}: value of {attr} is a URL reference; not followed")
-                continue
-            assert attr_value is not None
-            base_name = lowered.split(";", 1)[0]  # drop options such as ;binary or ;range=0-*
-            entry.attributes.setdefault(base_name, []).append(attr_value)
-        if is_change:
+        if entry is None:
+            continue
+        if entry is _CHANGE_RECORD:
             skipped_changes += 1
             continue
+        key = dn_key(entry.dn)
+        if key in seen:
+            if incomplete is None:
+                raise LdifError(f"line {record[0][0]}: a second record for {entry.dn}")
+            incomplete.append(f"line {record[0][0]}: a second record for {entry.dn[:200]}: which one is true is "
+                              "not known; only the first is audited")
+            continue
+        seen.add(key)
         yield entry
     if skipped_changes:
         warnings.append(f"{skipped_changes} change record(s) skipped: only content records are audited")
+
+
+_CHANGE_RECORD = DirectoryEntry(dn="")
+
+
+def _entry(
+    index: int, record: list[tuple[int, str]], warnings: list[str], incomplete: list[str] | None,
+) -> DirectoryEntry | None:
+    """One record as an entry; None for what is not content (the version line, ldapsearch's result)."""
+    number, first = record[0]
+    if index == 0 and first.lower().startswith("version:"):
+        if first.split(":", 1)[1].strip() != "1":
+            raise LdifError(f"line {number}: unsupported LDIF version {first.split(':', 1)[1].strip()!r}")
+        record = record[1:]
+        if not record:
+            return None
+        number, first = record[0]
+    name, value, _kind = _split(number, first)
+    if name.lower() == "search" and any(line.lower().startswith("result:") for _, line in record):
+        result = next(line for _, line in record if line.lower().startswith("result:")).split(":", 1)[1].strip()
+        if not result.startswith("0 ") and result != "0" and incomplete is not None:
+            incomplete.append(f"line {number}: ldapsearch ended with result {result[:80]!r}: the export is "
+                              "incomplete")
+        return None
+    if name.lower() != "dn" or value is None:
+        raise LdifError(f"line {number}: a record must start with 'dn:', got {first[:60]!r}")
+    entry = DirectoryEntry(dn=value.decode("utf-8", "replace"))
+    for line_number, line in record[1:]:
+        attr, attr_value, kind = _split(line_number, line)
+        lowered = attr.lower()
+        if lowered in ("changetype", "control"):
+            return _CHANGE_RECORD
+        if kind == "url":
+            warnings.append(f"line {line_number}: {entry.dn}: value of {attr} is a URL reference; not followed")
+            continue
+        assert attr_value is not None
+        base_name = lowered.split(";", 1)[0]  # drop options such as ;binary or ;range=0-*
+        entry.attributes.setdefault(base_name, []).append(attr_value)
+    return entry

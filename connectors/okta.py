@@ -213,20 +213,19 @@ def collect(config: OktaConfig, as_of: datetime, previous_state: Mapping[str, st
     problems = ValueProblems()
     users: dict[str, Account] = {}
     # The default listing omits DEPROVISIONED users: they are what offboarding evidence is made of.
-    partial = None
+    stopped = None
     for what, params in (("users", {"limit": str(config.page_size)}),
                          ("deprovisioned users", {"limit": str(config.page_size),
                                                   "filter": 'status eq "DEPROVISIONED"'})):
         try:
             for page in link_pages(api, "/api/v1/users", params):
-                for user in page:
-                    account = map_user(config.name, user, problems)
+                for account in problems.map_each(page, lambda user: map_user(config.name, user, problems)):
                     users[account.id] = account
         except HttpError as exc:
             if not users:
                 raise read_error(config, f"reading {what}", exc, redact) from None
             # Some users are read: keep them, and say the source is incomplete.
-            partial = f"reading {what} stopped after {len(users)} user(s): {redact(str(exc))}"
+            stopped = f"reading {what} stopped after {len(users)} user(s): {redact(str(exc))}"
             break
     accounts = list(users.values())
     warnings: list[str] = []
@@ -234,7 +233,7 @@ def collect(config: OktaConfig, as_of: datetime, previous_state: Mapping[str, st
     events = _events(config, api, as_of, warnings, redact, problems) if config.read_system_log else []
     warnings += throttle_warnings(api, "X-Rate-Limit-Reset") + problems.warnings()
     return SourceResult(accounts=accounts, policies=policies, change_events=events, warnings=warnings,
-                        partial_error=partial)
+                        partial_error=problems.partial_error(stopped))
 
 
 SOURCE_TYPE = SourceType("okta", "An Okta org: users (DEPROVISIONED too), password policies, System Log",

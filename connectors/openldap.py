@@ -99,7 +99,7 @@ def map_openldap(source: str, entries: Sequence[DirectoryEntry], options: OpenLd
     privileged = {g.lower() for g in options.privileged_groups}
     has_logon_data = any(u.has("authTimestamp") or u.has("pwdLastSuccess") for u in users)
     default_policy = dn_key(options.default_policy_dn) if options.default_policy_dn else None
-    for user in users:
+    def add_account(user: DirectoryEntry) -> None:
         locked = user.text("pwdAccountLockedTime")
         shell = user.text("loginShell")
         disabled_by = None
@@ -159,10 +159,13 @@ def map_openldap(source: str, entries: Sequence[DirectoryEntry], options: OpenLd
                 source=source, at=account.created_at, account_id=account.id, username=username,
                 action=ChangeAction.CREATED, detail="createTimestamp",
             ))
+
+    problems.map_each(users, add_account)
     for missing in sorted({a.password_policy_id for a in result.accounts if a.password_policy_id} - set(policies)):
         result.policies.append(PasswordPolicy(
             source=source, id=missing, name=f"ppolicy {rdn_value(missing)}", settings_known=False,
             unknown_reason="policy entry not present in the data read",
         ))
     result.warnings.extend(problems.warnings())
+    result.partial_error = problems.partial_error()
     return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -101,14 +102,13 @@ def collect(config: ScimConfig, as_of: datetime, previous_state: Mapping[str, st
         except HttpError as exc:
             raise read_error(config, "reading /Users", exc, redact) from None
         resources = [r for r in page.get("Resources") or [] if isinstance(r, dict)]
-        for resource in resources:
-            accounts.append(map_user(config.name, resource, problems))
+        accounts += problems.map_each(resources, partial(map_user, config.name, problems=problems))
         total = int(page.get("totalResults") or 0)
         start += len(resources)
         if not resources or start > total:
             break
     warnings = throttle_warnings(api, "Retry-After") + problems.warnings()
-    return SourceResult(accounts=accounts, warnings=warnings)
+    return SourceResult(accounts=accounts, warnings=warnings, partial_error=problems.partial_error())
 
 
 SOURCE_TYPE = SourceType("scim", "Any SCIM 2.0 service provider's /Users", ScimConfig, collect)

@@ -167,9 +167,10 @@ def collect(config: SlackConfig, as_of: datetime, previous_state: Mapping[str, s
             reason = ("team.accessLogs needs a paid plan" if exc.code == "paid_only"
                       else f"team.accessLogs not readable ({exc.code})")
             warnings.append(f"activity unknown: {reason}: {redact(exc.message)}")
-    accounts = [map_user(config.name, m, access, complete, horizon, reason, problems) for m in members]
+    accounts = problems.map_each(members, lambda m: map_user(config.name, m, access, complete, horizon, reason,
+                                                              problems))
     warnings += throttle_warnings(api, "Retry-After") + problems.warnings()
-    return SourceResult(accounts=accounts, warnings=warnings)
+    return SourceResult(accounts=accounts, warnings=warnings, partial_error=problems.partial_error())
 
 
 SOURCE_TYPE = SourceType("slack", "A Slack workspace: users.list and team.accessLogs", SlackConfig, collect)

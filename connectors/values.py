@@ -9,12 +9,14 @@ fields that decide a verdict (an ``accountEnabled`` left out of a ``$select``) a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from auditor.timeconv import TimeFormatError, check_plausible, from_iso8601, from_unix
+
+T = TypeVar("T")
 
 # Listed one by one up to this many per source; past it they are counted by attribute (a broken export
 # of a million accounts must not make a million-line warning list).
@@ -50,12 +52,24 @@ class ValueProblems:
     def bad_record(self, record: str, reason: str) -> None:
         self.bad_records.append(f"{record}: {reason}")
 
-    def partial_error(self) -> str | None:
-        """What makes the source partial: records that were skipped because they could not be read."""
-        if not self.bad_records:
-            return None
-        listed = "; ".join(self.bad_records[:20]) + ("; ..." if len(self.bad_records) > 20 else "")
-        return f"{len(self.bad_records)} record(s) could not be read and are not audited: {listed}"
+    def partial_error(self, *others: str | None) -> str | None:
+        """What makes the source partial: records skipped because they could not be read, and ``others``."""
+        parts = [o for o in others if o]
+        if self.bad_records:
+            listed = "; ".join(self.bad_records[:20]) + ("; ..." if len(self.bad_records) > 20 else "")
+            parts.append(f"{len(self.bad_records)} record(s) could not be read and are not audited: {listed}")
+        return "; ".join(parts) or None
+
+    def map_each(self, items: Iterable[Any], map_one: Callable[[Any], T]) -> list[T]:
+        """``map_one`` over ``items``; a record that breaks its mapping is listed as a bad record (the source
+        is then partial) and the others are still audited: one record never costs the source its audit."""
+        mapped = []
+        for item in items:
+            try:
+                mapped.append(map_one(item))
+            except Exception as exc:
+                self.bad_record(record_name(item), f"{type(exc).__name__}: {str(exc)[:200]}")
+        return mapped
 
     def missing(self, record: object, attribute: str, meaning: str) -> None:
         """``attribute`` is absent from ``record`` (or null), so ``meaning`` (e.g. "enabled state unknown")."""
@@ -168,6 +182,16 @@ class ValueProblems:
             lines.append(f"{len(records)} record(s) have no {attribute}: {self._absent_meaning[attribute]} "
                          f"for them ({first})")
         return lines
+
+
+def record_name(item: object) -> str:
+    """How a user finds a record again: its DN, id, login or name, or the start of its text."""
+    if isinstance(item, Mapping):
+        for key in ("dn", "userPrincipalName", "userName", "login", "primaryEmail", "name", "id"):
+            if isinstance(item.get(key), str | int):
+                return str(item[key])[:200]
+    dn = getattr(item, "dn", None)
+    return str(dn)[:200] if isinstance(dn, str) else repr(item)[:60]
 
 
 def _shown(value: object) -> str:

@@ -1,0 +1,111 @@
+"""Broken and hostile exports: nothing hidden, nothing silently accepted (issue: hostile input).
+
+A record we cannot read is listed and the rest of the source is audited; the source is then partial (exit 3).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from auditor.cli import main
+from connectors.values import ValueProblems
+from tests.ldif_fixtures import domain_head, filetime, ldif, user
+from tests.ldif_fixtures import guid as ldif_guid
+
+EXPORT = ldif(domain_head(), user("Alice", "alice", 512, 1), user("Bob", "bob", 512, 2), user("Cy", "cy", 512, 3))
+
+
+def audit_ldif(tmp_path: Path, data: bytes) -> tuple[int, dict[str, Any]]:
+    (tmp_path / "ad.ldif").write_bytes(data)
+    config = tmp_path / "audit.toml"
+    config.write_text(f"[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'ad'\ntype = 'ldif'\n"
+                      f"path = '{tmp_path / 'ad.ldif'}'\n")
+    result = CliRunner().invoke(main, ["run", "--config", str(config), "--output", str(tmp_path / "out"), "-q"])
+    assert "Traceback" not in result.output
+    return result.exit_code, json.loads((tmp_path / "out" / "findings.json").read_text())
+
+
+def usernames(document: dict[str, Any], tmp_path: Path) -> set[str]:
+    text = (tmp_path / "out" / "accounts.csv").read_text(encoding="utf-8-sig")
+    return {line.split(",")[2] for line in text.splitlines()[1:]}
+
+
+def test_a_truncated_ldif_export_is_partial_and_the_cut_record_is_not_an_account(tmp_path: Path) -> None:
+    cut = EXPORT[: EXPORT.index(b"sAMAccountName: cy") + len(b"sAMAccountName: c")]  # no line end: cut off
+    code, document = audit_ldif(tmp_path, cut)
+    assert code == 3 and document["sources"][0]["status"] == "partial"
+    assert "ends inside this record" in document["sources"][0]["error"]
+    assert usernames(document, tmp_path) == {"alice", "bob"}  # "c" is not a never-used account
+
+
+def test_a_cut_inside_base64_is_a_listed_record_not_an_empty_complete_audit(tmp_path: Path) -> None:
+    guid = base64.b64encode(ldif_guid(3).bytes_le).decode()
+    cut = EXPORT.replace(f"objectGUID:: {guid}".encode(), f"objectGUID:: {guid[:7]}".encode())
+    code, document = audit_ldif(tmp_path, cut)
+    assert code == 3 and "invalid base64" in document["sources"][0]["error"]
+    assert usernames(document, tmp_path) == {"alice", "bob"}
+
+
+def test_a_second_record_for_a_dn_is_listed_and_only_the_first_audited(tmp_path: Path) -> None:
+    shadow = user("Alice", "alice", 514, 1).replace("CN=Alice", "cn=alice")  # same DN, other case: disabled
+    code, document = audit_ldif(tmp_path, EXPORT + b"\n" + shadow.encode())
+    assert code == 3 and "a second record for cn=alice" in document["sources"][0]["error"]
+    text = (tmp_path / "out" / "accounts.csv").read_text(encoding="utf-8-sig")
+    assert ",alice," in text and text.count(",alice,") == 1
+
+
+def test_invalid_utf8_is_said_with_its_line(tmp_path: Path) -> None:
+    code, document = audit_ldif(tmp_path, EXPORT.replace(b"sAMAccountName: bob", b"sAMAccountName: b\xe9b"))
+    assert code == 0
+    assert any("not UTF-8" in w and "line " in w for w in document["sources"][0]["warnings"])
+
+
+def test_times_in_the_future_are_said(tmp_path: Path) -> None:
+    later = filetime(datetime(2031, 1, 1, tzinfo=UTC))
+    code, document = audit_ldif(tmp_path, EXPORT.replace(b"sAMAccountName: bob",
+                                                         f"sAMAccountName: bob\nlastLogon: {later}".encode()))
+    assert code == 0
+    assert any("after the audit's as-of time" in w and "bob: last_activity_at 2031" in w
+               for w in document["sources"][0]["warnings"])
+
+
+def test_csv_rows_that_are_not_rows_are_listed_and_a_never_closed_quote_swallows_nothing_silently(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "users.csv").write_text("id,u,e\n1,ann,true\n2,bob,true,extra\n3,cy\n\"4,dee,true\n5,eve,true\n")
+    config = tmp_path / "audit.toml"
+    config.write_text(f"[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'app'\ntype = 'csv'\n"
+                      f"path = '{tmp_path / 'users.csv'}'\ncolumns = {{ id = 'id', username = 'u', enabled = 'e' }}\n")
+    result = CliRunner().invoke(main, ["run", "--config", str(config), "--output", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 3
+    error = json.loads((tmp_path / "out" / "findings.json").read_text())["sources"][0]["error"]
+    assert "users.csv line 3: 3 fields expected, 4 found" in error
+    assert "users.csv line 4: 3 fields expected, 2 found" in error
+    assert "users.csv line 5" in error and "never closed" in error
+
+
+def test_one_record_that_breaks_a_mapping_is_listed_and_the_rest_are_mapped() -> None:
+    problems = ValueProblems()
+
+    def mapping(record: dict[str, Any]) -> str:
+        return record["login"].upper()
+
+    mapped = problems.map_each([{"login": "ann"}, {"id": "00u2", "login": None}, {"login": "cy"}], mapping)
+    assert mapped == ["ANN", "CY"]
+    assert problems.partial_error() == ("1 record(s) could not be read and are not audited: "
+                                        "00u2: AttributeError: 'NoneType' object has no attribute 'upper'")
+
+
+def test_a_config_with_no_enabled_source_is_a_config_error(tmp_path: Path) -> None:
+    config = tmp_path / "audit.toml"
+    config.write_text("[[sources]]\nname = 'a'\ntype = 'ldif'\npath = 'x.ldif'\nenabled = false\n")
+    for command in (["run", "--config", str(config), "--output", str(tmp_path / "out")], ["check-config", str(config)]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2 and "no enabled source" in result.output
+    assert not (tmp_path / "out").exists()  # nothing is written
