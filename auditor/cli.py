@@ -84,7 +84,7 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
     from auditor.engine import record, run_audit
     from auditor.evidence import build_bundle, evidence_files
     from auditor.exports import accounts_csv, findings_csv, findings_json, findings_jsonl, people_csv
-    from auditor.fileio import remove_stale_temporaries, write_atomic
+    from auditor.fileio import publish_run
     from auditor.history import History, HistoryError
     from auditor.report_html import render_report
 
@@ -118,10 +118,8 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
             files = evidence_files(result, config, outputs)
             if evidence:
                 outputs[f"evidence-{result.run_id}.zip"] = build_bundle(files, pseudonymise=pseudonymise)
-            remove_stale_temporaries(output_dir, list(outputs))
-            for name, data in outputs.items():
-                write_atomic(output_dir / name, data)
-            record(history, result, files)
+            # One set: written aside, the run recorded, then published with one atomic switch.
+            publish_run(output_dir, result.run_id, outputs, lambda: record(history, result, files))
         except HistoryError as exc:
             raise Fatal(str(exc)) from None
         except OSError as exc:

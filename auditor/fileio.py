@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -27,19 +30,84 @@ def write_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    _fsync_directory(path.parent)  # make the rename itself durable
 
 
-def remove_stale_temporaries(directory: Path, names: list[str]) -> None:
-    """Temporary files a killed run left behind (SIGKILL gives no chance to clean up)."""
-    if not directory.is_dir():
-        return
-    for name in names:
-        for stale in directory.glob(f".{name}.*.tmp"):
+RUNS = "runs"
+LATEST = "latest"
+KEEP_RUNS = 3  # run directories kept in the output directory; the history keeps every run's evidence
+
+
+def publish_run(output_dir: Path, run_id: str, outputs: dict[str, bytes], commit: Callable[[], None]) -> None:
+    """Publish one run's outputs as one set: readers of ``output_dir`` see the previous set or this one whole.
+
+    The files are written into a private staging directory and renamed to ``runs/<run_id>``; ``commit``
+    (recording the run in the history) runs next, and only then is ``latest`` switched to the new directory
+    with one atomic rename. ``output_dir/<name>`` are links to ``latest/<name>``, so the names users open
+    never change. A run killed at any point leaves the previous set in place and its own staging directory,
+    swept by the next run. Directories are created 0700 and files 0600: outputs carry personal data.
+    """
+    runs = output_dir / RUNS
+    for directory in (output_dir, runs):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in runs.glob(".*.partial"):  # staging directories of killed runs
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_id}.", suffix=".partial", dir=runs))  # 0700
+    final = runs / run_id
+    try:
+        for name, data in outputs.items():
+            _write_private(staging / name, data)
+        _fsync_directory(staging)
+        os.rename(staging, final)
+        _fsync_directory(runs)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:
+        commit()
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+    _link(output_dir / LATEST, f"{RUNS}/{run_id}")
+    for name in outputs:
+        _link(output_dir / name, f"{LATEST}/{name}")
+    for entry in output_dir.iterdir():  # links to files the new set does not have (an old evidence zip)
+        if entry.is_symlink() and not entry.exists():
             with contextlib.suppress(OSError):
-                stale.unlink()
+                entry.unlink()
+    _fsync_directory(output_dir)
+    kept = sorted((p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    for old in kept[:-KEEP_RUNS]:
+        if old.name != run_id:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _link(path: Path, target: str) -> None:
+    """Point ``path`` at ``target`` with one atomic rename (replacing a file an older version wrote there)."""
+    if path.is_symlink() and os.readlink(path) == target:
+        return
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.link")
+    os.symlink(target, temp)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+
+
+def _fsync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

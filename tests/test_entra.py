@@ -110,7 +110,7 @@ def test_token_error_shows_aadsts_and_never_the_secret(sim: GraphSimulator, pki:
         main, ["run", "--config", str(tmp_path / "audit.toml"), "--output", str(tmp_path / "o")])
     assert result.exit_code == 3
     assert wrong not in result.output
-    for path in (tmp_path / "o").iterdir():
+    for path in (p for p in (tmp_path / "o").rglob("*") if p.is_file()):  # every file of every run
         assert wrong not in path.read_text("utf-8-sig")
     document = json.loads((tmp_path / "o" / "findings.json").read_text())
     assert "AADSTS7000215" in document["sources"][0]["error"]

@@ -196,7 +196,7 @@ def test_bind_failure_shows_diagnostic_not_password(directories: Directories, tm
     assert result.exit_code == 3
     [status] = document["sources"]  # type: ignore[misc]
     assert "bind as Administrator@audit.test failed: invalidCredentials" in status["error"]
-    for path in (tmp_path / "out").iterdir():
+    for path in (p for p in (tmp_path / "out").rglob("*") if p.is_file()):  # every file of every run
         assert "Wrong-Secret-Value-123" not in path.read_text("utf-8-sig")
     assert "Wrong-Secret-Value-123" not in result.output
 
