@@ -20,6 +20,7 @@ import click
 from auditor import __version__
 from auditor.config import Config, ConfigError, load_config, unavailable_secrets
 from auditor.model import Severity, to_jsonable
+from auditor.secrets import scrub_bytes, scrub_text
 from auditor.timeconv import TimeFormatError, check_plausible, from_iso8601, to_iso
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
@@ -31,7 +32,12 @@ class Fatal(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file: object = None) -> None:
-        click.echo(f"auditor: error: {self.message}", err=True)
+        say(f"auditor: error: {self.message}", err=True)
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Everything the CLI prints passes the redaction boundary: a server may have echoed a secret anywhere."""
+    click.echo(scrub_text(text), err=err)
 
 
 def _parse_as_of(value: str | None) -> datetime:
@@ -52,7 +58,7 @@ def _parse_as_of(value: str | None) -> datetime:
 def _progress(quiet: bool) -> Callable[[str], None]:
     def emit(message: str) -> None:
         if not quiet:
-            click.echo(f"[{datetime.now(UTC):%H:%M:%S}] {message}", err=True)
+            say(f"[{datetime.now(UTC):%H:%M:%S}] {message}", err=True)
     return emit
 
 
@@ -115,7 +121,9 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
                 outputs["people.csv"] = people_csv(result)
             if jsonl:
                 outputs["findings.jsonl"] = findings_jsonl(result)
-            files = evidence_files(result, config, outputs)
+            # The redaction boundary: no byte that leaves carries a secret, whatever field it arrived in.
+            outputs = {name: scrub_bytes(data) for name, data in outputs.items()}
+            files = {name: scrub_bytes(data) for name, data in evidence_files(result, config, outputs).items()}
             if evidence:
                 outputs[f"evidence-{result.run_id}.zip"] = build_bundle(files, pseudonymise=pseudonymise)
             # One set: written aside, the run recorded, then published with one atomic switch.
@@ -132,12 +140,17 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
         counts = Counter(f.severity.value for f in open_findings)
         summary = ", ".join(f"{counts[s.value]} {s.value}" for s in reversed(Severity) if counts[s.value])
         state = "complete" if result.complete else "INCOMPLETE"
-        click.echo(f"Audit {state} as of {to_iso(as_of)}: {len(result.inventory.accounts)} accounts, "
+        say(f"Audit {state} as of {to_iso(as_of)}: {len(result.inventory.accounts)} accounts, "
                    f"{len(open_findings)} open findings ({summary or 'none'}). Outputs in {output_dir}/")
         for gap in result.gaps:
-            click.echo(f"  MISSING: {gap}", err=True)
+            say(f"  MISSING: {gap}", err=True)
         for note in result.notes:
-            click.echo(f"  note: {note}", err=True)
+            say(f"  note: {note}", err=True)
+        for status in result.inventory.sources:
+            for warning in status.warnings[:5]:
+                say(f"  warning: {status.name}: {warning}", err=True)
+            if len(status.warnings) > 5:
+                say(f"  warning: {status.name}: {len(status.warnings) - 5} more in findings.json", err=True)
     if not result.complete:
         sys.exit(EXIT_INCOMPLETE)
     if fail_on and any(f.severity.rank >= Severity(fail_on).rank for f in open_findings):

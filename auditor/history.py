@@ -25,6 +25,7 @@ from auditor.model import (
     account_from_jsonable,
     to_jsonable,
 )
+from auditor.secrets import scrub_bytes, scrub_text
 from auditor.timeconv import from_iso8601, to_iso
 
 SCHEMA_VERSION = 1
@@ -194,32 +195,42 @@ class History:
         """Store a finished run atomically: all of it, or (if the process dies) none of it."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
+            # Every text stored passes the redaction boundary (scrub): the history leaves the process too.
             self._db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (run.id, to_iso(run.as_of), to_iso(run.generated_at), run.tool_version, int(run.complete),
-                 json.dumps(run.sources), json.dumps(run.kpis), json.dumps(run.findings)),
+                 _json(run.sources), _json(run.kpis), _json(run.findings)),
             )
             for source, accounts in snapshots.items():
-                blob = zlib.compress(json.dumps(to_jsonable(accounts)).encode("utf-8"), 6)
+                blob = zlib.compress(_json(to_jsonable(accounts)).encode("utf-8"), 6)
                 self._db.execute("INSERT INTO snapshots VALUES (?, ?, ?, ?)", (run.id, source, to_iso(run.as_of), blob))
             for name, data in (files or {}).items():  # the run's evidence, for bundles made later
-                self._db.execute("INSERT INTO run_files VALUES (?, ?, ?)", (run.id, name, zlib.compress(data, 6)))
+                self._db.execute("INSERT INTO run_files VALUES (?, ?, ?)",
+                                 (run.id, name, zlib.compress(scrub_bytes(data), 6)))
             for source, state in (states or {}).items():
                 self._db.execute("INSERT INTO source_state VALUES (?, ?, ?, ?)",
-                                 (run.id, source, to_iso(run.as_of), json.dumps(state)))
+                                 (run.id, source, to_iso(run.as_of), _json(state)))
             # Kept, unlike snapshots, for as long as the history: who left, and what they could still reach.
             self._db.executemany(
                 "INSERT OR IGNORE INTO departures VALUES (?, ?, ?, ?, ?)",
                 [(d.account.source, d.account.id, to_iso(d.missing_since), to_iso(d.last_seen),
-                  json.dumps(to_jsonable(d.account))) for d in departures],
+                  _json(to_jsonable(d.account))) for d in departures],
             )
             self._db.executemany(
                 "INSERT OR IGNORE INTO change_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(e.source, to_iso(e.at), e.account_id, e.action.value, e.username, e.actor, e.origin, e.detail,
-                  int(e.approximate_time)) for e in events],
+                [(e.source, to_iso(e.at), e.account_id, e.action.value, _text(e.username), _text(e.actor), e.origin,
+                  _text(e.detail), int(e.approximate_time)) for e in events],
             )
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise HistoryError(f"{self.path}: cannot record the run: {exc}") from None
+
+
+def _json(value: Any) -> str:
+    return scrub_text(json.dumps(value))
+
+
+def _text(value: str | None) -> str | None:
+    return None if value is None else scrub_text(value)

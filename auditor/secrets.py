@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import os
+import re
 from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+from markupsafe import escape
 
 
 class SecretUnavailable(Exception):
@@ -16,6 +23,7 @@ def resolve_secret(what: str, env_name: str | None, file_path: Path | None) -> s
         value = os.environ.get(env_name)
         if not value:
             raise SecretUnavailable(f"{what}: environment variable {env_name} is not set or empty")
+        register(value)
         return value
     if file_path is not None:
         try:
@@ -26,21 +34,74 @@ def resolve_secret(what: str, env_name: str | None, file_path: Path | None) -> s
             raise SecretUnavailable(f"{what}: {file_path} is not UTF-8 text (a binary file?)") from None
         if not value:
             raise SecretUnavailable(f"{what}: {file_path} is empty")
+        register(value)
         return value
     raise SecretUnavailable(f"{what}: no secret configured (set {what}_env or {what}_file)")
 
 
+# Every secret this process has read, in every form it may travel in. One registry for the whole process:
+# whatever field a server echoes a credential into, the boundary (scrub_text / scrub_bytes) removes it from
+# everything that leaves: outputs, evidence files, the history, stderr.
+_REGISTERED: set[str] = set()
+_MARK = "[redacted]"
+# A JWS compact serialisation (RFC 7515 7.1): signed client assertions msal builds inside itself, and access
+# tokens. No output has a reason to carry one.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}")
+
+
+def encodings(secret: str) -> set[str]:
+    """The forms a secret takes on the way out: URL-encoded (form bodies), JSON-, HTML- and CSV-escaped,
+    base64 (Basic credentials are registered whole as well), with and without padding."""
+    raw = secret.encode("utf-8")
+    forms = {
+        secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1], html.escape(secret), html.escape(secret, quote=False),
+        secret.replace('"', '""'), str(escape(secret)),
+    }
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = encoded.decode("ascii")
+        forms |= {text, text.rstrip("=")}
+    return {form for form in forms if len(form) >= 4}
+
+
+def register(secret: str) -> None:
+    """Remember ``secret`` (and its encodings) for the process-wide boundary."""
+    if len(secret) >= 4:  # shorter strings would shred ordinary text
+        _REGISTERED.update(encodings(secret))
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with every registered secret form, and any JWT, replaced."""
+    for form in sorted(_REGISTERED, key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, _MARK)
+    return _JWT.sub(_MARK, text) if "eyJ" in text else text
+
+
+def scrub_bytes(data: bytes) -> bytes:
+    """The same, on bytes as written (UTF-8 text files; zip files are scrubbed before they are built)."""
+    for form in sorted(_REGISTERED, key=len, reverse=True):
+        encoded = form.encode("utf-8")
+        if encoded in data:
+            data = data.replace(encoded, _MARK.encode())
+    if b"eyJ" in data:
+        data = _JWT.sub(_MARK, data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+    return data
+
+
 class Redactor:
-    """Removes known secret values from any text that is about to be shown, logged or written."""
+    """Removes known secret values from any text that is about to be shown, logged or written. Everything it
+    is given also joins the process-wide registry that :func:`scrub_text` and :func:`scrub_bytes` use."""
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
 
     def add(self, secret: str) -> None:
         if len(secret) >= 4:  # shorter strings would shred ordinary text
-            self._secrets.add(secret)
+            self._secrets.update(encodings(secret))
+            register(secret)
 
     def __call__(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "[redacted]")
-        return text
+            text = text.replace(secret, _MARK)
+        return _JWT.sub(_MARK, text)
