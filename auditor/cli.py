@@ -88,7 +88,7 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
     """Run an audit and write the report and exports."""
     from auditor.demo import prepare_demo
     from auditor.engine import record, run_audit
-    from auditor.evidence import build_bundle, evidence_files
+    from auditor.evidence import SigningKeyError, build_bundle, evidence_files, load_signing_key
     from auditor.exports import accounts_csv, findings_csv, findings_json, findings_jsonl, people_csv
     from auditor.fileio import publish_run
     from auditor.history import History, HistoryError
@@ -105,8 +105,9 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
                 config: Config = prepare_demo(Path(scratch), as_of)
             else:
                 config = load_config(config_path or Path("auditor.toml"))
+            signing_key = load_signing_key(config.evidence) if evidence else None  # before any source is read
             history = History(config.history_db)
-        except (ConfigError, HistoryError) as exc:
+        except (ConfigError, HistoryError, SigningKeyError) as exc:
             raise Fatal(str(exc)) from None
         try:
             result = run_audit(config, as_of, history, progress)
@@ -125,7 +126,8 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
             outputs = {name: scrub_bytes(data) for name, data in outputs.items()}
             files = {name: scrub_bytes(data) for name, data in evidence_files(result, config, outputs).items()}
             if evidence:
-                outputs[f"evidence-{result.run_id}.zip"] = build_bundle(files, pseudonymise=pseudonymise)
+                outputs[f"evidence-{result.run_id}.zip"] = build_bundle(files, pseudonymise=pseudonymise,
+                                                                        signing_key=signing_key)
             # One set: written aside, the run recorded, then published with one atomic switch.
             publish_run(output_dir, result.run_id, outputs, lambda: record(history, result, files))
         except HistoryError as exc:
@@ -167,24 +169,26 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
 @click.option("--pseudonymise", is_flag=True, help="Replace personal fields of the inventory.")
 def evidence_command(run_id: str, config_path: Path, output_path: Path | None, pseudonymise: bool) -> None:
     """Write the evidence bundle of a past run from the history."""
-    from auditor.evidence import build_bundle
+    from auditor.evidence import SigningKeyError, build_bundle, load_signing_key
     from auditor.fileio import write_atomic
     from auditor.history import History, HistoryError
 
     try:
-        history = History(load_config(config_path).history_db)
+        config = load_config(config_path)
+        signing_key = load_signing_key(config.evidence)
+        history = History(config.history_db)
         try:
             files = history.run_files(run_id)
             known = [r.id for r in history.runs()][-5:]
         finally:
             history.close()
-    except (ConfigError, HistoryError) as exc:
+    except (ConfigError, HistoryError, SigningKeyError) as exc:
         raise Fatal(str(exc)) from None
     if not files:
         raise Fatal(f"no evidence for run {run_id!r} in the history (latest runs: {', '.join(known) or 'none'})")
     target = output_path or Path(f"evidence-{run_id}.zip")
     try:
-        write_atomic(target, build_bundle(files, pseudonymise=pseudonymise))
+        write_atomic(target, build_bundle(files, pseudonymise=pseudonymise, signing_key=signing_key))
     except OSError as exc:
         raise Fatal(f"cannot write {target}: {exc.strerror}") from None
     click.echo(f"{target}: evidence bundle for run {run_id} ({len(files) + 1} files)")
@@ -192,18 +196,30 @@ def evidence_command(run_id: str, config_path: Path, output_path: Path | None, p
 
 @main.command("verify")
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
-def verify_command(bundle: Path) -> None:
-    """Check an evidence bundle against its manifest. Exit 1 when anything was altered, added or removed."""
-    from auditor.evidence import verify_bundle
+@click.option("--public-key", "public_key_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The signer's Ed25519 public key (PEM): also check manifest.sig. Use a copy you trust, "
+                   "received apart from the bundle.")
+def verify_command(bundle: Path, public_key_path: Path | None) -> None:
+    """Check an evidence bundle against its manifest. Exit 1 when anything was altered, added or removed, or
+    (with --public-key) when the manifest is not signed by that key."""
+    from auditor.evidence import key_fingerprint, load_public_key, verify_bundle
 
     if not bundle.is_file():
         raise Fatal(f"cannot read {bundle}: no such file")
-    problems, digest = verify_bundle(bundle)  # read entry by entry, never whole into memory
+    public_key = None
+    if public_key_path is not None:
+        try:
+            public_key = load_public_key(public_key_path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise Fatal(f"--public-key {public_key_path}: {getattr(exc, 'strerror', None) or exc}") from None
+    problems, digest = verify_bundle(bundle, public_key)  # read entry by entry, never whole into memory
     if problems:
         for problem in problems:
             click.echo(f"{bundle}: FAILED: {problem}", err=True)
         sys.exit(EXIT_FINDINGS)
-    click.echo(f"{bundle}: OK, every file matches the manifest (manifest SHA-256 {digest})")
+    signed = (f"; the manifest is signed by {key_fingerprint(public_key)}" if public_key is not None
+              else "; signature not checked (give --public-key)")
+    click.echo(f"{bundle}: OK, every file matches the manifest (manifest SHA-256 {digest}){signed}")
 
 
 @main.command("check-config")

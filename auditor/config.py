@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +48,22 @@ class AuditSettings(BaseModel):
 
 
 CORRELATION_KEYS = ("sid", "immutable_id", "employee_id", "email")
+
+
+class EvidenceSettings(BaseModel):
+    """How evidence bundles are signed (``[evidence]``). The Ed25519 private key (PKCS#8 PEM, e.g. from
+    ``openssl genpkey -algorithm ed25519``) comes from a file or an environment variable, never the config."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    signing_key_file: Path | None = Field(default=None, strict=False)
+    signing_key_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> EvidenceSettings:
+        if self.signing_key_file and self.signing_key_env:
+            raise ValueError("set signing_key_file or signing_key_env, not both")
+        return self
 
 
 class IdentitySettings(BaseModel):
@@ -121,6 +137,7 @@ class Config:
     history_db: Path
     accepted_risks: tuple[AcceptedRisk, ...] = ()
     identity: IdentitySettings | None = None  # None: accounts are not correlated across sources
+    evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
 
     def inactive_days_for(self, source: str) -> int:
         for cfg in self.sources:
@@ -163,7 +180,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     except RecursionError:
         raise ConfigError(f"{file}: not valid TOML: arrays or tables nested too deeply") from None
     base_dir = path.resolve().parent if path else Path.cwd()
-    known = {"audit", "sources", "exclusions", "accepted_risks", "identity"}
+    known = {"audit", "sources", "exclusions", "accepted_risks", "identity", "evidence"}
     for key in data:
         if key not in known:
             raise ConfigError(f"{file}: {key}: unknown key (expected one of: {', '.join(sorted(known))})")
@@ -203,6 +220,12 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         if identity.authoritative_source not in names:
             raise ConfigError(f"{file}: identity.authoritative_source: no source named "
                               f"{identity.authoritative_source!r}")
+    try:
+        evidence = EvidenceSettings.model_validate(data.get("evidence", {}))
+    except ValidationError as exc:
+        raise _describe(file, "evidence", exc) from None
+    if evidence.signing_key_file and not evidence.signing_key_file.is_absolute():
+        evidence = evidence.model_copy(update={"signing_key_file": base_dir / evidence.signing_key_file})
     exclusions = _entries(file, data, "exclusions", Exclusion, names)
     accepted = _entries(file, data, "accepted_risks", AcceptedRisk, names)
     _check_rule_ids(file, audit)
@@ -212,7 +235,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     history = audit.history_db or Path("auditor-history.sqlite")
     if not history.is_absolute():
         history = base_dir / history
-    return Config(path, audit, tuple(sources), tuple(exclusions), history, tuple(accepted), identity)
+    return Config(path, audit, tuple(sources), tuple(exclusions), history, tuple(accepted), identity, evidence)
 
 
 def _entries(file: str, data: dict[str, Any], key: str, model: type[E], sources: list[str]) -> list[E]:
@@ -269,21 +292,26 @@ def redacted_config(config: Config) -> dict[str, Any]:
         "exclusions": [e.model_dump(mode="json") for e in config.exclusions],
         "accepted_risks": [e.model_dump(mode="json") for e in config.accepted_risks],
         "identity": config.identity.model_dump(mode="json") if config.identity else None,
+        "evidence": config.evidence.model_dump(mode="json"),  # the key's file or variable name, never the key
     }
 
 
 def unavailable_secrets(config: Config) -> list[str]:
-    """``*_env`` and ``*_file`` references of enabled sources that point at nothing: an unset or empty
-    environment variable, a missing or unreadable file. Read locally only; nothing is contacted, no value shown."""
+    """Secret references (``*_env``, ``*_file``) of enabled sources and of the evidence key that point at
+    nothing: an unset or empty environment variable, a missing or unreadable file. Read locally only; nothing is
+    contacted, no value shown."""
     problems = []
     file = str(config.path) if config.path else "<config>"
+    references: list[tuple[str, str | Path]] = [
+        (f"evidence.{name}", value) for name in ("signing_key_env", "signing_key_file")
+        if (value := getattr(config.evidence, name)) is not None]
     for index, source in enumerate(config.sources):
-        if not source.enabled:
-            continue
-        for key, reference in source.local_references().items():
-            where = f"{file}: sources[{index}].{key} ({source.name})"
-            if isinstance(reference, str) and not os.environ.get(reference):
-                problems.append(f"{where}: environment variable {reference} is not set or empty")
-            elif isinstance(reference, Path) and not os.access(reference, os.R_OK):
-                problems.append(f"{where}: {reference} does not exist or is not readable")
+        if source.enabled:
+            references += [(f"sources[{index}].{key} ({source.name})", value)
+                           for key, value in source.secret_references().items()]
+    for where, reference in references:
+        if isinstance(reference, str) and not os.environ.get(reference):
+            problems.append(f"{file}: {where}: environment variable {reference} is not set or empty")
+        elif isinstance(reference, Path) and not os.access(reference, os.R_OK):
+            problems.append(f"{file}: {where}: {reference} does not exist or is not readable")
     return problems

@@ -17,15 +17,21 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 from auditor import __version__
-from auditor.config import Config, redacted_config
+from auditor.config import Config, EvidenceSettings, redacted_config
 from auditor.engine import AuditResult
 from auditor.model import to_jsonable
 from auditor.rules import RULES
+from auditor.secrets import SecretUnavailable, resolve_secret
 from auditor.timeconv import to_iso
 
 BUNDLE_FORMAT = "identity-auditor-evidence/1"
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
 INVENTORY = "inventory.json"
 # Account fields that identify a person; pseudonymising replaces them, and drops raw directory values.
 _PERSONAL = ("username", "email", "display_name")
@@ -97,20 +103,57 @@ def pseudonymise_inventory(data: bytes) -> bytes:
     return _json(inventory)
 
 
-def build_bundle(files: dict[str, bytes], *, pseudonymise: bool = False) -> bytes:
+class SigningKeyError(Exception):
+    """The configured signing key cannot be used; the message names where it was expected."""
+
+
+def load_signing_key(settings: EvidenceSettings) -> Ed25519PrivateKey | None:
+    """The configured Ed25519 private key, or None when bundles are not signed."""
+    if not settings.signing_key_file and not settings.signing_key_env:
+        return None
+    try:
+        pem = resolve_secret("evidence.signing_key", settings.signing_key_env, settings.signing_key_file)
+    except SecretUnavailable as exc:
+        raise SigningKeyError(str(exc)) from None
+    where = settings.signing_key_env or str(settings.signing_key_file)
+    try:
+        key = serialization.load_pem_private_key(pem.encode("utf-8"), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise SigningKeyError(f"evidence.signing_key: {where} is not an unencrypted PEM private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningKeyError(f"evidence.signing_key: {where} is not an Ed25519 key "
+                              "(make one with: openssl genpkey -algorithm ed25519 -out key.pem)")
+    return key
+
+
+def key_fingerprint(key: Ed25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "SHA256:" + hashlib.sha256(raw).hexdigest()
+
+
+def build_bundle(
+    files: dict[str, bytes], *, pseudonymise: bool = False, signing_key: Ed25519PrivateKey | None = None,
+) -> bytes:
+    """The zip an auditor receives: the files, manifest.json with each file's SHA-256, and with a signing key
+    manifest.sig, the raw Ed25519 signature (RFC 8032) of manifest.json's bytes."""
     files = dict(files)
     if pseudonymise:
         files[INVENTORY] = pseudonymise_inventory(files[INVENTORY])
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
                   for name, data in sorted(files.items())},
     }
+    if signing_key is not None:
+        manifest["signed_by"] = key_fingerprint(signing_key.public_key())
+    raw_manifest = _json(manifest)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         for name, data in sorted(files.items()):
             bundle.writestr(name, data)
-        bundle.writestr(MANIFEST, _json(manifest))
+        bundle.writestr(MANIFEST, raw_manifest)
+        if signing_key is not None:
+            bundle.writestr(SIGNATURE, signing_key.sign(raw_manifest))
     return buffer.getvalue()
 
 
@@ -150,12 +193,13 @@ def _sha256(bundle: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
     return digest.hexdigest()
 
 
-def verify_bundle(data: bytes | Path) -> tuple[list[str], str]:
-    """(problems, manifest digest). No problems: every file is present once, unaltered, listed, and safe."""
+def verify_bundle(data: bytes | Path, public_key: Ed25519PublicKey | None = None) -> tuple[list[str], str]:
+    """(problems, manifest digest). No problems: every file is present once, unaltered, listed, and safe; with
+    ``public_key``, manifest.sig is also a valid signature of manifest.json by that key."""
     try:
         bundle = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return ["not a zip file"], ""
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
+        return ["not a zip file"], ""  # NotImplementedError: a version or feature zipfile does not read
     with bundle:
         infos = bundle.infolist()
         problems: list[str] = []
@@ -196,9 +240,37 @@ def verify_bundle(data: bytes | Path) -> tuple[list[str], str]:
                 continue
             if actual != expected["sha256"]:
                 problems.append(f"{name}: SHA-256 does not match the manifest")
-        for name in sorted(set(entries) - set(listed) - {MANIFEST}):
+        for name in sorted(set(entries) - set(listed) - {MANIFEST, SIGNATURE}):
             problems.append(f"{name}: not listed in the manifest")
+        if public_key is not None:
+            problems += _signature_problems(bundle, entries, raw_manifest, public_key)
     return problems, hashlib.sha256(raw_manifest).hexdigest()
+
+
+def _signature_problems(bundle: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], raw_manifest: bytes,
+                        public_key: Ed25519PublicKey) -> list[str]:
+    if SIGNATURE not in entries:
+        return ["not signed: there is no manifest.sig, so who made the manifest cannot be checked"]
+    if entries[SIGNATURE].file_size > 1024:
+        return ["manifest.sig is not an Ed25519 signature"]
+    try:
+        public_key.verify(bundle.read(SIGNATURE), raw_manifest)
+    except (InvalidSignature, ValueError, zipfile.BadZipFile, OSError, zlib.error, RuntimeError,
+            NotImplementedError):
+        return [f"manifest.sig is not a signature of manifest.json by {key_fingerprint(public_key)}: the bundle "
+                "was not signed with this key, or its manifest was rewritten"]
+    return []
+
+
+def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM (``openssl pkey -in key.pem -pubout``); ValueError otherwise."""
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ValueError("not a PEM public key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
 
 
 def _json(value: Any) -> bytes:

@@ -35,11 +35,14 @@ class SourceConfig(BaseModel):
         """Loud warnings for settings that weaken security: shown whether or not the source could be read."""
         return []
 
-    def local_references(self) -> dict[str, str | Path]:
-        """Configured ``*_env`` and ``*_file`` keys (secrets, CA files) -> variable name or path: checked by
+    def secret_references(self) -> dict[str, str | Path]:
+        """Configured secret keys -> variable name or path: every ``X_env``, and ``X_file`` where an ``X_env``
+        exists too (a secret's two ways in; data files like ``users_file`` have no ``_env``). Checked by
         check-config without contacting anything."""
-        return {name: value for name in type(self).model_fields
-                if name.endswith(("_env", "_file")) and (value := getattr(self, name)) is not None}
+        fields = type(self).model_fields
+        return {name: value for name in fields
+                if (name.endswith("_env") or (name.endswith("_file") and f"{name[:-5]}_env" in fields))
+                and (value := getattr(self, name)) is not None}
 
     @model_validator(mode="after")
     def _paths_relative_to_config(self, info: ValidationInfo) -> SourceConfig:

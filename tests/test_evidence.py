@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -209,3 +211,69 @@ def test_an_oversized_entry_is_refused_before_it_is_read(bundle: tuple[Path, str
     monkeypatch.setattr(evidence, "MAX_ENTRY_BYTES", 1000)  # the limit, scaled down: a bound, not a fake network
     code, output = verify(path)
     assert code == 1 and "over the 1000 byte limit" in output
+
+
+def _keys(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A signing key and its public key as openssl makes them, and a second (wrong) public key."""
+    key, public, other = tmp_path / "signing.pem", tmp_path / "signing.pub", tmp_path / "other.pub"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(key)], check=True)
+    subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-out", str(public)], check=True)
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(tmp_path / "other.pem")], check=True)
+    subprocess.run(["openssl", "pkey", "-in", str(tmp_path / "other.pem"), "-pubout", "-out", str(other)], check=True)
+    return key, public, other
+
+
+def test_signed_bundles_verify_with_the_key_and_only_with_it(small_org: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    key, public, other = _keys(tmp_path)
+    monkeypatch.setenv("EVIDENCE_KEY", key.read_text())
+    small_org.write_text(small_org.read_text() + '\n[evidence]\nsigning_key_env = "EVIDENCE_KEY"\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", "--config", str(small_org), "--output", str(out), "--evidence", "-q"])
+    assert result.exit_code == 0, result.output
+    run_id = json.loads((out / "findings.json").read_text())["run_id"]
+    bundle_path = out / f"evidence-{run_id}.zip"
+    result = CliRunner().invoke(main, ["verify", str(bundle_path), "--public-key", str(public)])
+    assert result.exit_code == 0 and "the manifest is signed by SHA256:" in result.output
+    assert key.read_text().splitlines()[1] not in (out / "findings.json").read_text()  # the key never leaves
+    # The wrong key, and a manifest rewritten consistently (hashes updated): both fail, with the reason.
+    result = CliRunner().invoke(main, ["verify", str(bundle_path), "--public-key", str(other)])
+    assert result.exit_code == 1 and "not a signature of manifest.json" in result.output
+    forged = tmp_path / "forged.zip"
+    with zipfile.ZipFile(bundle_path) as original, zipfile.ZipFile(forged, "w") as new:
+        manifest = json.loads(original.read("manifest.json"))
+        for name in original.namelist():
+            data = original.read(name)
+            if name == "findings.json":
+                data = data.replace(b'"high"', b'"low"')
+                manifest["files"][name]["sha256"] = hashlib.sha256(data).hexdigest()
+            if name not in ("manifest.json", "manifest.sig"):
+                new.writestr(name, data)
+        new.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
+        new.writestr("manifest.sig", original.read("manifest.sig"))
+    assert verify(forged)[0] == 0  # hashes alone cannot tell: that is what the signature is for
+    result = CliRunner().invoke(main, ["verify", str(forged), "--public-key", str(public)])
+    assert result.exit_code == 1 and "manifest was rewritten" in result.output
+    # An auditor without this tool checks the same signature with openssl alone (as the README says).
+    with zipfile.ZipFile(bundle_path) as signed:
+        (tmp_path / "manifest.json").write_bytes(signed.read("manifest.json"))
+        (tmp_path / "manifest.sig").write_bytes(signed.read("manifest.sig"))
+    check = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(public), "-rawin", "-in",
+                            str(tmp_path / "manifest.json"), "-sigfile", str(tmp_path / "manifest.sig")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0 and "Signature Verified Successfully" in check.stdout
+
+
+def test_unsigned_bundle_with_a_public_key_fails_and_a_bad_key_is_a_clear_error(
+    bundle: tuple[Path, str, Path], small_org: Path, tmp_path: Path,
+) -> None:
+    path, _, _ = bundle
+    _key, public, _other = _keys(tmp_path)
+    result = CliRunner().invoke(main, ["verify", str(path), "--public-key", str(public)])
+    assert result.exit_code == 1 and "not signed" in result.output
+    (tmp_path / "rsa.pem").write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    small_org.write_text(small_org.read_text() + f'\n[evidence]\nsigning_key_file = "{tmp_path / "rsa.pem"}"\n')
+    result = CliRunner().invoke(main, ["run", "--config", str(small_org), "--output", str(tmp_path / "o2"),
+                                       "--evidence"])
+    assert result.exit_code == 2 and "evidence.signing_key" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o2").exists()  # checked before anything is read or written

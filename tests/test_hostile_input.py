@@ -6,7 +6,9 @@ A record we cannot read is listed and the rest of the source is audited; the sou
 from __future__ import annotations
 
 import base64
+import io
 import json
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -109,3 +111,65 @@ def test_a_config_with_no_enabled_source_is_a_config_error(tmp_path: Path) -> No
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 2 and "no enabled source" in result.output
     assert not (tmp_path / "out").exists()  # nothing is written
+
+
+# ---- fuzzing: no input raises anything but the documented error, or hangs ----
+
+from hypothesis import given  # noqa: E402 - the fuzz section keeps its imports beside it
+from hypothesis import strategies as st  # noqa: E402
+
+from auditor.config import ConfigError, parse_config  # noqa: E402
+from auditor.evidence import build_bundle, verify_bundle  # noqa: E402
+from tests.test_config import GOOD  # noqa: E402
+from tests.test_mapping_properties import FUZZ  # noqa: E402
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_any_config_text_is_a_config_or_a_config_error(text: str) -> None:
+    try:
+        parse_config(text, path=Path("/etc/auditor/audit.toml"))
+    except ConfigError as exc:
+        assert str(exc).startswith("/etc/auditor/audit.toml: ") and "\n" not in str(exc)
+
+
+@FUZZ
+@given(position=st.integers(min_value=0, max_value=len(GOOD)), insert=st.text(max_size=12),
+       cut=st.integers(min_value=0, max_value=8))
+def test_a_damaged_real_config_is_a_config_or_a_config_error(position: int, insert: str, cut: int) -> None:
+    try:
+        parse_config(GOOD[:position] + insert + GOOD[position + cut:], path=Path("/etc/auditor/audit.toml"))
+    except ConfigError:
+        pass
+
+
+BUNDLE = build_bundle({"inventory.json": b'{"accounts": []}', "findings.json": b'{"findings": []}',
+                       "report.html": b"<html></html>"})
+
+
+@FUZZ
+@given(st.binary(max_size=600))
+def test_any_bytes_verify_to_problems_never_an_exception(data: bytes) -> None:
+    problems, _digest = verify_bundle(data)
+    assert problems
+
+
+@FUZZ
+@given(position=st.integers(min_value=0, max_value=len(BUNDLE) - 1), value=st.integers(min_value=0, max_value=255),
+       truncate=st.booleans())
+def test_a_damaged_real_bundle_never_raises(position: int, value: int, truncate: bool) -> None:
+    damaged = BUNDLE[:position] if truncate else BUNDLE[:position] + bytes([value]) + BUNDLE[position + 1:]
+    problems, _digest = verify_bundle(damaged)
+    if not problems:  # a byte no content depends on (a header's "version needed"): the content is intact
+        with zipfile.ZipFile(io.BytesIO(damaged)) as bundle, zipfile.ZipFile(io.BytesIO(BUNDLE)) as original:
+            assert {n: bundle.read(n) for n in bundle.namelist()} == {n: original.read(n) for n in original.namelist()}
+
+
+def test_times_in_year_9999_and_year_1_are_unknown_not_a_traceback(tmp_path: Path) -> None:
+    far = EXPORT.replace(b"sAMAccountName: bob", b"sAMAccountName: bob\nlastLogonTimestamp: 2650467743990000000")
+    far = far.replace(b"sAMAccountName: cy\n", b"sAMAccountName: cy\nwhenCreated: 00010101000000Z\n")
+    code, document = audit_ldif(tmp_path, far)
+    assert code == 0
+    said = document["sources"][0]["warnings"]
+    assert any("CN=Bob" in w and "lastLogonTimestamp" in w and "out of range" in w for w in said)
+    assert any("CN=Cy" in w and "whenCreated" in w for w in said)
