@@ -31,7 +31,7 @@ from auditor.policy_rating import PolicyRater
 from auditor.rules import RULES
 from auditor.rules.base import RuleContext
 from connectors import SOURCE_TYPES
-from connectors.base import SourceError
+from connectors.base import SourceError, SourceResult
 
 Progress = Callable[[str], None]
 
@@ -92,11 +92,13 @@ def _collect(
         except Exception as exc:  # a connector bug must not cost the other sources their audit
             status.state, status.error = SourceState.FAILED, f"unexpected error: {type(exc).__name__}: {exc}"
         else:
+            duplicates = _drop_duplicate_ids(result)
             status.accounts, status.policies = len(result.accounts), len(result.policies)
             status.change_events = len(result.change_events)
             status.warnings += result.warnings + _future_times(result.accounts, as_of)
-            if result.partial_error:
-                status.state, status.error = SourceState.PARTIAL, result.partial_error
+            if result.partial_error or duplicates:
+                status.state = SourceState.PARTIAL
+                status.error = "; ".join(e for e in (result.partial_error, duplicates) if e)
             else:
                 complete_snapshots[source.name] = result.accounts
                 if result.state:
@@ -107,6 +109,21 @@ def _collect(
         status.collected_at = datetime.now(UTC)
         inventory.sources.append(status)
     return inventory, complete_snapshots, states
+
+
+def _drop_duplicate_ids(result: SourceResult) -> str | None:
+    """Two records with one id: which one is true is not known. The first is audited, the rest listed."""
+    seen: set[str] = set()
+    kept: list[Account] = []
+    dropped: list[Account] = []
+    for account in result.accounts:
+        (dropped if account.id in seen else kept).append(account)
+        seen.add(account.id)
+    if not dropped:
+        return None
+    result.accounts = kept
+    listed = ", ".join(f"{a.id} ({a.username})" for a in dropped[:10]) + (" ..." if len(dropped) > 10 else "")
+    return f"{len(dropped)} record(s) repeat an id already read and are not audited: {listed}"
 
 
 _TIMES = ("last_activity_at", "created_at", "password_last_set_at")

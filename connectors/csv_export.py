@@ -18,6 +18,10 @@ from auditor.timeconv import parse_timestamp
 from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType, StrList
 from connectors.values import ValueProblems
 
+# A long value (a 128 KB description) is a value, not a reason to stop reading: the csv module's default
+# limit is 128 KiB per field.
+csv.field_size_limit(16 << 20)
+
 _TRUE = ("true", "yes", "y", "1", "active", "enabled")
 _FALSE = ("false", "no", "n", "0", "inactive", "disabled", "suspended", "deactivated", "locked")
 
@@ -105,8 +109,9 @@ def _rows(
                 rows.append((start, row))
             start = reader.line_num + 1
     except csv.Error as exc:
-        problems.bad_record(f"{path.name} line {start}", f"{exc} (a quote opened here is never closed): this "
-                            "row and every line after it are not audited")
+        why = " (a quote opened here is never closed)" if "end of data" in str(exc) else ""
+        problems.bad_record(f"{path.name} line {start}", f"{exc}{why}: this row and every line after it are not "
+                            "audited")
     return rows
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from auditor.cli import main
@@ -173,3 +174,93 @@ def test_times_in_year_9999_and_year_1_are_unknown_not_a_traceback(tmp_path: Pat
     said = document["sources"][0]["warnings"]
     assert any("CN=Bob" in w and "lastLogonTimestamp" in w and "out of range" in w for w in said)
     assert any("CN=Cy" in w and "whenCreated" in w for w in said)
+
+
+def test_two_records_with_one_id_in_any_source_are_named(tmp_path: Path) -> None:
+    (tmp_path / "users.csv").write_text("id,u,e\n1,ann,true\n1,ann-twin,false\n2,bob,true\n")
+    config = tmp_path / "audit.toml"
+    config.write_text(f"[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'app'\ntype = 'csv'\n"
+                      f"path = '{tmp_path / 'users.csv'}'\ncolumns = {{ id = 'id', username = 'u', enabled = 'e' }}\n")
+    result = CliRunner().invoke(main, ["run", "--config", str(config), "--output", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 3
+    source = json.loads((tmp_path / "out" / "findings.json").read_text())["sources"][0]
+    assert "repeat an id already read" in source["error"] and "1 (ann-twin)" in source["error"]
+    assert source["accounts"] == 2
+
+
+def test_a_128_kb_csv_value_is_read_and_the_rest_audited(tmp_path: Path) -> None:
+    from connectors.csv_export import CsvConfig
+    from connectors.csv_export import collect as collect_csv
+
+    (tmp_path / "users.csv").write_text(f"id,u,e,d\n1,ann,true,{'x' * 140_000}\n2,bob,true,short\n")
+    config = CsvConfig.model_validate({"name": "app", "type": "csv", "path": str(tmp_path / "users.csv"),
+                                       "columns": {"id": "id", "username": "u", "enabled": "e",
+                                                   "display_name": "d"}})
+    result = collect_csv(config, datetime(2026, 11, 1, tzinfo=UTC))
+    assert [a.username for a in result.accounts] == ["ann", "bob"] and result.partial_error is None
+
+
+@pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"])
+def test_csv_values_with_unicode_line_separators_stay_in_their_row(separator: str, tmp_path: Path) -> None:
+    from connectors.csv_export import CsvConfig
+    from connectors.csv_export import collect as collect_csv
+
+    (tmp_path / "users.csv").write_text(f"id,u,e\n1,ann{separator}2,true\n3,cy,false\n", encoding="utf-8")
+    config = CsvConfig.model_validate({"name": "app", "type": "csv", "path": str(tmp_path / "users.csv"),
+                                       "columns": {"id": "id", "username": "u", "enabled": "e"}})
+    result = collect_csv(config, datetime(2026, 11, 1, tzinfo=UTC))
+    assert [(a.id, a.username, a.enabled) for a in result.accounts] == [("1", f"ann{separator}2", True),
+                                                                        ("3", "cy", False)]
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_any_csv_file_is_accounts_or_a_source_error(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    from connectors.base import SourceError
+    from connectors.csv_export import CsvConfig
+    from connectors.csv_export import collect as collect_csv
+
+    path = tmp_path_factory.mktemp("csv") / "users.csv"
+    path.write_text("id,u,e,t\n" + text, encoding="utf-8", errors="surrogateescape")
+    config = CsvConfig.model_validate({"name": "app", "type": "csv", "path": str(path), "date_format": "unix",
+                                       "columns": {"id": "id", "username": "u", "enabled": "e",
+                                                   "last_activity_at": "t"}})
+    try:
+        collect_csv(config, datetime(2026, 11, 1, tzinfo=UTC))
+    except SourceError:
+        pass
+
+
+@FUZZ
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_any_graph_json_file_is_accounts_or_a_source_error(tmp_path_factory: pytest.TempPathFactory,
+                                                           data: bytes) -> None:
+    from connectors.base import SourceError
+    from connectors.graph_json import GraphJsonConfig
+    from connectors.graph_json import collect as collect_graph
+
+    path = tmp_path_factory.mktemp("graph") / "users.json"
+    path.write_bytes(data)
+    try:
+        collect_graph(GraphJsonConfig.model_validate({"name": "g", "type": "graph-json", "users_file": str(path)}),
+                      datetime(2026, 11, 1, tzinfo=UTC))
+    except SourceError:
+        pass
+
+
+@FUZZ
+@given(value=st.text(max_size=80).filter(lambda v: "\n" not in v and "\r" not in v))
+def test_a_hostile_ldif_value_changes_no_other_record(value: str) -> None:
+    """Whatever one display name holds (FF, NEL, U+2028, 'isDeleted: TRUE', ...), the others read the same."""
+    from connectors.activedirectory import map_active_directory
+    from connectors.ldif_format import read_ldif
+
+    def audit(data: bytes) -> dict[str, tuple[Any, ...]]:
+        accounts = map_active_directory("ad", list(read_ldif(data, [], []))).accounts
+        return {a.username: (a.enabled, a.last_activity_at, a.password_policy_id) for a in accounts}
+
+    before = audit(EXPORT)
+    hostile = EXPORT.replace(b"sAMAccountName: bob\n", f"sAMAccountName: bob\ndisplayName: {value}\n".encode())
+    after = audit(hostile)
+    assert {k: v for k, v in after.items() if k != "bob"} == {k: v for k, v in before.items() if k != "bob"}
+    assert "bob" in after  # and bob is still there
