@@ -34,6 +34,17 @@ def audit_ldif(tmp_path: Path, data: bytes) -> tuple[int, dict[str, Any]]:
     return result.exit_code, json.loads((tmp_path / "out" / "findings.json").read_text())
 
 
+def audit_csv(tmp_path: Path, text: str) -> tuple[int, dict[str, Any]]:
+    """(exit code, the source's entry in findings.json) of an audit of one CSV export."""
+    (tmp_path / "users.csv").write_text(text)
+    config = tmp_path / "audit.toml"
+    config.write_text(f"[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'app'\ntype = 'csv'\n"
+                      f"path = '{tmp_path / 'users.csv'}'\ncolumns = {{ id = 'id', username = 'u', enabled = 'e' }}\n")
+    result = CliRunner().invoke(main, ["run", "--config", str(config), "--output", str(tmp_path / "out"), "-q"])
+    assert "Traceback" not in result.output
+    return result.exit_code, json.loads((tmp_path / "out" / "findings.json").read_text())["sources"][0]
+
+
 def usernames(document: dict[str, Any], tmp_path: Path) -> set[str]:
     text = (tmp_path / "out" / "accounts.csv").read_text(encoding="utf-8-sig")
     return {line.split(",")[2] for line in text.splitlines()[1:]}
@@ -81,13 +92,9 @@ def test_times_in_the_future_are_said(tmp_path: Path) -> None:
 def test_csv_rows_that_are_not_rows_are_listed_and_a_never_closed_quote_swallows_nothing_silently(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "users.csv").write_text("id,u,e\n1,ann,true\n2,bob,true,extra\n3,cy\n\"4,dee,true\n5,eve,true\n")
-    config = tmp_path / "audit.toml"
-    config.write_text(f"[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'app'\ntype = 'csv'\n"
-                      f"path = '{tmp_path / 'users.csv'}'\ncolumns = {{ id = 'id', username = 'u', enabled = 'e' }}\n")
-    result = CliRunner().invoke(main, ["run", "--config", str(config), "--output", str(tmp_path / "out"), "-q"])
-    assert result.exit_code == 3
-    error = json.loads((tmp_path / "out" / "findings.json").read_text())["sources"][0]["error"]
+    code, source = audit_csv(tmp_path, "id,u,e\n1,ann,true\n2,bob,true,extra\n3,cy\n\"4,dee,true\n5,eve,true\n")
+    assert code == 3
+    error = source["error"]
     assert "users.csv line 3: 3 fields expected, 4 found" in error
     assert "users.csv line 4: 3 fields expected, 2 found" in error
     assert "users.csv line 5" in error and "never closed" in error
@@ -177,13 +184,8 @@ def test_times_in_year_9999_and_year_1_are_unknown_not_a_traceback(tmp_path: Pat
 
 
 def test_two_records_with_one_id_in_any_source_are_named(tmp_path: Path) -> None:
-    (tmp_path / "users.csv").write_text("id,u,e\n1,ann,true\n1,ann-twin,false\n2,bob,true\n")
-    config = tmp_path / "audit.toml"
-    config.write_text(f"[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'app'\ntype = 'csv'\n"
-                      f"path = '{tmp_path / 'users.csv'}'\ncolumns = {{ id = 'id', username = 'u', enabled = 'e' }}\n")
-    result = CliRunner().invoke(main, ["run", "--config", str(config), "--output", str(tmp_path / "out"), "-q"])
-    assert result.exit_code == 3
-    source = json.loads((tmp_path / "out" / "findings.json").read_text())["sources"][0]
+    code, source = audit_csv(tmp_path, "id,u,e\n1,ann,true\n1,ann-twin,false\n2,bob,true\n")
+    assert code == 3
     assert "repeat an id already read" in source["error"] and "1 (ann-twin)" in source["error"]
     assert source["accounts"] == 2
 

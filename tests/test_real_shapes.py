@@ -25,6 +25,7 @@ from connectors import github, google, okta, scim, slack
 from connectors.http_json import _error_of
 from connectors.values import ValueProblems
 from tests.servers.harness import Pki
+from tests.simulators.google import Workspace
 from tests.simulators.https import HttpsSimulator, Reply, Request
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -343,3 +344,54 @@ ca_bundle = "{pki.ca}"
     assert any("projected@example.com" in w and "status" in w for w in said)
     assert any("W07QCRPA4" in w and "date_last" in w for w in said)
     assert set(open_findings(document, "never-used-enabled")) == {"never.used@example.com"}
+
+
+def test_google_scim_and_github_payloads_through_a_whole_audit(replay: Any, pki: Pki, tmp_path: Path) -> None:
+    google_page = load("google", "users_list_fields_projection.json")
+    google_sim = replay({
+        "/token": {"access_token": "ya29.replayed-access-token", "expires_in": 3599, "token_type": "Bearer"},
+        "/admin/directory/v1/users": lambda request, _n: {"users": []} if "pageToken" in request.query
+        else google_page,
+    })
+    key = tmp_path / "sa.json"
+    key.write_text(Workspace().key_json(f"{google_sim.base_url}/token"))
+    scim_sim = replay({"/v2/Users": load("scim", "list_response.json")})
+    members = load("github", "org_members.json")
+    github_sim = replay({
+        "/orgs/acme": {"login": "acme", "id": 9},  # not an owner's token: no 2FA requirement field
+        "/orgs/acme/members": lambda request, _n: [] if request.query.get("role") == "admin"
+        or "filter" in request.query else members,
+        "/orgs/acme/outside_collaborators": [],
+    })
+    code, document, accounts = run_audit(tmp_path, f"""
+[[sources]]
+name = "workspace"
+type = "google"
+base_url = "{google_sim.base_url}"
+credentials_file = "{key}"
+subject = "admin@example.com"
+ca_bundle = "{pki.ca}"
+[[sources]]
+name = "scim"
+type = "scim"
+base_url = "{scim_sim.base_url}/v2"
+token_env = "SCIM_TOKEN"
+ca_bundle = "{pki.ca}"
+[[sources]]
+name = "github"
+type = "github"
+base_url = "{github_sim.base_url}"
+organization = "acme"
+token_env = "GH_TOKEN"
+read_saml_identities = false
+ca_bundle = "{pki.ca}"
+""", ("SCIM_TOKEN", "scim-token-value"), ("GH_TOKEN", "ghp_replayedtokenvalue"))
+    assert code == 0 and document["complete"], document["gaps"]
+    assert accounts["projected@example.com"]["enabled"] == "unknown"  # Google: a fields projection
+    assert accounts["new.hire@example.com"]["activity"] != "unknown"  # 1970-01-01: never signed in
+    assert accounts["bjensen@example.com"]["enabled"] == "unknown"  # SCIM: RFC 7643's user has no active
+    assert accounts["left@example.com"]["enabled"] == "unknown"  # "False" as a string
+    assert {accounts[u]["activity"] for u in ("octocat", "hubot")} == {"unknown"}  # GitHub: no member activity
+    said = warnings(document)
+    assert any("left@example.com" in w and "active" in w for w in said)
+    assert any("projected@example.com" in w for w in said)
