@@ -24,25 +24,26 @@ from tests.ldif_fixtures import guid as ldif_guid
 EXPORT = ldif(domain_head(), user("Alice", "alice", 512, 1), user("Bob", "bob", 512, 2), user("Cy", "cy", 512, 3))
 
 
-def audit_ldif(tmp_path: Path, data: bytes) -> tuple[int, dict[str, Any]]:
-    (tmp_path / "ad.ldif").write_bytes(data)
+def audit_one(tmp_path: Path, name: str, data: bytes, source: str) -> tuple[int, dict[str, Any]]:
+    """(exit code, findings.json) of an audit of one export, written to ``name``; ``source`` is the rest of its
+    [[sources]] table."""
+    (tmp_path / name).write_bytes(data)
     config = tmp_path / "audit.toml"
-    config.write_text(f"[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'ad'\ntype = 'ldif'\n"
-                      f"path = '{tmp_path / 'ad.ldif'}'\n")
+    config.write_text(f"[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\npath = '{tmp_path / name}'\n{source}")
     result = CliRunner().invoke(main, ["run", "--config", str(config), "--output", str(tmp_path / "out"), "-q"])
     assert "Traceback" not in result.output
     return result.exit_code, json.loads((tmp_path / "out" / "findings.json").read_text())
 
 
+def audit_ldif(tmp_path: Path, data: bytes) -> tuple[int, dict[str, Any]]:
+    return audit_one(tmp_path, "ad.ldif", data, "name = 'ad'\ntype = 'ldif'\n")
+
+
 def audit_csv(tmp_path: Path, text: str) -> tuple[int, dict[str, Any]]:
     """(exit code, the source's entry in findings.json) of an audit of one CSV export."""
-    (tmp_path / "users.csv").write_text(text)
-    config = tmp_path / "audit.toml"
-    config.write_text(f"[audit]\nhistory_db = 'h.sqlite'\n[[sources]]\nname = 'app'\ntype = 'csv'\n"
-                      f"path = '{tmp_path / 'users.csv'}'\ncolumns = {{ id = 'id', username = 'u', enabled = 'e' }}\n")
-    result = CliRunner().invoke(main, ["run", "--config", str(config), "--output", str(tmp_path / "out"), "-q"])
-    assert "Traceback" not in result.output
-    return result.exit_code, json.loads((tmp_path / "out" / "findings.json").read_text())["sources"][0]
+    code, document = audit_one(tmp_path, "users.csv", text.encode(), "name = 'app'\ntype = 'csv'\n"
+                               "columns = { id = 'id', username = 'u', enabled = 'e' }\n")
+    return code, document["sources"][0]
 
 
 def usernames(document: dict[str, Any], tmp_path: Path) -> set[str]:
