@@ -1,4 +1,9 @@
-"""Compliance control references (REFERENCE.md section 4), named once and reused by rule metadata."""
+"""Compliance control references, named once and reused by rule metadata.
+
+Frameworks: CIS Critical Security Controls v8 (Center for Internet Security), NIST SP 800-53 Revision 5
+(Security and Privacy Controls), PCI DSS v4.0 (PCI Security Standards Council), ISO/IEC 27001:2022 Annex A,
+and the AICPA 2017 Trust Services Criteria used in SOC 2 reports.
+"""
 
 from __future__ import annotations
 

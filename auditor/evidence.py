@@ -60,22 +60,31 @@ def evidence_files(result: AuditResult, config: Config, outputs: dict[str, bytes
 
 
 def control_index(result: AuditResult) -> list[dict[str, Any]]:
-    """For each control: the rules that test it, the population they examined, and the findings."""
+    """For each control: the rules that test it, the population those rules examined (each rule declares
+    what it examines), and the findings by their own status (open, accepted, excluded)."""
+    inventory = result.inventory
+    graph = inventory.identity
+    examined = {
+        "accounts": len(inventory.accounts), "password_policies": len(inventory.policies),
+        "change_events": sum(1 for e in inventory.change_events if result.context.period_start < e.at <= result.as_of),
+        "people": len(graph.people) if graph is not None else 0,
+    }
     index: dict[tuple[str, str], dict[str, Any]] = {}
-    population = {"accounts": len(result.inventory.accounts), "password_policies": len(result.inventory.policies),
-                  "sources": [s.name for s in result.inventory.sources]}
     for rule_id, rule in RULES.items():
         for control in rule.meta.controls:
             entry = index.setdefault((control.framework, control.control), {
-                "framework": control.framework, "control": control.control, "rules": [], "population": population,
-                "open_findings": [], "excluded_findings": []})
+                "framework": control.framework, "control": control.control, "rules": [],
+                "population": {"sources": [s.name for s in inventory.sources]},
+                "open_findings": [], "accepted_findings": [], "excluded_findings": []})
             entry["rules"].append(rule_id)
+            entry["population"][rule.meta.examines] = examined[rule.meta.examines]
     for finding in result.findings:
         for control in finding.controls:
             entry = index[(control.framework, control.control)]
-            key = "excluded_findings" if finding.excluded_by else "open_findings"
-            entry[key].append({"rule": finding.rule, "severity": finding.severity.value, "source": finding.source,
-                               "subject": finding.subject.name, "message": finding.message})
+            entry[f"{finding.status}_findings"].append({
+                "rule": finding.rule, "severity": finding.severity.value, "source": finding.source,
+                "subject": finding.subject.name, "message": finding.message, "status": finding.status,
+                "status_note": finding.status_note})
     return sorted(index.values(), key=lambda e: (e["framework"], e["control"]))
 
 

@@ -1,9 +1,11 @@
 """Rate a password policy by the weakest password people actually choose that it still admits.
 
-Recipe (REFERENCE.md 5.3): popular base words (zxcvbn's own frequency lists, the organisation's name,
+Recipe: popular base words (zxcvbn's own frequency lists, the organisation's name,
 seasons, keyboard walks) times the mutations people use to satisfy rules (capitalise, append digits or
-the year, ``!``, leetspeak), filtered through the policy's rules, scored with zxcvbn. The policy is as
-strong as its weakest admitted candidate.
+the year, ``!``, leetspeak), filtered through the policy's rules, scored with zxcvbn (Wheeler, "zxcvbn:
+Low-Budget Password Strength Estimation", USENIX Security 2016). The policy is as strong as its weakest
+admitted candidate: composition rules admit predictable choices, which is why NIST SP 800-63B 5.1.1.2 asks
+for a check against commonly used passwords instead.
 
 Cost control: zxcvbn takes ~1 ms a call, so for each mutation pattern only the most popular admitted
 bases are scored (guess counts grow with a base's rank, so the minimum sits among them), scores are
@@ -144,8 +146,9 @@ class PolicyRater:
         return not (policy.banned_list and self._banned_score(c.text) < 5)
 
     def _banned_score(self, candidate: str) -> int:
-        """Entra-style scoring (REFERENCE.md 2.6): a banned token found counts 1 point, every other
-        character 1 point; fewer than 5 points is rejected. Greedy longest-token match."""
+        """Entra-style scoring (Microsoft Entra Password Protection, "How are passwords evaluated"): each banned
+        token found counts 1 point, every other character 1 point; fewer than 5 points is rejected. Greedy
+        longest-token match."""
         points = self._banned_memo.get(candidate)
         if points is None:
             points = min(self._banned_points(candidate.lower().translate(t)) for t in _BANNED_NORMALISE)

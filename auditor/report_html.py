@@ -20,8 +20,9 @@ from auditor.charts import Bar, bar_chart, sparkline
 from auditor.controls import FRAMEWORKS
 from auditor.engine import AuditResult
 from auditor.kpis import Kpi
-from auditor.model import AccountKind, Finding, SourceState
+from auditor.model import AccountKind, Finding, Severity, SourceState
 from auditor.rules import RULES
+from auditor.rules.base import AREAS
 from auditor.timeconv import to_iso
 from auditor.views import account_rows, person_rows
 
@@ -107,23 +108,22 @@ def _encode_findings(findings: list[Finding]) -> tuple[dict[str, Any], list[list
     return common, rows
 
 
-# Areas of the summary, and the rules whose open findings decide each one's state.
-POSTURE_AREAS = (
-    ("Dormant accounts", ("inactive-enabled", "never-used-enabled", "guest-invitation-pending")),
-    ("Password policies", ("weak-password-policy", "password-never-expires", "password-not-required",
-                           "reversible-password-encryption")),
-    ("Multi-factor authentication", ("mfa-not-registered",)),
-    ("Account changes", ("change-volume-spike",)),
-)
 _ZXCVBN_LOG10_FOR_SCORE = {0: 0.0, 1: 3.0, 2: 6.0, 3: 8.0, 4: 10.0}
 _AGE_BUCKETS = ((30, "0-30 d"), (90, "31-90 d"), (180, "91-180 d"), (365, "181-365 d"), (None, "> 1 year"))
 
 
 def _posture(result: AuditResult) -> list[dict[str, Any]]:
+    """One row per summary area, from each rule's declared area: no rule's findings can miss the summary.
+    Informational findings (counts, not problems) do not change an area's state."""
     rows = []
-    open_findings = result.open_findings()
-    for area, rules in POSTURE_AREAS:
-        mine = [f for f in open_findings if f.rule in rules]
+    problems = [f for f in result.open_findings() if f.severity != Severity.INFO]
+    for area in AREAS:
+        rules = [r.meta for r in RULES.values() if r.meta.area == area]
+        mine = [f for f in problems if RULES[f.rule].meta.area == area]
+        if not mine and result.inventory.identity is None and all(meta.needs_identity for meta in rules):
+            rows.append({"area": area, "state": "not evaluated", "css": "attention",
+                         "summary": "accounts are not linked to people: configure [identity]"})
+            continue
         worst = max((f.severity.rank for f in mine), default=-1)
         state = "at risk" if worst >= 3 else "attention" if mine else "good"
         rows.append({"area": area, "state": state, "css": state.replace(" ", "-"),

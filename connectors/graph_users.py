@@ -50,7 +50,7 @@ def cloud_password_policies(source: str) -> list[PasswordPolicy]:
             raw={"rule": "8-256 characters, 3 of 4 classes, global banned-password list"},
         ),
         PasswordPolicy(
-            # [inf] Microsoft documents only "allows weaker passwords"; complexity is what it drops.
+            # An inference: Microsoft documents only "allows weaker passwords"; complexity is what it drops.
             source=source, id=WEAK_CLOUD_POLICY_ID, name="Entra ID cloud policy with DisableStrongPassword",
             min_length=8, min_character_classes=0, banned_list=True, max_age=None, lockout_threshold=10,
             applies_to=["users whose passwordPolicies include DisableStrongPassword"],

@@ -177,7 +177,8 @@ def test_report_summary_trends_and_charts(small_org: Path, tmp_path: Path) -> No
     html = (tmp_path / "two" / "report.html").read_text()
     posture = dict(re.findall(r"<tr><td>([^<]+)</td><td><span class=\"posture posture-[a-z-]+\">([^<]+)</span>", html))
     assert posture == {"Dormant accounts": "at risk", "Password policies": "at risk",  # kiosk: high severity
-                       "Multi-factor authentication": "good", "Account changes": "good", "Coverage": "good"}
+                       "Multi-factor authentication": "good", "Account changes": "good", "Coverage": "good",
+                       "Offboarding and ownership": "not evaluated"}  # no [identity] in this org
     assert html.count('<svg class="spark"') == 6  # a trend per key figure once there is an earlier run
     assert 'aria-label="Account changes per day"' in html and 'aria-label="Enabled accounts by days' in html
     weak = re.findall(r'<rect class="bar weak"[^>]*><title>([^<]+)</title>', html)

@@ -277,3 +277,58 @@ def test_unsigned_bundle_with_a_public_key_fails_and_a_bad_key_is_a_clear_error(
                                        "--evidence"])
     assert result.exit_code == 2 and "evidence.signing_key" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o2").exists()  # checked before anything is read or written
+
+
+def test_every_rule_lands_in_a_summary_area_and_the_demos_offboarding_gaps_are_in_it(tmp_path: Path) -> None:
+    import re
+
+    from auditor.rules import RULES
+    from auditor.rules.base import AREAS
+
+    assert {rule.meta.area for rule in RULES.values()} <= set(AREAS)
+    result = CliRunner().invoke(main, ["run", "--demo", "--output", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "out" / "findings.json").read_text())
+    html = (tmp_path / "out" / "report.html").read_text()
+    rows = dict(re.findall(r"<tr><td>([^<]+)</td><td><span class=\"posture posture-[a-z-]+\">[^<]+</span></td>"
+                           r"<td>([^<]*)</td>", html))
+    for area in AREAS:
+        expected = sum(1 for f in document["findings"] if f["status"] == "open" and f["severity"] != "info"
+                       and RULES[f["rule"]].meta.area == area)
+        assert rows[area] == (f"{expected} open finding(s)" if expected else "no open findings"), area
+    gaps = [f for f in document["findings"] if f["rule"] == "offboarding-gap" and f["status"] == "open"]
+    assert gaps and rows["Offboarding and ownership"] != "no open findings"
+
+
+def test_controls_index_files_findings_by_their_status_and_population_by_rule(bundle: tuple[Path, str, Path],
+                                                                              small_org: Path, tmp_path: Path) -> None:
+    path, _, _ = bundle
+    with zipfile.ZipFile(path) as evidence:
+        controls = json.loads(evidence.read("controls.json"))
+        findings = json.loads(evidence.read("findings.json"))["findings"]
+    excluded = [f for f in findings if f["status"] == "excluded"]
+    assert excluded  # the small org's break-glass exclusion
+    by_control = {(c["framework"], c["control"]): c for c in controls}
+    for control in controls:
+        assert not any(f["status"] != "open" for f in control["open_findings"])
+    weak_policy = by_control[("CIS Controls v8", "5.2")]  # tested by weak-password-policy: it examines policies
+    assert "password_policies" in weak_policy["population"]
+    dormant = by_control[("CIS Controls v8", "5.3")]  # inactive-enabled: accounts
+    assert "accounts" in dormant["population"] and "password_policies" not in dormant["population"]
+    filed = sum(len(c["excluded_findings"]) for c in controls)
+    assert filed == sum(len(f["controls"]) for f in excluded)
+
+
+def test_accepted_findings_are_filed_as_accepted_in_the_controls_index(small_org: Path, tmp_path: Path) -> None:
+    small_org.write_text(small_org.read_text() + '\n[[accepted_risks]]\nusername = "kiosk"\nreason = "lobby kiosk"\n'
+                         'owner = "Facilities"\nexpires = 2099-01-01\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", "--config", str(small_org), "--output", str(out), "--as-of",
+                                       "2026-06-30", "--evidence", "-q"])
+    assert result.exit_code == 0, result.output
+    run_id = json.loads((out / "findings.json").read_text())["run_id"]
+    with zipfile.ZipFile(out / f"evidence-{run_id}.zip") as evidence:
+        controls = json.loads(evidence.read("controls.json"))
+    accepted = [f for c in controls for f in c["accepted_findings"]]
+    assert accepted and {f["subject"] for f in accepted} == {"kiosk"}
+    assert not any(f["subject"] == "kiosk" for c in controls for f in c["open_findings"])

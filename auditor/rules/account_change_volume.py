@@ -9,6 +9,8 @@ from auditor.rules.base import Rule, RuleContext, RuleMeta
 
 META = RuleMeta(
     id="account-change-volume",
+    area="Account changes",
+    examines="change_events",
     title="Account change volume",
     description="Changes per day and per action (created, deleted, enabled, disabled, password_reset, "
     "modified, group_changed) over the audit period, from each source's change log and from differences "

@@ -12,15 +12,28 @@ from auditor.config import AuditSettings
 from auditor.model import Account, ControlRef, Finding, Inventory, PasswordPolicy, Severity, Subject
 from auditor.policy_rating import PolicyRater
 
+# The report's summary areas, in the order it shows them; every rule declares the one it belongs to.
+AREAS = ("Dormant accounts", "Offboarding and ownership", "Password policies", "Multi-factor authentication",
+         "Account changes")
+# What a rule examines: the population controls.json reports for the controls it tests.
+POPULATIONS = ("accounts", "password_policies", "change_events", "people")
+
 
 @dataclass(frozen=True)
 class RuleMeta:
     id: str  # stable: reports, exclusions and scripts refer to it
+    area: str  # one of AREAS: where the summary counts its open findings
+    examines: str  # one of POPULATIONS
     title: str
     description: str
     severity: Severity  # default; a rule may raise it (e.g. for privileged accounts)
     remediation: str
     controls: tuple[ControlRef, ...]
+    needs_identity: bool = False  # evaluated only when accounts are linked to people ([identity])
+
+    def __post_init__(self) -> None:
+        if self.area not in AREAS or self.examines not in POPULATIONS:
+            raise ValueError(f"rule {self.id}: area {self.area!r} / examines {self.examines!r} not declared")
 
 
 @dataclass(frozen=True)

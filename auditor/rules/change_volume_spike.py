@@ -9,6 +9,8 @@ from auditor.rules.base import Rule, RuleContext, RuleMeta
 
 META = RuleMeta(
     id="change-volume-spike",
+    area="Account changes",
+    examines="change_events",
     title="Spike in account changes",
     description="A day whose change count exceeds the median plus k times the median absolute deviation of "
     "the trailing baseline (thresholds.spike_baseline_days, thresholds.spike_k) and at least "

@@ -9,6 +9,8 @@ from auditor.timeconv import to_iso
 
 META = RuleMeta(
     id="guest-invitation-pending",
+    area="Dormant accounts",
+    examines="accounts",
     title="Guest invitation never accepted",
     description="Enabled guest accounts whose invitation has been pending acceptance for longer than "
     "thresholds.guest_invitation_days: access granted to someone who never took it up, and a redeemable "

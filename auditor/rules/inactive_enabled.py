@@ -10,6 +10,8 @@ from auditor.timeconv import to_iso
 
 META = RuleMeta(
     id="inactive-enabled",
+    area="Dormant accounts",
+    examines="accounts",
     title="Inactive accounts still enabled",
     description="Enabled accounts whose last recorded activity is older than inactive_days (per source), "
     "allowing for the source's known reporting lag. Accounts whose activity the source cannot report are "

@@ -8,6 +8,8 @@ from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, rai
 
 META = RuleMeta(
     id="mfa-not-enforced",
+    area="Multi-factor authentication",
+    examines="accounts",
     title="MFA not enforced",
     description="Enabled accounts of people for which the source says a second factor is not required "
     "(Google isEnforcedIn2Sv, a GitHub organisation without the two-factor requirement). A user who "

@@ -8,6 +8,8 @@ from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding
 
 META = RuleMeta(
     id="mfa-not-registered",
+    area="Multi-factor authentication",
+    examines="accounts",
     title="No MFA method registered",
     description="Enabled human and guest accounts that, according to their source, have registered no "
     "multi-factor method (Entra userRegistrationDetails, or an export's MFA column). Accounts whose MFA "

@@ -9,6 +9,8 @@ from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, rai
 
 META = RuleMeta(
     id="never-used-enabled",
+    area="Dormant accounts",
+    examines="accounts",
     title="Enabled accounts never used",
     description="Enabled accounts with no recorded sign-in, created longer ago than new_account_grace_days. "
     "Often provisioned for someone who never started, or left before first use.",

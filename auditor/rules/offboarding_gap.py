@@ -9,6 +9,9 @@ from auditor.timeconv import to_iso
 
 META = RuleMeta(
     id="offboarding-gap",
+    area="Offboarding and ownership",
+    examines="people",
+    needs_identity=True,
     title="Accounts left enabled after offboarding",
     description="Accounts in other sources that are still enabled while the person's account in the "
     "authoritative directory is disabled or removed. The departure date comes from the directory's own "

@@ -9,6 +9,8 @@ from auditor.timeconv import to_iso
 
 META = RuleMeta(
     id="password-never-expires",
+    area="Password policies",
+    examines="accounts",
     title="Password never expires",
     description="Enabled user and service accounts exempt from the password maximum age (AD "
     "DONT_EXPIRE_PASSWORD, Entra DisablePasswordExpiration). Under NIST SP 800-63B periodic rotation is not "

@@ -8,6 +8,8 @@ from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, rai
 
 META = RuleMeta(
     id="password-not-required",
+    area="Password policies",
+    examines="accounts",
     title="Password not required",
     description="Enabled accounts flagged PASSWD_NOTREQD: the domain's length and complexity rules are not "
     "enforced for them and the password may be empty.",

@@ -10,6 +10,9 @@ from auditor.timeconv import to_iso
 
 META = RuleMeta(
     id="person-inactive",
+    area="Dormant accounts",
+    examines="people",
+    needs_identity=True,
     title="People inactive everywhere",
     description="People with accounts in more than one source whose accounts, across every source that "
     "reports activity, show no use within each source's inactivity threshold, while at least one account is "

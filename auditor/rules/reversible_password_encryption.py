@@ -8,6 +8,8 @@ from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, pol
 
 META = RuleMeta(
     id="reversible-password-encryption",
+    area="Password policies",
+    examines="accounts",
     title="Reversible password encryption",
     description="Accounts flagged ENCRYPTED_TEXT_PWD_ALLOWED, and password policies with reversible "
     "encryption on (domain pwdProperties STORE_CLEARTEXT or a PSO): the next password set is stored in a "

@@ -8,6 +8,9 @@ from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, rai
 
 META = RuleMeta(
     id="unmanaged-account",
+    area="Offboarding and ownership",
+    examines="accounts",
+    needs_identity=True,
     title="Accounts no directory person owns",
     description="Enabled accounts in other sources that link to no person of the authoritative directory: "
     "shadow accounts created by hand, accounts of people who left before the history began, or accounts "

@@ -10,6 +10,8 @@ from auditor.rules.base import Rule, RuleContext, RuleMeta, policy_finding
 
 META = RuleMeta(
     id="weak-password-policy",
+    area="Password policies",
+    examines="password_policies",
     title="Weak password policy",
     description="Rates each password policy by the weakest password people actually choose that the "
     "policy still admits: popular words and the organisation's name, capitalised, with digits, years, '!' "
