@@ -35,8 +35,27 @@ class DnSyntaxError(ValueError):
     pass
 
 
+_SPECIAL = frozenset('\\"+;')
+
+
 def _split_avas(dn: str) -> list[list[tuple[str, str, bool]]]:
     """RDNs of (raw type, raw value, value was quoted), split on unescaped, unquoted separators."""
+    if _SPECIAL.isdisjoint(dn):  # no escapes, quotes, multi-valued RDNs or ';': most DNs, read by split
+        parts = dn.split(",")
+        if "=" not in parts[-1] and not parts[-1].strip():
+            parts.pop()  # nothing after the last comma, as the general reader reads it
+        rdns = []
+        for part in parts:
+            kind, equals, value = part.partition("=")
+            if not equals:
+                raise DnSyntaxError(f"no '=' in an attribute of {dn!r}")
+            rdns.append([(kind, value, False)])
+        return rdns
+    return _split_avas_escaped(dn)
+
+
+def _split_avas_escaped(dn: str) -> list[list[tuple[str, str, bool]]]:
+    """The general reader, character by character: escapes, quoted values, '+' and ';'."""
     rdns: list[list[tuple[str, str, bool]]] = []
     avas: list[tuple[str, str, bool]] = []
     kind: list[str] = []
@@ -90,6 +109,8 @@ def _split_avas(dn: str) -> list[list[tuple[str, str, bool]]]:
 
 def _unescape(raw: str) -> str:
     """RFC 4514 escapes to text; hex pairs are UTF-8 octets."""
+    if "\\" not in raw:
+        return raw
     out = bytearray()
     i = 0
     while i < len(raw):
@@ -166,6 +187,7 @@ def dn_key(dn: str) -> str:
         return _prepare(dn)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # group DNs: the same few thousand, once per member
 def first_rdn_value(dn: str) -> str:
     """The first RDN's value as text (``CN=Smith\\, Jo,OU=x`` -> ``Smith, Jo``): a readable name."""
     try:

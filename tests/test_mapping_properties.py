@@ -195,3 +195,18 @@ def test_time_parsers_raise_only_time_format_errors(text: str, fmt: str) -> None
             parse()
         except TimeFormatError:
             pass
+
+
+@FUZZ
+@given(st.text(alphabet=st.sampled_from(list("cnouCNOU=, #abz\t.0é")), max_size=40))
+def test_the_fast_dn_reader_reads_as_the_general_one(dn: str) -> None:
+    """DNs without escapes, quotes, '+' or ';' take a split-based path: it must agree with the full reader."""
+    from connectors.dn import DnSyntaxError, _split_avas, _split_avas_escaped
+
+    def read(reader: Callable[[str], Any]) -> Any:
+        try:
+            return reader(dn)
+        except DnSyntaxError:
+            return "error"
+
+    assert read(_split_avas) == read(_split_avas_escaped)
