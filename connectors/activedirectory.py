@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import re
 import struct
 import uuid
 from collections.abc import Iterable, Sequence
@@ -64,10 +65,16 @@ PRIVILEGED_BUILTIN_SIDS = {
 _PRIVILEGED_NAMES = {n.lower() for n in (*PRIVILEGED_DOMAIN_RIDS.values(), *PRIVILEGED_BUILTIN_SIDS.values())}
 
 
+_TEXT_SID = re.compile(r"S-1-[0-9]{1,15}(-[0-9]{1,10}){1,15}")
+
+
 def sid_to_string(data: bytes) -> str:
-    """Binary SID (MS-DTYP 2.4.2.2) to ``S-1-...`` text. Accepts text SIDs unchanged."""
-    if data.startswith(b"S-1-"):
-        return data.decode("ascii")
+    """Binary SID (MS-DTYP 2.4.2.2) to ``S-1-...`` text. Accepts well-formed text SIDs (MS-DTYP 2.4.2.1)."""
+    if data.startswith(b"S-"):
+        text = data.decode("ascii", "replace")
+        if not _TEXT_SID.fullmatch(text):
+            raise ValueError(f"not a SID: {text[:40]!r}")
+        return text
     if len(data) < 8:
         raise ValueError("SID too short")
     revision, count = data[0], data[1]

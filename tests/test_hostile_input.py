@@ -267,3 +267,14 @@ def test_a_hostile_ldif_value_changes_no_other_record(value: str) -> None:
     after = audit(hostile)
     assert {k: v for k, v in after.items() if k != "bob"} == {k: v for k, v in before.items() if k != "bob"}
     assert "bob" in after  # and bob is still there
+
+
+def test_a_malformed_sid_on_a_group_loses_no_member(tmp_path: Path) -> None:
+    from tests.ldif_fixtures import DOMAIN
+
+    team = f"CN=Team,CN=Users,{DOMAIN}"
+    group = f"dn: {team}\nobjectClass: top\nobjectClass: group\nobjectSid: S-1-abc\n"
+    export = ldif(domain_head(), group, user("Alice", "alice", 512, 1, member_of=(team,)), user("Bob", "bob", 512, 2))
+    code, document = audit_ldif(tmp_path, export)
+    assert code == 0 and usernames(document, tmp_path) == {"alice", "bob"}
+    assert any("CN=Team" in w and "objectSid" in w for w in document["sources"][0]["warnings"])
