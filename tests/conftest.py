@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from auditor.secrets import forget_secrets
 from tests.ldif_fixtures import AS_OF, b64, domain_head, filetime, group, ldif, pso, user
 from tests.servers.harness import Pki
 
@@ -92,3 +94,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     pki = Pki(tmp_path_factory.mktemp("pki"))
     pki.create()
     return pki
+
+
+@pytest.fixture(autouse=True)
+def _secrets_of_one_test_only() -> Iterator[None]:
+    """Each test's secrets are its own: one test's token must not redact text in another test's outputs."""
+    yield
+    forget_secrets()
