@@ -40,7 +40,9 @@ class ValueProblems:
         self.unreadable: list[Unreadable] = []
         # Whole records that could not be read at all (not an object, cut off): the source is partial.
         self.bad_records: list[str] = []
-        self.absent: dict[str, list[str]] = defaultdict(list)  # attribute -> records without it
+        # attribute -> how many records lack it, and the first few (a projection can leave it out of all)
+        self.absent: dict[str, int] = defaultdict(int)
+        self._absent_first: dict[str, list[str]] = defaultdict(list)
         self._absent_meaning: dict[str, str] = {}
 
     def __len__(self) -> int:
@@ -73,7 +75,9 @@ class ValueProblems:
 
     def missing(self, record: object, attribute: str, meaning: str) -> None:
         """``attribute`` is absent from ``record`` (or null), so ``meaning`` (e.g. "enabled state unknown")."""
-        self.absent[attribute].append(str(record))
+        self.absent[attribute] += 1
+        if len(self._absent_first[attribute]) < 3:
+            self._absent_first[attribute].append(str(record))
         self._absent_meaning[attribute] = meaning
 
     # ---- JSON values ----
@@ -177,9 +181,9 @@ class ValueProblems:
                 counts[u.attribute] += 1
             listed = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items()))
             lines.append(f"{len(self.unreadable) - MAX_LISTED} more unreadable value(s) not listed ({listed})")
-        for attribute, records in self.absent.items():
-            first = ", ".join(records[:3]) + (", ..." if len(records) > 3 else "")
-            lines.append(f"{len(records)} record(s) have no {attribute}: {self._absent_meaning[attribute]} "
+        for attribute, count in self.absent.items():
+            first = ", ".join(self._absent_first[attribute]) + (", ..." if count > 3 else "")
+            lines.append(f"{count} record(s) have no {attribute}: {self._absent_meaning[attribute]} "
                          f"for them ({first})")
         return lines
 
