@@ -122,9 +122,10 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
                 outputs["people.csv"] = people_csv(result)
             if jsonl:
                 outputs["findings.jsonl"] = findings_jsonl(result)
-            # The redaction boundary: no byte that leaves carries a secret, whatever field it arrived in.
-            outputs = {name: scrub_bytes(data) for name, data in outputs.items()}
+            # The redaction boundary: no byte that leaves carries a secret, whatever field it arrived in. The
+            # evidence files hold every output, so each is scrubbed once there and the outputs taken from them.
             files = {name: scrub_bytes(data) for name, data in evidence_files(result, config, outputs).items()}
+            outputs = {name: files[name] for name in outputs}
             if evidence:
                 outputs[f"evidence-{result.run_id}.zip"] = build_bundle(files, pseudonymise=pseudonymise,
                                                                         signing_key=signing_key)

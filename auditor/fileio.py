@@ -52,6 +52,9 @@ def publish_run(output_dir: Path, run_id: str, outputs: dict[str, bytes], commit
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     for stale in runs.glob(".*.partial"):  # staging directories of killed runs
         shutil.rmtree(stale, ignore_errors=True)
+    for stale_link in output_dir.glob(".*.link"):  # links a killed run made and had not yet renamed
+        with contextlib.suppress(OSError):
+            stale_link.unlink()
     staging = Path(tempfile.mkdtemp(prefix=f".{run_id}.", suffix=".partial", dir=runs))  # 0700
     final = runs / run_id
     try:

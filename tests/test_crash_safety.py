@@ -97,6 +97,7 @@ def test_runs_killed_while_writing_leave_one_complete_recorded_set(tmp_path: Pat
         assert len([d for d in (out / "runs").iterdir() if not d.name.startswith(".")]) <= 4  # pruned
     assert start(config, out, "2026-06-30").wait(timeout=120) == 0
     assert not list((out / "runs").glob(".*.partial"))  # the next run sweeps what killed runs left
+    assert not list(out.glob(".*.link"))
     assert assert_intact(out, history, runs + 1) == runs + 1
 
 
