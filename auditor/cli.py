@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,6 +23,9 @@ from auditor.config import Config, ConfigError, load_config, unavailable_secrets
 from auditor.model import Severity, to_jsonable
 from auditor.secrets import scrub_bytes, scrub_text
 from auditor.timeconv import TimeFormatError, check_plausible, from_iso8601, to_iso
+
+if TYPE_CHECKING:
+    from auditor.engine import AuditResult
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -82,17 +86,17 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary; errors only.")
 @click.option("--evidence", is_flag=True, help="Also write evidence-RUN_ID.zip for auditors.")
 @click.option("--jsonl", is_flag=True, help="Also write findings.jsonl (one finding per line, for SIEMs).")
-@click.option("--pseudonymise", is_flag=True, help="In the evidence bundle, replace personal fields of the inventory.")
+@click.option("--pseudonymise", is_flag=True,
+              help="In the evidence bundle, replace every username, name, address, id and DN with a pseudonym.")
 def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str | None,
         fail_on: str | None, quiet: bool, evidence: bool, jsonl: bool, pseudonymise: bool) -> None:
     """Run an audit and write the report and exports."""
     from auditor.demo import prepare_demo
     from auditor.engine import record, run_audit
-    from auditor.evidence import SigningKeyError, build_bundle, evidence_files, load_signing_key
-    from auditor.exports import accounts_csv, findings_csv, findings_json, findings_jsonl, people_csv
+    from auditor.evidence import SigningKeyError, build_bundle, evidence_files, load_signing_key, pseudonymised_files
     from auditor.fileio import publish_run
     from auditor.history import History, HistoryError
-    from auditor.report_html import render_report
+    from auditor.outputs import render_outputs
 
     if demo and config_path:
         raise click.UsageError("--demo and --config cannot be combined")
@@ -112,23 +116,16 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
         try:
             result = run_audit(config, as_of, history, progress)
             progress("writing outputs")
-            outputs = {
-                "findings.json": findings_json(result),
-                "accounts.csv": accounts_csv(result),
-                "findings.csv": findings_csv(result),
-                "report.html": render_report(result),
-            }
-            if result.inventory.identity is not None:
-                outputs["people.csv"] = people_csv(result)
-            if jsonl:
-                outputs["findings.jsonl"] = findings_jsonl(result)
+            outputs = render_outputs(result, jsonl=jsonl)
             # The redaction boundary: no byte that leaves carries a secret, whatever field it arrived in. The
             # evidence files hold every output, so each is scrubbed once there and the outputs taken from them.
             files = {name: scrub_bytes(data) for name, data in evidence_files(result, config, outputs).items()}
             outputs = {name: files[name] for name in outputs}
             if evidence:
-                outputs[f"evidence-{result.run_id}.zip"] = build_bundle(files, pseudonymise=pseudonymise,
-                                                                        signing_key=signing_key)
+                bundled = files
+                if pseudonymise:  # every file made again from the pseudonymised result
+                    bundled = {name: scrub_bytes(data) for name, data in pseudonymised_files(result, files).items()}
+                outputs[f"evidence-{result.run_id}.zip"] = build_bundle(bundled, signing_key=signing_key)
             # One set: written aside, the run recorded, then published with one atomic switch.
             publish_run(output_dir, result.run_id, outputs, lambda: record(history, result, files))
         except HistoryError as exc:
@@ -167,32 +164,92 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
               default=Path("auditor.toml"), show_default=True, help="The config whose history holds the run.")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Bundle file (default: evidence-RUN_ID.zip).")
-@click.option("--pseudonymise", is_flag=True, help="Replace personal fields of the inventory.")
+@click.option("--pseudonymise", is_flag=True,
+              help="Replace every username, name, address, id and DN with a pseudonym, in every file.")
 def evidence_command(run_id: str, config_path: Path, output_path: Path | None, pseudonymise: bool) -> None:
     """Write the evidence bundle of a past run from the history."""
-    from auditor.evidence import SigningKeyError, build_bundle, load_signing_key
+    from auditor.evidence import SigningKeyError, build_bundle, load_signing_key, pseudonymised_files
     from auditor.fileio import write_atomic
-    from auditor.history import History, HistoryError
 
     try:
         config = load_config(config_path)
         signing_key = load_signing_key(config.evidence)
-        history = History(config.history_db)
-        try:
-            files = history.run_files(run_id)
-            known = [r.id for r in history.runs()][-5:]
-        finally:
-            history.close()
-    except (ConfigError, HistoryError, SigningKeyError) as exc:
+    except (ConfigError, SigningKeyError) as exc:
         raise Fatal(str(exc)) from None
-    if not files:
-        raise Fatal(f"no evidence for run {run_id!r} in the history (latest runs: {', '.join(known) or 'none'})")
+    files, stored = _past_run(config, run_id)
+    if pseudonymise:
+        files = {name: scrub_bytes(data) for name, data in pseudonymised_files(_stored_result(run_id, stored),
+                                                                                 files).items()}
     target = output_path or Path(f"evidence-{run_id}.zip")
     try:
-        write_atomic(target, build_bundle(files, pseudonymise=pseudonymise, signing_key=signing_key))
+        write_atomic(target, build_bundle(files, signing_key=signing_key))
     except OSError as exc:
         raise Fatal(f"cannot write {target}: {exc.strerror}") from None
     click.echo(f"{target}: evidence bundle for run {run_id} ({len(files) + 1} files)")
+
+
+def _past_run(config: Config, run_id: str) -> tuple[dict[str, bytes], str | None]:
+    """A recorded run's files and stored result, or a one-line error naming the latest runs."""
+    from auditor.history import History, HistoryError
+
+    try:
+        history = History(config.history_db)
+        try:
+            files, stored = history.run_files(run_id), history.run_result(run_id)
+            known = [r.id for r in history.runs()][-5:]
+        finally:
+            history.close()
+    except HistoryError as exc:
+        raise Fatal(str(exc)) from None
+    if not files:
+        raise Fatal(f"no evidence for run {run_id!r} in the history (latest runs: {', '.join(known) or 'none'})")
+    return files, stored
+
+
+def _stored_result(run_id: str, stored: str | None) -> AuditResult:
+    from auditor.result_store import StoredResultError, decode_result
+
+    if stored is None:
+        raise Fatal(f"run {run_id} was recorded without its scored result (by an earlier version): "
+                    "its outputs can be bundled as they are, not rendered again")
+    try:
+        return decode_result(stored)
+    except StoredResultError as exc:
+        raise Fatal(f"run {run_id}: {exc}") from None
+
+
+@main.command("render")
+@click.option("--run", "run_id", required=True, help="The run's id (in findings.json and the report).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("auditor.toml"), show_default=True, help="The config whose history holds the run.")
+@click.option("--output", "output_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="New directory for the run's report and exports (must not exist yet).")
+@click.option("--pseudonymise", is_flag=True, help="Render with pseudonyms for every identifying value.")
+def render_command(run_id: str, config_path: Path, output_dir: Path, pseudonymise: bool) -> None:
+    """Render a past run's report and exports again from what the history stored (no source is read and
+    nothing is judged again: the same bytes as the run wrote, with this version's templates)."""
+    from auditor.fileio import write_set
+    from auditor.outputs import JSONL, render_outputs
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise Fatal(str(exc)) from None
+    if output_dir.exists():
+        raise Fatal(f"{output_dir} exists: give a new directory (a rendered run is written whole or not at all)")
+    files, stored = _past_run(config, run_id)
+    result = _stored_result(run_id, stored)
+    if pseudonymise:
+        from auditor.pseudonymise import Pseudonymiser
+
+        result = Pseudonymiser(result).result()
+    outputs = {name: scrub_bytes(data) for name, data in render_outputs(result, jsonl=JSONL in files).items()}
+    try:
+        output_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_set(output_dir, outputs)
+    except OSError as exc:
+        raise Fatal(f"cannot write to {output_dir}: {exc.strerror}") from None
+    click.echo(f"{output_dir}: run {run_id} rendered from the history")
 
 
 @main.command("verify")

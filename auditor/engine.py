@@ -9,12 +9,13 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from auditor import __version__
 from auditor.changes import deduplicate, diff_snapshots, merge_events
 from auditor.config import Config, IdentitySettings
 from auditor.exclusions import ExclusionStatus, apply_exclusions
-from auditor.history import History, RunRecord
+from auditor.history import History, PastAudit, RunRecord
 from auditor.identity import correlate, inherit_on_premises_policies
 from auditor.kpis import Kpi, compute_kpis
 from auditor.model import (
@@ -30,6 +31,7 @@ from auditor.model import (
 from auditor.policy_rating import PolicyRater
 from auditor.rules import RULES
 from auditor.rules.base import RuleContext
+from auditor.scoring import Verdicts
 from connectors import SOURCE_TYPES
 from connectors.base import SourceError, SourceResult
 
@@ -37,28 +39,45 @@ Progress = Callable[[str], None]
 
 
 @dataclass
+class RunChanges:
+    """What recording a run adds to the history beside the scored result."""
+
+    snapshots: dict[str, list[Account]] = field(default_factory=dict)  # sources read in full
+    source_states: dict[str, dict[str, str]] = field(default_factory=dict)
+    departures: list[DepartedAccount] = field(default_factory=list)  # accounts gone since the previous audit
+
+
+@dataclass
 class AuditResult:
+    """The scored audit: every output reads this and nothing else, and history stores it whole, so a past run
+    renders again without collecting or judging anything."""
+
     run_id: str
     as_of: datetime
     generated_at: datetime
     organization: str
+    period_days: int
+    strong_policy_score: int
     inventory: Inventory
+    verdicts: Verdicts
     findings: list[Finding]
     kpis: list[Kpi]
-    exclusions: list[ExclusionStatus]
-    context: RuleContext
+    exclusions: list[dict[str, Any]]  # ExclusionStatus.as_dict() of each exclusion
+    accepted_risks: list[dict[str, Any]]
     previous_run: RunRecord | None
     past_runs: list[RunRecord]
-    accepted_risks: list[ExclusionStatus] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)  # data this audit is missing: makes it incomplete
     notes: list[str] = field(default_factory=list)  # caveats the report must state (expired exclusions, ...)
-    snapshots: dict[str, list[Account]] = field(default_factory=dict)
-    source_states: dict[str, dict[str, str]] = field(default_factory=dict)
-    departures: list[DepartedAccount] = field(default_factory=list)  # accounts gone since the previous audit
+    pseudonymised: bool = False  # identifying values replaced by keyed pseudonyms (auditor.pseudonymise)
+    changes: RunChanges | None = field(default=None, repr=False)  # None once stored
 
     @property
     def complete(self) -> bool:
         return not self.gaps
+
+    @property
+    def period_start(self) -> datetime:
+        return self.as_of - timedelta(days=self.period_days)
 
     def open_findings(self) -> list[Finding]:
         return [f for f in self.findings if f.status == "open"]
@@ -74,7 +93,7 @@ class AuditResult:
 
 
 def _collect(
-    config: Config, as_of: datetime, history: History, progress: Progress,
+    config: Config, as_of: datetime, past: PastAudit, progress: Progress,
 ) -> tuple[Inventory, dict[str, list[Account]], dict[str, dict[str, str]]]:
     inventory = Inventory()
     complete_snapshots: dict[str, list[Account]] = {}
@@ -86,7 +105,7 @@ def _collect(
         status = SourceStatus(name=source.name, type=source.type, warnings=source.insecure_settings())
         progress(f"collecting {source.name} ({source.type})")
         try:
-            result = SOURCE_TYPES[source.type].collect(source, as_of, history.previous_state(source.name, as_of))
+            result = SOURCE_TYPES[source.type].collect(source, as_of, past.states.get(source.name, {}))
         except SourceError as exc:
             status.state, status.error = SourceState.FAILED, str(exc)
         except Exception as exc:  # a connector bug must not cost the other sources their audit
@@ -141,8 +160,35 @@ def _future_times(accounts: list[Account], as_of: datetime) -> list[str]:
     return [f"{len(found)} time value(s) after the audit's as-of time: {listed}"]
 
 
+def _source_gaps(inventory: Inventory) -> list[str]:
+    gaps = []
+    for status in inventory.sources:
+        if status.state == SourceState.FAILED:
+            gaps.append(f"source {status.name} failed and is not in this audit: {status.error}")
+        elif status.state == SourceState.PARTIAL:
+            gaps.append(f"source {status.name} was read only in part: {status.error}")
+    return gaps
+
+
+def _compare(
+    inventory: Inventory, snapshots: dict[str, list[Account]], past: PastAudit, as_of: datetime, since: datetime,
+) -> list[DepartedAccount]:
+    """Differences with the previous complete snapshots become change events; accounts gone are departures."""
+    derived = []
+    departures: list[DepartedAccount] = []
+    for source, accounts in snapshots.items():
+        previous = past.snapshots.get(source)
+        if previous is not None:
+            derived.extend(diff_snapshots(source, previous[1], accounts, previous[0], as_of))
+            current = {a.id for a in accounts}
+            departures.extend(DepartedAccount(a, as_of, previous[0]) for a in previous[1] if a.id not in current)
+    logged = deduplicate([*inventory.change_events, *past.events])
+    inventory.change_events = deduplicate(merge_events(logged, derived, since))
+    return departures
+
+
 def _link_people(
-    settings: IdentitySettings, inventory: Inventory, history: History, departed_now: list[DepartedAccount],
+    settings: IdentitySettings, inventory: Inventory, past: PastAudit, departed_now: list[DepartedAccount],
     as_of: datetime,
 ) -> str | None:
     """Build the identity graph, or say why it cannot be built (a gap: the cross-source rules need it)."""
@@ -152,55 +198,20 @@ def _link_people(
         state = "not read (disabled in the config)" if status is None else f"{status.state.value}"
         return (f"accounts were not linked to people because the authoritative source {authority} was {state}: "
                 "offboarding gaps, unmanaged accounts and person-level inactivity were not evaluated")
-    departed = {d.account.id: d for d in history.departures(authority, as_of)}
+    departed = {d.account.id: d for d in past.departures}
     departed.update({d.account.id: d for d in departed_now if d.account.source == authority})
     leaving = (ChangeAction.DISABLED, ChangeAction.DELETED)
     events = [e for e in inventory.change_events if e.source == authority and e.action in leaving]
-    events += history.account_events(authority, leaving, as_of)
-    inventory.identity = correlate(inventory.accounts, settings, as_of, departed.values(), deduplicate(events),
-                                   history.snapshot_times(authority, as_of))
+    inventory.identity = correlate(inventory.accounts, settings, as_of, departed.values(),
+                                   deduplicate([*events, *past.leaving_events]), past.snapshot_times)
     return None
 
 
-def run_audit(
-    config: Config, as_of: datetime, history: History, progress: Progress = lambda _: None,
-    rater: PolicyRater | None = None,
-) -> AuditResult:
-    """``rater`` may be shared by audits of one organisation in one process (its ratings are pure)."""
-    generated_at = datetime.now(UTC)
-    inventory, snapshots, states = _collect(config, as_of, history, progress)
-    inherit_on_premises_policies(inventory)
-    gaps: list[str] = []
-    notes: list[str] = []
-    for status in inventory.sources:
-        if status.state == SourceState.FAILED:
-            gaps.append(f"source {status.name} failed and is not in this audit: {status.error}")
-        elif status.state == SourceState.PARTIAL:
-            gaps.append(f"source {status.name} was read only in part: {status.error}")
-
-    progress("comparing with history")
-    lookback = timedelta(days=config.audit.period_days + config.audit.thresholds.spike_baseline_days + 1)
-    derived = []
-    departures: list[DepartedAccount] = []
-    for source, accounts in snapshots.items():
-        previous = history.previous_snapshot(source, as_of)
-        if previous is not None:
-            derived.extend(diff_snapshots(source, previous[1], accounts, previous[0], as_of))
-            current = {a.id for a in accounts}
-            departures.extend(DepartedAccount(a, as_of, previous[0]) for a in previous[1] if a.id not in current)
-    logged = deduplicate([*inventory.change_events, *history.events_between(as_of - lookback, as_of)])
-    inventory.change_events = deduplicate(merge_events(logged, derived, as_of - lookback))
-    if config.identity is not None:
-        progress("linking accounts to people")
-        gap = _link_people(config.identity, inventory, history, departures, as_of)
-        if gap:
-            gaps.append(gap)
-
-    context = RuleContext(
-        as_of=as_of, settings=config.audit, inactive_days=config.inactive_days_for,
-        rater=rater or PolicyRater(config.audit.organization, config.audit.thresholds.strong_policy_score, as_of.year),
-    )
+def _evaluate(
+    config: Config, inventory: Inventory, context: RuleContext, progress: Progress,
+) -> tuple[list[Finding], list[str]]:
     findings: list[Finding] = []
+    gaps: list[str] = []
     for rule_id, rule in RULES.items():
         if rule_id in config.audit.disabled_rules:
             continue
@@ -210,24 +221,73 @@ def run_audit(
         except Exception as exc:  # report it as a gap rather than losing the whole audit
             gaps.append(f"rule {rule_id} could not be evaluated: {type(exc).__name__}: {exc}")
     findings.sort(key=lambda f: (-f.severity.rank, f.rule, f.source, f.subject.name.lower()))
+    return findings, gaps
+
+
+def _exclude(config: Config, inventory: Inventory, findings: list[Finding], as_of: datetime,
+             ) -> tuple[list[ExclusionStatus], list[ExclusionStatus], list[str]]:
     exclusions = apply_exclusions(findings, inventory.accounts, config.exclusions, as_of)
     accepted = apply_exclusions(findings, inventory.accounts, config.accepted_risks, as_of, mark="accepted_by")
+    notes = []
     for kind, statuses in (("exclusion", exclusions), ("accepted risk", accepted)):
         for entry in statuses:
             if entry.expired:
                 notes.append(f"{kind} {entry.exclusion.label} expired on {entry.exclusion.expires}: "
                              f"{len(entry.findings)} finding(s) it covered are reported again")
-    kpis = compute_kpis(inventory, findings, context)
-    past = [r for r in history.runs(before=as_of) if r.complete]
+    return exclusions, accepted, notes
+
+
+def run_audit(
+    config: Config, as_of: datetime, history: History, progress: Progress = lambda _: None,
+    rater: PolicyRater | None = None,
+) -> AuditResult:
+    """Collect -> compare with the past -> correlate -> score -> measure. Recording and rendering read the
+    result. ``rater`` may be shared by audits of one organisation in one process (its ratings are pure)."""
+    generated_at = datetime.now(UTC)
+    settings = config.audit
+    since = as_of - timedelta(days=settings.period_days + settings.thresholds.spike_baseline_days + 1)
+    enabled = [s.name for s in config.sources if s.enabled]
+    authority = config.identity.authoritative_source if config.identity is not None else None
+    past = history.read_past(as_of, enabled, authority, since)
+
+    inventory, snapshots, states = _collect(config, as_of, past, progress)
+    inherit_on_premises_policies(inventory)
+    gaps = _source_gaps(inventory)
+
+    progress("comparing with history")
+    departures = _compare(inventory, snapshots, past, as_of, since)
+
+    if config.identity is not None:
+        progress("linking accounts to people")
+        gap = _link_people(config.identity, inventory, past, departures, as_of)
+        if gap:
+            gaps.append(gap)
+
+    context = RuleContext(
+        as_of=as_of, settings=settings, inactive_days=config.inactive_days_for,
+        rater=rater or PolicyRater(settings.organization, settings.thresholds.strong_policy_score, as_of.year),
+    )
+    findings, rule_gaps = _evaluate(config, inventory, context, progress)
+    gaps += rule_gaps
+    exclusions, accepted, notes = _exclude(config, inventory, findings, as_of)
+    verdicts = context.scorer.verdicts(inventory)
+
+    kpis = compute_kpis(inventory, findings, verdicts, as_of, settings.period_days)
     run_id = f"{generated_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     return AuditResult(
-        run_id=run_id, as_of=as_of, generated_at=generated_at, organization=config.audit.organization,
-        inventory=inventory, findings=findings, kpis=kpis, exclusions=exclusions, context=context,
-        previous_run=past[-1] if past else None, past_runs=past, accepted_risks=accepted, gaps=gaps, notes=notes,
-        snapshots=snapshots, source_states=states, departures=departures,
+        run_id=run_id, as_of=as_of, generated_at=generated_at, organization=settings.organization,
+        period_days=settings.period_days, strong_policy_score=settings.thresholds.strong_policy_score,
+        inventory=inventory, verdicts=verdicts, findings=findings, kpis=kpis,
+        exclusions=[s.as_dict() for s in exclusions], accepted_risks=[s.as_dict() for s in accepted],
+        previous_run=past.runs[-1] if past.runs else None, past_runs=past.runs, gaps=gaps, notes=notes,
+        changes=RunChanges(snapshots, states, departures),
     )
 
 
 def record(history: History, result: AuditResult, files: dict[str, bytes] | None = None) -> None:
-    history.record_run(result.run_record(), result.snapshots, result.inventory.change_events, result.source_states,
-                       files, result.departures)
+    """Write the run once: its scored result, snapshots, events, source states, departures and files."""
+    from auditor.result_store import encode_result
+
+    changes = result.changes or RunChanges()
+    history.record_run(result.run_record(), changes.snapshots, result.inventory.change_events, changes.source_states,
+                       files, changes.departures, encode_result(result))

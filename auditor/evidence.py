@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import hmac
 import io
 import json
 import platform
-import secrets
 import socket
 import zipfile
 import zlib
@@ -33,21 +31,11 @@ BUNDLE_FORMAT = "identity-auditor-evidence/1"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 INVENTORY = "inventory.json"
-# Account fields that identify a person; pseudonymising replaces them, and drops raw directory values.
-_PERSONAL = ("username", "email", "display_name")
 
 
 def evidence_files(result: AuditResult, config: Config, outputs: dict[str, bytes]) -> dict[str, bytes]:
     """Every file of the bundle except the manifest."""
-    files = dict(outputs)
-    inventory = {
-        "as_of": to_iso(result.as_of),
-        "accounts": to_jsonable(result.inventory.accounts),
-        "password_policies": to_jsonable(result.inventory.policies),
-        "change_events": to_jsonable([e for e in result.inventory.change_events
-                                      if result.context.period_start < e.at <= result.as_of]),
-    }
-    files[INVENTORY] = _json(inventory)
+    files = {**outputs, **result_files(result)}
     files["config.json"] = _json(redacted_config(config))
     files["run.json"] = _json({
         "tool": {"name": "identity-auditor", "version": __version__}, "run_id": result.run_id,
@@ -55,8 +43,37 @@ def evidence_files(result: AuditResult, config: Config, outputs: dict[str, bytes
         "gaps": result.gaps, "notes": result.notes, "sources": to_jsonable(result.inventory.sources),
         "operator": _operator(), "host": socket.gethostname(), "python": platform.python_version(),
     })
-    files["controls.json"] = _json(control_index(result))
     return files
+
+
+def result_files(result: AuditResult) -> dict[str, bytes]:
+    """The bundle's files made from the scored result alone (beside the outputs)."""
+    inventory: dict[str, Any] = {
+        "as_of": to_iso(result.as_of),
+        "accounts": to_jsonable(result.inventory.accounts),
+        "password_policies": to_jsonable(result.inventory.policies),
+        "change_events": to_jsonable([e for e in result.inventory.change_events
+                                      if result.period_start < e.at <= result.as_of]),
+    }
+    if result.pseudonymised:
+        inventory["pseudonymised"] = True
+    return {INVENTORY: _json(inventory), "controls.json": _json(control_index(result))}
+
+
+def pseudonymised_files(result: AuditResult, files: dict[str, bytes]) -> dict[str, bytes]:
+    """A bundle's files made again from the pseudonymised result, by the renderers the run used: every file
+    agrees, and none holds a real identifier. config.json and run.json (written from the config and the
+    machine, not the result) have the same pseudonyms put in."""
+    from auditor.outputs import JSONL, render_outputs
+    from auditor.pseudonymise import Pseudonymiser
+
+    pseudonymiser = Pseudonymiser(result)
+    masked = pseudonymiser.result()
+    rendered = {**render_outputs(masked, jsonl=JSONL in files), **result_files(masked)}
+    for name in ("config.json", "run.json"):
+        if name in files:
+            rendered[name] = pseudonymiser.json_file(files[name])
+    return rendered
 
 
 def control_index(result: AuditResult) -> list[dict[str, Any]]:
@@ -66,7 +83,7 @@ def control_index(result: AuditResult) -> list[dict[str, Any]]:
     graph = inventory.identity
     examined = {
         "accounts": len(inventory.accounts), "password_policies": len(inventory.policies),
-        "change_events": sum(1 for e in inventory.change_events if result.context.period_start < e.at <= result.as_of),
+        "change_events": sum(1 for e in inventory.change_events if result.period_start < e.at <= result.as_of),
         "people": len(graph.people) if graph is not None else 0,
     }
     index: dict[tuple[str, str], dict[str, Any]] = {}
@@ -86,30 +103,6 @@ def control_index(result: AuditResult) -> list[dict[str, Any]]:
                 "subject": finding.subject.name, "message": finding.message, "status": finding.status,
                 "status_note": finding.status_note})
     return sorted(index.values(), key=lambda e: (e["framework"], e["control"]))
-
-
-def pseudonymise_inventory(data: bytes) -> bytes:
-    """Replace personal fields with keyed pseudonyms: stable within one bundle (so records still join),
-    meaningless outside it (the key is random and not kept)."""
-    key = secrets.token_bytes(32)
-
-    def alias(value: str) -> str:
-        return "p-" + hmac.new(key, value.lower().encode("utf-8"), hashlib.sha256).hexdigest()[:16]
-
-    inventory = json.loads(data)
-    for account in inventory["accounts"]:
-        for name in _PERSONAL:
-            if account.get(name):
-                account[name] = alias(account[name])
-        account["identifiers"] = {k: alias(v) for k, v in account.get("identifiers", {}).items()}
-        account["email_aliases"] = [alias(v) for v in account.get("email_aliases", [])]
-        account["raw"] = {}
-    for event in inventory["change_events"]:
-        for name in ("username", "actor"):
-            if event.get(name):
-                event[name] = alias(event[name])
-    inventory["pseudonymised"] = True
-    return _json(inventory)
 
 
 class SigningKeyError(Exception):
@@ -140,14 +133,9 @@ def key_fingerprint(key: Ed25519PublicKey) -> str:
     return "SHA256:" + hashlib.sha256(raw).hexdigest()
 
 
-def build_bundle(
-    files: dict[str, bytes], *, pseudonymise: bool = False, signing_key: Ed25519PrivateKey | None = None,
-) -> bytes:
+def build_bundle(files: dict[str, bytes], *, signing_key: Ed25519PrivateKey | None = None) -> bytes:
     """The zip an auditor receives: the files, manifest.json with each file's SHA-256, and with a signing key
     manifest.sig, the raw Ed25519 signature (RFC 8032) of manifest.json's bytes."""
-    files = dict(files)
-    if pseudonymise:
-        files[INVENTORY] = pseudonymise_inventory(files[INVENTORY])
     manifest: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}

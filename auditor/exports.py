@@ -64,8 +64,8 @@ def findings_document(result: AuditResult) -> dict[str, Any]:
             for s in result.inventory.sources
         ],
         "kpis": {k.id: {"label": k.label, "value": k.value, "unit": k.unit, "detail": k.detail} for k in result.kpis},
-        "exclusions": [s.as_dict() for s in result.exclusions],
-        "accepted_risks": [s.as_dict() for s in result.accepted_risks],
+        "exclusions": result.exclusions,
+        "accepted_risks": result.accepted_risks,
         "rules": [
             {"id": r.meta.id, "title": r.meta.title, "severity": r.meta.severity.value,
              "controls": [to_jsonable(c) for c in r.meta.controls]}

@@ -55,17 +55,8 @@ def publish_run(output_dir: Path, run_id: str, outputs: dict[str, bytes], commit
     for stale_link in output_dir.glob(".*.link"):  # links a killed run made and had not yet renamed
         with contextlib.suppress(OSError):
             stale_link.unlink()
-    staging = Path(tempfile.mkdtemp(prefix=f".{run_id}.", suffix=".partial", dir=runs))  # 0700
     final = runs / run_id
-    try:
-        for name, data in outputs.items():
-            _write_private(staging / name, data)
-        _fsync_directory(staging)
-        os.rename(staging, final)
-        _fsync_directory(runs)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    write_set(final, outputs)
     try:
         commit()
     except BaseException:
@@ -83,6 +74,21 @@ def publish_run(output_dir: Path, run_id: str, outputs: dict[str, bytes], commit
     for old in kept[:-KEEP_RUNS]:
         if old.name != run_id:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def write_set(directory: Path, files: dict[str, bytes]) -> None:
+    """Create ``directory`` holding ``files``, whole or not at all: written in a private staging directory
+    beside it (``.NAME.*.partial``, swept by the next run if killed) and renamed into place."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial", dir=directory.parent))  # 0700
+    try:
+        for name, data in files.items():
+            _write_private(staging / name, data)
+        _fsync_directory(staging)
+        os.rename(staging, directory)
+        _fsync_directory(directory.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS departures (
     source TEXT NOT NULL, account_id TEXT NOT NULL, missing_since TEXT NOT NULL, last_seen TEXT,
     account TEXT NOT NULL, PRIMARY KEY (source, account_id)
 );
+CREATE TABLE IF NOT EXISTS run_results (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id), data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS source_state (
     run_id TEXT NOT NULL REFERENCES runs(id), source TEXT NOT NULL, as_of TEXT NOT NULL, state TEXT NOT NULL,
     PRIMARY KEY (run_id, source)
@@ -74,6 +77,20 @@ class RunRecord:
     sources: list[dict[str, Any]]
     kpis: dict[str, Any]
     findings: list[dict[str, Any]]
+
+
+@dataclass
+class PastAudit:
+    """What earlier audits left that this one needs, read in one go before anything is collected."""
+
+    snapshots: dict[str, tuple[datetime, list[Account]]]  # the latest complete snapshot of each source
+    states: dict[str, dict[str, str]]  # what each source's last complete read saved for the next (delta links)
+    events: list[ChangeEvent]  # change events recorded in the look-back window
+    runs: list[RunRecord]  # complete runs before this audit, oldest first (trends, "since the previous audit")
+    # For the authoritative source of the identity graph (when there is one): when did people leave?
+    departures: list[DepartedAccount]
+    leaving_events: list[ChangeEvent]  # every recorded disable and delete, however old
+    snapshot_times: list[datetime]
 
 
 class History:
@@ -104,6 +121,25 @@ class History:
             yield self._db
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.path}: cannot read the history database: {exc}") from None
+
+    def read_past(self, as_of: datetime, sources: Iterable[str], authority: str | None,
+                  events_since: datetime) -> PastAudit:
+        """The one question an audit asks its history, in one read transaction (one consistent view)."""
+        with self._reading() as db:
+            db.execute("BEGIN")
+            try:
+                snapshots = {s: snap for s in sources if (snap := self.previous_snapshot(s, as_of)) is not None}
+                states = {s: state for s in sources if (state := self.previous_state(s, as_of))}
+                leaving = (ChangeAction.DISABLED, ChangeAction.DELETED)
+                return PastAudit(
+                    snapshots, states, self.events_between(events_since, as_of),
+                    [r for r in self.runs(before=as_of) if r.complete],
+                    self.departures(authority, as_of) if authority else [],
+                    self.account_events(authority, leaving, as_of) if authority else [],
+                    self.snapshot_times(authority, as_of) if authority else [],
+                )
+            finally:
+                db.execute("COMMIT")
 
     def previous_snapshot(self, source: str, before: datetime) -> tuple[datetime, list[Account]] | None:
         """The latest complete snapshot of ``source`` taken as of a time before ``before``."""
@@ -172,6 +208,12 @@ class History:
             rows = db.execute("SELECT name, data FROM run_files WHERE run_id=?", (run_id,)).fetchall()
         return {name: zlib.decompress(data) for name, data in rows}
 
+    def run_result(self, run_id: str) -> str | None:
+        """The scored result of a run (see ``auditor.result_store``); None for runs recorded without one."""
+        with self._reading() as db:
+            row = db.execute("SELECT data FROM run_results WHERE run_id=?", (run_id,)).fetchone()
+        return zlib.decompress(row[0]).decode("utf-8") if row else None
+
     def runs(self, before: datetime | None = None) -> list[RunRecord]:
         """Complete runs, oldest first (for trends and "since the previous audit")."""
         query = "SELECT id, as_of, generated_at, tool_version, complete, sources, kpis, findings FROM runs"
@@ -190,7 +232,7 @@ class History:
     def record_run(
         self, run: RunRecord, snapshots: dict[str, list[Account]], events: Iterable[ChangeEvent],
         states: dict[str, dict[str, str]] | None = None, files: dict[str, bytes] | None = None,
-        departures: Iterable[DepartedAccount] = (),
+        departures: Iterable[DepartedAccount] = (), result: str | None = None,
     ) -> None:
         """Store a finished run atomically: all of it, or (if the process dies) none of it."""
         try:
@@ -207,6 +249,9 @@ class History:
             for name, data in (files or {}).items():  # the run's evidence, for bundles made later
                 self._db.execute("INSERT INTO run_files VALUES (?, ?, ?)",
                                  (run.id, name, zlib.compress(scrub_bytes(data), 6)))
+            if result is not None:  # the scored result: what every output of the run was rendered from
+                self._db.execute("INSERT INTO run_results VALUES (?, ?)",
+                                 (run.id, zlib.compress(scrub_text(result).encode("utf-8"), 6)))
             for source, state in (states or {}).items():
                 self._db.execute("INSERT INTO source_state VALUES (?, ?, ?, ?)",
                                  (run.id, source, to_iso(run.as_of), _json(state)))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from auditor.activity import ActivityState
 from auditor.change_volume import in_period, per_action
 from auditor.model import AccountKind, Finding, Inventory, SourceState
-from auditor.rules.base import RuleContext
+from auditor.scoring import Verdicts
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,10 @@ class Kpi:
     detail: dict[str, Any]
 
 
-def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext) -> list[Kpi]:
+def compute_kpis(
+    inventory: Inventory, findings: list[Finding], verdicts: Verdicts, as_of: datetime, period_days: int,
+) -> list[Kpi]:
+    """Measured from the verdicts the audit reached: nothing is judged again here."""
     # Excluded and accepted findings are not counted as open problems.
     excluded = {(f.source, f.subject.id) for f in findings if f.status != "open" and f.subject.type == "account"}
     # A source read only in part would make every share a guess: its accounts stay out of the figures
@@ -34,11 +38,11 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
         if account.enabled is None:  # neither enabled nor disabled: counted apart, never as either
             enabled_unknown += 1
             continue
-        verdict = ctx.activity(account)
-        usable = account.usable_at(ctx.as_of)
+        verdict = verdicts.of(account)
+        usable = verdict.usable
         if usable:
-            states[verdict.state] += 1
-        if verdict.state in (ActivityState.INACTIVE, ActivityState.NEVER_USED):
+            states[verdict.activity] += 1
+        if verdict.activity in (ActivityState.INACTIVE, ActivityState.NEVER_USED):
             if usable:
                 stale_enabled += (account.source, account.id) not in excluded
             else:
@@ -47,19 +51,18 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
 
     strong = weak = unknown = 0
     for account in counted:
-        if not account.usable_at(ctx.as_of) or account.kind == AccountKind.MACHINE:
+        verdict = verdicts.of(account)
+        if not verdict.usable or account.kind == AccountKind.MACHINE:
             continue
-        policy = inventory.policy_for(account)
-        rating = ctx.rater.rate(policy) if policy else None
-        if rating is None or rating.strong is None:
-            unknown += 1
-        elif rating.strong:
+        if verdict.policy_strength == "strong":
             strong += 1
-        else:
+        elif verdict.policy_strength == "weak":
             weak += 1
+        else:
+            unknown += 1
     rated = strong + weak  # unknown strength is neither: counted in the detail, not in the share
 
-    events = in_period(inventory.change_events, ctx.period_start, ctx.as_of)
+    events = in_period(inventory.change_events, as_of - timedelta(days=period_days), as_of)
     actions = per_action(events)
     kpis = [
         Kpi("inactive_enabled_accounts", "Inactive or never-used accounts still enabled", stale_enabled, "count",
@@ -78,7 +81,7 @@ def compute_kpis(inventory: Inventory, findings: list[Finding], ctx: RuleContext
             "(of those whose policy strength is known)",
             round(strong / rated, 4) if rated else None, "ratio",
             {"strong": strong, "weak": weak, "unknown": unknown, **left_out}),
-        Kpi("account_changes", f"Account changes in the last {ctx.settings.period_days} days", len(events), "count",
+        Kpi("account_changes", f"Account changes in the last {period_days} days", len(events), "count",
             {"per_action": dict(actions)}),
     ]
     if inventory.identity is not None:

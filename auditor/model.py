@@ -301,9 +301,11 @@ class Finding:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Dataclasses, enums, datetimes and timedeltas to plain JSON values."""
+    """Dataclasses, enums, datetimes and timedeltas to plain JSON values. Private fields (``_name``: caches)
+    are left out."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not f.name.startswith("_")}
     if isinstance(value, StrEnum):
         return value.value
     if isinstance(value, datetime):

@@ -160,7 +160,7 @@ def _since_previous(result: AuditResult) -> dict[str, Any] | None:
 
 
 def _charts(result: AuditResult) -> dict[str, Markup]:
-    start, end = result.context.period_start, result.as_of
+    start, end = result.period_start, result.as_of
     counts = per_day(e for e in result.inventory.change_events if start < e.at <= end and not e.approximate_time)
     spikes = {f.evidence.get("day") for f in result.findings if f.rule == "change-volume-spike"}
     days = [(start + timedelta(days=n)).date() for n in range(1, (end - start).days + 1)]
@@ -170,20 +170,21 @@ def _charts(result: AuditResult) -> dict[str, Markup]:
         for day in days], title="Account changes per day")
     ages: Counter[str] = Counter()
     for account in result.inventory.accounts:
-        if not account.usable_at(result.as_of):
+        verdict = result.verdicts.of(account)
+        if not verdict.usable:
             continue
-        verdict = result.context.activity(account)
-        if verdict.days_since is None:
-            ages["never" if verdict.state.value in ("never_used", "new") else "unknown"] += 1
+        since = verdict.days_since_activity
+        if since is None:
+            ages["never" if verdict.activity.value in ("never_used", "new") else "unknown"] += 1
             continue
-        ages[next(label for limit, label in _AGE_BUCKETS if limit is None or verdict.days_since <= limit)] += 1
+        ages[next(label for limit, label in _AGE_BUCKETS if limit is None or since <= limit)] += 1
     labels = [label for _, label in _AGE_BUCKETS] + ["never", "unknown"]
     age = bar_chart([Bar(label, ages[label]) for label in labels], title="Enabled accounts by days since last use",
                     width=700)
-    strong_at = _ZXCVBN_LOG10_FOR_SCORE[result.context.settings.thresholds.strong_policy_score]
+    strong_at = _ZXCVBN_LOG10_FOR_SCORE[result.strong_policy_score]
     policy_bars = []
     for policy in result.inventory.policies:
-        rating = result.context.rater.rate(policy)
+        rating = result.verdicts.rating(policy)
         if rating.strong is None:
             continue
         value = rating.guesses_log10 if rating.guesses_log10 is not None else 12.0
@@ -198,11 +199,11 @@ def _charts(result: AuditResult) -> dict[str, Markup]:
 def _policy_rows(result: AuditResult) -> list[dict[str, Any]]:
     governed = Counter(
         a.policy_key for a in result.inventory.accounts
-        if a.usable_at(result.as_of) and a.kind != AccountKind.MACHINE
+        if result.verdicts.of(a).usable and a.kind != AccountKind.MACHINE
     )
     rows = []
     for policy in result.inventory.policies:
-        rating = result.context.rater.rate(policy)
+        rating = result.verdicts.rating(policy)
         if not policy.settings_known:
             rules, label = "unknown", f"unknown: {rating.reason}"
         else:
@@ -299,8 +300,7 @@ def render_report(result: AuditResult) -> bytes:
         posture=_posture(result), charts=_charts(result),
         since_previous=since_previous, rule_sections=sections, policies=_policy_rows(result),
         sources=_source_rows(result), people=person_rows(result), identity=_identity_summary(result),
-        exclusions=[s.as_dict() for s in result.exclusions],
-        accepted_risks=[s.as_dict() for s in result.accepted_risks],
+        exclusions=result.exclusions, accepted_risks=result.accepted_risks,
         activity_states=[s.value for s in ActivityState],
         frameworks=FRAMEWORKS,
         report_json=script_json({"accounts": _encode_accounts(result), "findings": findings_data}),

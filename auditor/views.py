@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from auditor.engine import AuditResult
-from auditor.model import Account
+from auditor.scoring import AccountVerdict
 from auditor.timeconv import to_iso
 
 
-def policy_strength(result: AuditResult, account: Account) -> tuple[str, str | None]:
-    """('strong' | 'weak' | 'unknown', policy name)."""
-    policy = result.inventory.policy_for(account)
-    if policy is None:
-        return "unknown", None
-    rating = result.context.rater.rate(policy)
-    label = "unknown" if rating.strong is None else ("strong" if rating.strong else "weak")
-    return label, policy.name
-
-
-def _enabled(account: Account, as_of: datetime) -> bool | None:
+def _enabled(verdict: AccountVerdict) -> bool | None:
     """Usable now (True), not (False), or not said by the source (None: shown as "unknown")."""
-    return None if account.enabled is None else account.usable_at(as_of)
+    return None if verdict.state == "unknown" else verdict.usable
 
 
 def account_rows(result: AuditResult) -> list[dict[str, Any]]:
@@ -31,24 +20,22 @@ def account_rows(result: AuditResult) -> list[dict[str, Any]]:
     for finding in result.open_findings():
         if finding.subject.type == "account":
             rules_by_account[(finding.source, finding.subject.id)].append(finding.rule)
-    ctx = result.context
     rows = []
     for account in result.inventory.accounts:
-        verdict = ctx.activity(account)
-        strength, policy_name = policy_strength(result, account)
+        verdict = result.verdicts.of(account)
         rows.append({
             "source": account.source, "id": account.id, "username": account.username,
             "display_name": account.display_name or "", "email": account.email or "",
-            "kind": account.kind.value, "enabled": _enabled(account, ctx.as_of),
-            "privileged": account.privileged, "activity": verdict.state.value,
+            "kind": account.kind.value, "enabled": _enabled(verdict),
+            "privileged": account.privileged, "activity": verdict.activity.value,
             "last_activity_at": to_iso(account.last_activity_at) or "",
             "last_activity_attribute": account.last_activity_attribute or "",
-            "days_since_activity": "" if verdict.days_since is None else verdict.days_since,
+            "days_since_activity": "" if verdict.days_since_activity is None else verdict.days_since_activity,
             "created_at": to_iso(account.created_at) or "",
             "password_last_set_at": to_iso(account.password_last_set_at) or "",
             "password_never_expires": account.password_never_expires,
             "mfa_registered": account.mfa_registered,
-            "password_policy": policy_name or "", "policy_strength": strength,
+            "password_policy": verdict.policy_name or "", "policy_strength": verdict.policy_strength,
             "groups": ";".join(account.groups),
             "findings": ";".join(sorted(rules_by_account.get((account.source, account.id), []))),
         })
@@ -61,7 +48,6 @@ def person_rows(result: AuditResult) -> list[dict[str, Any]]:
     graph = result.inventory.identity
     if graph is None:
         return []
-    ctx = result.context
     rules: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for finding in result.open_findings():
         rules[(finding.subject.type, finding.source, finding.subject.id)].add(finding.rule)
@@ -70,12 +56,12 @@ def person_rows(result: AuditResult) -> list[dict[str, Any]]:
         accounts, person_rules = [], set(rules.get(("person", graph.authoritative_source, person.id), set()))
         for link in person.links:
             account = link.account
-            verdict = ctx.activity(account)
+            verdict = result.verdicts.of(account)
             mine = rules.get(("account", account.source, account.id), set())
             person_rules |= mine
             accounts.append({
-                "source": account.source, "username": account.username, "enabled": _enabled(account, ctx.as_of),
-                "activity": verdict.state.value, "last_activity_at": to_iso(account.last_activity_at) or "",
+                "source": account.source, "username": account.username, "enabled": _enabled(verdict),
+                "activity": verdict.activity.value, "last_activity_at": to_iso(account.last_activity_at) or "",
                 "linked_by": link.key, "findings": sorted(mine),
             })
         known = [link.account.last_activity_at for link in person.links
@@ -84,7 +70,7 @@ def person_rows(result: AuditResult) -> list[dict[str, Any]]:
         rows.append({
             "person": person.id, "name": person.name,
             "directory_account": f"{person.authoritative.source}:{person.authoritative.username}",
-            "directory_state": departure.how if departure else person.authoritative.state_at(ctx.as_of),
+            "directory_state": departure.how if departure else result.verdicts.of(person.authoritative).state,
             "departed_at": to_iso(departure.at) if departure and departure.at else "",
             "departed_not_before": to_iso(departure.not_before) if departure and departure.not_before else "",
             "last_activity_anywhere": to_iso(max(known)) if known else "",

@@ -47,7 +47,8 @@ class TestInactiveEnabled:
         assert set(fired("inactive-enabled", inv)) == {"stale"}
         from auditor.kpis import compute_kpis
 
-        kpis = {k.id: k for k in compute_kpis(inv, [], context())}
+        ctx = context()
+        kpis = {k.id: k for k in compute_kpis(inv, [], ctx.scorer.verdicts(inv), AS_OF, ctx.settings.period_days)}
         assert kpis["enabled_unknown_accounts"].value == 1
         assert kpis["inactive_enabled_accounts"].value == 1
         assert kpis["inactive_deactivated_share"].detail["inactive_disabled"] == 0  # unknown is not "disabled"

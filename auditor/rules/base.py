@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from auditor.activity import ActivityState, ActivityVerdict, classify_activity
+from auditor.activity import ActivityState, ActivityVerdict
 from auditor.config import AuditSettings
 from auditor.model import Account, ControlRef, Finding, Inventory, PasswordPolicy, Severity, Subject
-from auditor.policy_rating import PolicyRater
+from auditor.policy_rating import PolicyRater, PolicyRating
+from auditor.scoring import Scorer
 
 # The report's summary areas, in the order it shows them; every rule declares the one it belongs to.
 AREAS = ("Dormant accounts", "Offboarding and ownership", "Password policies", "Multi-factor authentication",
@@ -42,6 +43,11 @@ class RuleContext:
     settings: AuditSettings
     inactive_days: Callable[[str], int]  # per-source threshold
     rater: PolicyRater
+    scorer: Scorer = field(init=False, repr=False, compare=False)  # every verdict of this audit, reached once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scorer", Scorer(self.as_of, self.inactive_days, self.settings.new_account_grace_days,
+                                                  self.rater))
 
     @property
     def period_start(self) -> datetime:
@@ -49,8 +55,10 @@ class RuleContext:
 
     def activity(self, account: Account) -> ActivityVerdict:
         """The account's activity state under this audit's thresholds (its source's inactive_days)."""
-        return classify_activity(account, self.as_of, self.inactive_days(account.source),
-                                 self.settings.new_account_grace_days)
+        return self.scorer.activity(account)
+
+    def rating(self, policy: PasswordPolicy) -> PolicyRating:
+        return self.scorer.rating(policy)
 
     def usable_in_state(self, inventory: Inventory, state: ActivityState) -> Iterator[tuple[Account, ActivityVerdict]]:
         """Accounts that can still sign in and are in ``state``, with the verdict's evidence."""

@@ -32,7 +32,7 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
     )
     findings = []
     for policy in inventory.policies:
-        rating = ctx.rater.rate(policy)
+        rating = ctx.rating(policy)
         if rating.strong is not False:
             continue  # strong, or unknown (counted in KPIs and the report, never called weak or fine)
         severity = Severity.HIGH if (rating.score or 0) <= 1 and governed[(policy.source, policy.id)] else META.severity
