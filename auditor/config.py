@@ -198,7 +198,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         if not isinstance(raw, dict):
             raise ConfigError(f"{file}: {where}: must be a table")
         source_type = raw.get("type")
-        if source_type not in SOURCE_TYPES:
+        if not isinstance(source_type, str) or source_type not in SOURCE_TYPES:
             choices = ", ".join(sorted(SOURCE_TYPES))
             raise ConfigError(f"{file}: {where}.type: unknown source type {source_type!r} (one of: {choices})")
         try:

@@ -33,7 +33,7 @@ from auditor.rules import RULES
 from auditor.rules.base import RuleContext
 from auditor.scoring import Verdicts
 from connectors import SOURCE_TYPES
-from connectors.base import SourceError, SourceResult
+from connectors.base import CollectContext, SourceError, SourceResult
 
 Progress = Callable[[str], None]
 
@@ -105,7 +105,8 @@ def _collect(
         status = SourceStatus(name=source.name, type=source.type, warnings=source.insecure_settings())
         progress(f"collecting {source.name} ({source.type})")
         try:
-            result = SOURCE_TYPES[source.type].collect(source, as_of, past.states.get(source.name, {}))
+            result = SOURCE_TYPES[source.type].collect(
+                source, CollectContext(as_of, config.audit.period_days, past.states.get(source.name, {})))
         except SourceError as exc:
             status.state, status.error = SourceState.FAILED, str(exc)
         except Exception as exc:  # a connector bug must not cost the other sources their audit

@@ -21,6 +21,7 @@ from auditor.engine import run_audit
 from auditor.exports import accounts_csv, findings_json
 from auditor.history import History
 from auditor.report_html import render_report
+from connectors.base import CollectContext
 from connectors.entra import EntraConfig, collect
 from tests.servers.harness import Pki
 from tests.simulators.graph import GraphSimulator, make_tenant
@@ -46,7 +47,7 @@ def main() -> None:
                 "graph_endpoint": sim.base_url, "ca_bundle": str(pki.ca),
             }
             start = time.perf_counter()
-            result = collect(EntraConfig.model_validate(settings), now)
+            result = collect(EntraConfig.model_validate(settings), CollectContext(now))
             collect_time = time.perf_counter() - start
             pages = len(sim.requests)
             floor = pages * args.latency

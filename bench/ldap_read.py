@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from connectors.base import CollectContext
 from connectors.ldap import _OPENLDAP_USER_ATTRIBUTES as ATTRIBUTES
 from connectors.ldap import LdapConfig, collect
 from tests.servers.harness import USER_PASSWORD, Slapd
@@ -67,7 +68,7 @@ def main() -> None:
             counted: list[int] = []
 
             def ours() -> None:
-                counted.append(len(collect(config, now).accounts))
+                counted.append(len(collect(config, CollectContext(now)).accounts))
 
             base_time = best_of(args.repeat, baseline)
             our_time = best_of(args.repeat, ours)

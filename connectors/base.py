@@ -60,6 +60,16 @@ class SourceConfig(BaseModel):
 NO_STATE: Mapping[str, str] = {}
 
 
+@dataclass(frozen=True)
+class CollectContext:
+    """What the audit tells a connector: when it audits as of, how far back its change logs matter, and what
+    the source's last complete read saved for this one (a delta link)."""
+
+    as_of: datetime
+    period_days: int = 30  # [audit] period_days
+    previous_state: Mapping[str, str] = field(default_factory=dict)
+
+
 class SourceError(Exception):
     """The source could not be read at all. The message is shown to the user: no secrets in it."""
 
@@ -81,5 +91,4 @@ class SourceType:
     name: str
     description: str
     config_model: type[SourceConfig]
-    # collect(config, as_of, previous_state): previous_state is what the last complete read saved.
-    collect: Callable[[Any, datetime, Mapping[str, str]], SourceResult]
+    collect: Callable[[Any, CollectContext], SourceResult]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -15,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from auditor.model import Account, AccountKind, ChangeAction, ChangeEvent
 from auditor.timeconv import parse_timestamp
-from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType, StrList
+from connectors.base import CollectContext, SourceConfig, SourceError, SourceResult, SourceType, StrList
 from connectors.values import ValueProblems
 
 # A long value (a 128 KB description) is a value, not a reason to stop reading: the csv module's default
@@ -115,7 +114,7 @@ def _rows(
     return rows
 
 
-def collect(config: CsvConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+def collect(config: CsvConfig, context: CollectContext) -> SourceResult:
     cols = config.columns
     mapped = [v for v in cols.model_dump().values() if v]
     problems = ValueProblems()

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-import msal
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -21,9 +20,10 @@ from pydantic import Field, model_validator
 from auditor.model import ChangeAction, ChangeEvent
 from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
 from auditor.timeconv import from_iso8601, to_iso
-from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType
+from connectors.base import CollectContext, SourceConfig, SourceError, SourceResult, SourceType
 from connectors.graph_client import GraphClient, GraphError, RetryPolicy, TrustedSession
 from connectors.graph_users import cloud_password_policies, map_directory_audit, map_user, mfa_registrations
+from connectors.saas import OptionalReads
 from connectors.values import ValueProblems
 
 # Authority host and Graph endpoint per cloud; the token scope must name the same Graph host.
@@ -126,6 +126,8 @@ def _credential(config: EntraConfig, redact: Redactor) -> str | dict[str, Any]:
 
 
 def _token_provider(config: EntraConfig, session: requests.Session, redact: Redactor) -> Any:
+    import msal  # loaded only when a tenant is read: listing rules or checking a config never loads it
+
     authority, _graph, scope = config.endpoints()
     try:
         credential = _credential(config, redact)
@@ -210,17 +212,19 @@ def _delta_event(source: str, item: Mapping[str, Any], since: datetime | None, a
                        detail="users delta: " + ", ".join(changed), approximate_time=True)
 
 
-def collect(config: EntraConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+def collect(config: EntraConfig, context: CollectContext) -> SourceResult:
+    as_of = context.as_of
+    previous_state = context.previous_state
     redact = Redactor()
     session = TrustedSession(str(config.ca_bundle) if config.ca_bundle else None)
     token = _token_provider(config, session, redact)
     token()  # fail fast, with the AADSTS message, before any Graph call
     _authority, graph_url, _scope = config.endpoints()
-    client = GraphClient(session, graph_url, token, RetryPolicy(config.max_attempts, config.max_throttle_wait),
-                         config.timeout)
-    warnings: list[str] = []
     problems = ValueProblems()
-    partial: list[str] = []
+    client = GraphClient(session, graph_url, token, RetryPolicy(config.max_attempts, config.max_throttle_wait),
+                         config.timeout, problems)
+    warnings: list[str] = []
+    optional = OptionalReads(redact, warnings)
     try:
         users = [u for page in client.pages("/v1.0/users", {"$select": USER_FIELDS + ",signInActivity",
                                                             "$top": "500"}) for u in page]
@@ -242,10 +246,8 @@ def collect(config: EntraConfig, as_of: datetime, previous_state: Mapping[str, s
         for page in client.pages("/v1.0/reports/authenticationMethods/userRegistrationDetails"):
             mfa.update(mfa_registrations(page, problems))
     except GraphError as exc:
-        if exc.status == 403:
+        if optional.refused(exc, "MFA registration"):
             warnings.append(f"MFA registration not readable ({exc.code}): MFA state unknown")
-        else:
-            partial.append(f"MFA registration: {redact(str(exc))}")
 
     roles: dict[str, list[str]] = {}
     try:
@@ -255,10 +257,8 @@ def collect(config: EntraConfig, as_of: datetime, previous_state: Mapping[str, s
                 if role:
                     roles.setdefault(str(assignment.get("principalId")), []).append(role)
     except GraphError as exc:
-        if exc.status == 403:
+        if optional.refused(exc, "directory roles"):
             warnings.append(f"directory roles not readable ({exc.code}): privilege from roles unknown")
-        else:
-            partial.append(f"directory roles: {redact(str(exc))}")
 
     accounts = problems.map_each(users, lambda user: map_user(
         config.name, user, sign_in_known=sign_in_known, unknown_reason=reason, mfa=mfa, problems=problems))
@@ -268,7 +268,7 @@ def collect(config: EntraConfig, as_of: datetime, previous_state: Mapping[str, s
             account.privilege_evidence = [f"directory role {r}" for r in sorted(roles[account.id])]
 
     events = []
-    days = config.audit_days or 30
+    days = config.audit_days or context.period_days  # the audit's own period unless set
     if days > AUDIT_RETENTION_DAYS:
         warnings.append(f"directory audits are kept {AUDIT_RETENTION_DAYS} days at most (7 without P1/P2): "
                         f"changes older than that come only from the auditor's own history")
@@ -281,17 +281,15 @@ def collect(config: EntraConfig, as_of: datetime, previous_state: Mapping[str, s
                 if event is not None and event.at <= as_of:
                     events.append(event)
     except GraphError as exc:
-        if exc.status == 403:
+        if optional.refused(exc, "directory audits"):
             warnings.append(f"directory audits not readable ({exc.code}): change events only from snapshots")
-        else:
-            partial.append(f"directory audits: {redact(str(exc))}")
     delta_events, state = _delta_events(client, config.name, previous_state, as_of, warnings)
     events.extend(delta_events)
     if client.waited:
         warnings.append(f"Graph throttled the reads: waited {client.waited:.0f} s in total, as Retry-After asked")
     warnings += problems.warnings()
     return SourceResult(accounts=accounts, policies=cloud_password_policies(config.name), change_events=events,
-                        warnings=warnings, partial_error=problems.partial_error(*partial), state=state)
+                        warnings=warnings, partial_error=problems.partial_error(optional.partial_error()), state=state)
 
 
 SOURCE_TYPE = SourceType("entra", "Microsoft Entra ID through Microsoft Graph (msal)", EntraConfig, collect)

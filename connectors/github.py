@@ -12,7 +12,6 @@ GitHub reports no last activity for members, so activity is "unknown" here. Rate
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from typing import Any, Literal
 
 import requests
@@ -20,9 +19,11 @@ from pydantic import Field
 
 from auditor.model import Account, AccountKind
 from auditor.secrets import Redactor
-from connectors.base import NO_STATE, SourceResult, SourceType
+from connectors.base import CollectContext, SourceResult, SourceType
 from connectors.http_json import EpochResetThrottling, HttpError, JsonHttpClient
+from connectors.paging import MAX_PAGES
 from connectors.saas import (
+    OptionalReads,
     TokenSourceConfig,
     client,
     link_pages,
@@ -43,7 +44,6 @@ SAML_QUERY = """query($org: String!, $after: String) {
     }
   }
 }"""
-_MAX_PAGES = 100_000
 
 
 class GitHubConfig(TokenSourceConfig):
@@ -74,8 +74,9 @@ class GitHubThrottling(EpochResetThrottling):
         return super().throttled(response)
 
 
-def _items(api: JsonHttpClient, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
-    for page in link_pages(api, path, params, API_HEADERS):
+def _items(api: JsonHttpClient, path: str, params: Mapping[str, str], problems: ValueProblems,
+           ) -> Iterator[dict[str, Any]]:
+    for page in link_pages(api, path, params, problems, API_HEADERS):
         yield from page
 
 
@@ -83,14 +84,15 @@ def _saml_identities(config: GitHubConfig, api: JsonHttpClient) -> dict[str, str
     """login -> the directory address its SAML (or SCIM) identity carries; None: no SAML SSO."""
     identities: dict[str, str] = {}
     after: str | None = None
-    for _ in range(_MAX_PAGES):
+    for _ in range(MAX_PAGES):  # GraphQL connection paging: pageInfo.endCursor into the query's variables
         response = api.request("POST", config.graphql, headers=API_HEADERS,
                                json_body={"query": SAML_QUERY, "variables": {"org": config.organization,
                                                                              "after": after}})
         body = response.body if isinstance(response.body, dict) else {}
         if body.get("errors"):
             first = body["errors"][0] if isinstance(body["errors"], list) else {}
-            raise HttpError(200, str(first.get("type", "graphql")), str(first.get("message", "")), config.graphql)
+            kind = str(first.get("type", "graphql"))
+            raise HttpError(403 if kind == "FORBIDDEN" else 200, kind, str(first.get("message", "")), config.graphql)
         provider = ((body.get("data") or {}).get("organization") or {}).get("samlIdentityProvider")
         if provider is None:
             return None
@@ -131,18 +133,20 @@ def map_member(
     )
 
 
-def collect(config: GitHubConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+def collect(config: GitHubConfig, context: CollectContext) -> SourceResult:
     redact = Redactor()
     token = secret("token", config.token_env, config.token_file, redact)
     api = client(config, f"Bearer {token}", GitHubThrottling())
     org = f"/orgs/{config.organization}"
     paging = {"per_page": str(config.page_size)}
     warnings: list[str] = []
+    problems = ValueProblems()
+    optional = OptionalReads(redact, warnings)
     try:
         details = api.request("GET", f"{api.base_url}{org}", None, API_HEADERS).body
-        members = list(_items(api, f"{org}/members", paging | {"role": "all"}))
-        admins = {str(m.get("login")) for m in _items(api, f"{org}/members", paging | {"role": "admin"})}
-        outside = list(_items(api, f"{org}/outside_collaborators", paging))
+        members = list(_items(api, f"{org}/members", paging | {"role": "all"}, problems))
+        admins = {str(m.get("login")) for m in _items(api, f"{org}/members", paging | {"role": "admin"}, problems)}
+        outside = list(_items(api, f"{org}/outside_collaborators", paging, problems))
     except HttpError as exc:
         raise read_error(config, f"reading organization {config.organization}", exc, redact) from None
     # Absent unless the token belongs to an owner: then the requirement is unknown, not "off".
@@ -150,23 +154,27 @@ def collect(config: GitHubConfig, as_of: datetime, previous_state: Mapping[str, 
     two_factor_off: set[str] | None
     try:
         two_factor_off = {str(m.get("login")) for path in (f"{org}/members", f"{org}/outside_collaborators")
-                          for m in _items(api, path, paging | {"filter": "2fa_disabled"})}
+                          for m in _items(api, path, paging | {"filter": "2fa_disabled"}, problems)}
     except HttpError as exc:
         two_factor_off = None
-        warnings.append(f"2FA state unknown (the 2fa_disabled filter needs an organization owner): "
-                        f"{redact(str(exc))}")
+        # GitHub answers 422 "Only owners can use this filter" to other tokens (REST "List organization members").
+        if optional.refused(exc, "2FA state", refused=(401, 403, 422)):
+            warnings.append(f"2FA state unknown (the 2fa_disabled filter needs an organization owner): "
+                            f"{redact(str(exc))}")
     saml: dict[str, str] | None = None
     credentials: dict[str, str] = {}
     if config.read_saml_identities:
         try:
             saml = _saml_identities(config, api)
         except HttpError as exc:
-            warnings.append(f"SAML identities not read, so members cannot be linked to people: {redact(str(exc))}")
+            if optional.refused(exc, "SAML identities"):
+                warnings.append(f"SAML identities not read, so members cannot be linked to people: "
+                                f"{redact(str(exc))}")
         if saml is None:
             warnings.append("the organization does not use SAML SSO: GitHub logins carry no directory address "
                             "to link them to people")
         else:
-            credentials = _credential_use(api, org, paging, warnings, redact)
+            credentials = _credential_use(api, org, paging, warnings, problems, optional)
     accounts = [
         map_member(config.name, m, outside=is_outside, admin=login in admins, two_factor_off=two_factor_off,
                    required=required if isinstance(required, bool) else None,
@@ -174,24 +182,24 @@ def collect(config: GitHubConfig, as_of: datetime, previous_state: Mapping[str, 
         for is_outside, group in ((False, members), (True, outside)) for m in group
         for login in (str(m.get("login")),)
     ]
-    warnings += throttle_warnings(api, "x-ratelimit-reset or Retry-After")
-    return SourceResult(accounts=accounts, warnings=warnings)
+    warnings += throttle_warnings(api, "x-ratelimit-reset or Retry-After") + problems.warnings()
+    return SourceResult(accounts=accounts, warnings=warnings,
+                        partial_error=problems.partial_error(optional.partial_error()))
 
 
 def _credential_use(api: JsonHttpClient, org: str, paging: dict[str, str], warnings: list[str],
-                    redact: Redactor) -> dict[str, str]:
+                    problems: ValueProblems, optional: OptionalReads) -> dict[str, str]:
     """login -> the latest use of any SAML-authorized credential (evidence; not sign-in activity)."""
     latest: dict[str, str] = {}
-    problems = ValueProblems()
     try:
-        for grant in _items(api, f"{org}/credential-authorizations", paging):
+        for grant in _items(api, f"{org}/credential-authorizations", paging, problems):
             used = grant.get("credential_accessed_at")
             login = str(grant.get("login"))
             if problems.moment(used, login, "credential_accessed_at") and str(used) > latest.get(login, ""):
                 latest[login] = str(used)
     except HttpError as exc:
-        warnings.append(f"credential authorizations not read: {redact(str(exc))}")
-    warnings += problems.warnings()
+        if optional.refused(exc, "credential authorizations"):
+            warnings.append(f"credential authorizations not read: {optional.redact(str(exc))}")
     return latest
 
 

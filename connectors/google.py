@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -23,15 +22,15 @@ from pydantic import Field, model_validator
 
 from auditor.model import Account, AccountKind
 from auditor.secrets import Redactor
-from connectors.base import NO_STATE, SourceError, SourceResult, SourceType
+from connectors.base import CollectContext, SourceError, SourceResult, SourceType
 from connectors.http_json import HttpError, JsonHttpClient, Throttling
+from connectors.paging import PageRequest, PageToken, pages
 from connectors.saas import HttpsSourceConfig, check_url, client, read_error, secret, throttle_warnings
 from connectors.values import ValueProblems
 
 SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
-_MAX_PAGES = 100_000
 
 
 class GoogleConfig(HttpsSourceConfig):
@@ -160,28 +159,22 @@ def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> A
     )
 
 
-def _users(config: GoogleConfig, api: JsonHttpClient) -> list[dict[str, Any]]:
+def _users(config: GoogleConfig, api: JsonHttpClient, problems: ValueProblems) -> list[dict[str, Any]]:
     params = {"maxResults": str(config.page_size), "projection": "full", "orderBy": "email"}
     params |= {"domain": config.domain} if config.domain else {"customer": config.customer}
-    users: list[dict[str, Any]] = []
-    for _ in range(_MAX_PAGES):
-        page = api.get_json(f"{api.base_url}/admin/directory/v1/users", params, {})
-        users.extend(u for u in page.get("users") or [] if isinstance(u, dict))
-        if not page.get("nextPageToken"):
-            return users
-        params = params | {"pageToken": str(page["nextPageToken"])}
-    raise HttpError(200, "endless_paging", f"more than {_MAX_PAGES} pages", api.base_url)
+    first = PageRequest(f"{api.base_url}/admin/directory/v1/users", params)
+    return [user for page in pages(api, PageToken("users"), first, problems) for user in page]
 
 
-def collect(config: GoogleConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+def collect(config: GoogleConfig, context: CollectContext) -> SourceResult:
     redact = Redactor()
     token = DelegatedToken(config, _key(config, redact), redact)
     api = client(config, token, GoogleThrottling())
+    problems = ValueProblems()
     try:
-        users = _users(config, api)
+        users = _users(config, api, problems)
     except HttpError as exc:
         raise read_error(config, "listing users", exc, redact) from None
-    problems = ValueProblems()
     accounts = problems.map_each(users, partial(map_user, config.name, problems=problems))
     warnings = throttle_warnings(api, "Google's exponential backoff") + problems.warnings()
     return SourceResult(accounts=accounts, warnings=warnings, partial_error=problems.partial_error())

@@ -9,6 +9,8 @@ from typing import Any
 import requests
 
 from connectors.http_json import HttpError, JsonHttpClient, RetryPolicy, TrustedSession
+from connectors.paging import NextLink, PageRequest, pages
+from connectors.values import ValueProblems
 
 GraphError = HttpError  # Graph's errors are the client's errors, with Graph's code and message
 __all__ = ["GraphClient", "GraphError", "RetryPolicy", "TrustedSession"]
@@ -17,8 +19,10 @@ __all__ = ["GraphClient", "GraphError", "RetryPolicy", "TrustedSession"]
 class GraphClient(JsonHttpClient):
     def __init__(
         self, session: requests.Session, base_url: str, token: Callable[[], str], retry: RetryPolicy, timeout: float,
+        problems: ValueProblems | None = None,
     ) -> None:
         super().__init__(session, base_url, lambda: f"Bearer {token()}", retry, timeout)
+        self.problems = problems or ValueProblems()  # listed items that are not objects: bad records
         self.delta_link: str | None = None  # the @odata.deltaLink of the last delta round read to its end
 
     def pages(
@@ -31,15 +35,12 @@ class GraphClient(JsonHttpClient):
         if path.startswith("https://"):
             if not path.startswith(self.base_url + "/"):
                 raise HttpError(0, "foreign_link", "a saved link does not point at the Graph endpoint", path)
-            url: str | None = path
+            url = path
         else:
             url = self.base_url + path
-        query: Mapping[str, str] | None = params
         self.delta_link = None
-        while url:
-            body = self.get_json(url, query, headers or {})
-            value = body.get("value", [])
-            yield [item for item in value if isinstance(item, dict)]
-            url, query = body.get("@odata.nextLink"), None
-            if url is None:
-                self.delta_link = body.get("@odata.deltaLink")
+        paging = NextLink(self)
+        yield from pages(self, paging, PageRequest(url, params), self.problems, headers)
+        if paging.last_body is not None:
+            link = paging.last_body.get("@odata.deltaLink")
+            self.delta_link = None if link is None else str(link)

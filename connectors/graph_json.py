@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
-from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType
+from connectors.base import CollectContext, SourceConfig, SourceError, SourceResult, SourceType
 from connectors.graph_users import cloud_password_policies, map_directory_audit, map_user, mfa_registrations
 from connectors.values import ValueProblems
 
@@ -45,7 +44,7 @@ def _objects(path: Path, problems: ValueProblems) -> Iterator[Any]:
             raise SourceError(f"{path}: expected a Graph response ({{'value': [...]}}) or a list of them")
 
 
-def collect(config: GraphJsonConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+def collect(config: GraphJsonConfig, context: CollectContext) -> SourceResult:
     problems = ValueProblems()
     users = list(_objects(config.users_file, problems))
     # A response without signInActivity anywhere was taken without P1/P2 or AuditLog.Read.All.

@@ -7,22 +7,22 @@ answer makes the source partial, never silently short.
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlparse
 
-import ldap3
-from ldap3.core import exceptions as ldap_errors
 from pydantic import Field, model_validator
 
 from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
 from connectors.activedirectory import AdOptions, map_active_directory
-from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType, StrList
+from connectors.base import CollectContext, SourceConfig, SourceError, SourceResult, SourceType, StrList
 from connectors.ldif_format import DirectoryEntry
 from connectors.openldap import OpenLdapOptions, map_openldap
+
+if TYPE_CHECKING:
+    from connectors.ldap_client import Directory
+
+BASE, LEVEL = "BASE", "LEVEL"  # LDAP search scopes (RFC 4511 4.5.1.2), as ldap3 names them
 
 AD_CAPABILITY = "1.2.840.113556.1.4.800"  # LDAP_CAP_ACTIVE_DIRECTORY_OID in supportedCapabilities
 SHOW_DELETED = ("1.2.840.113556.1.4.417", True, None)
@@ -47,8 +47,7 @@ _OPENLDAP_USER_ATTRIBUTES = [
     "authTimestamp", "pwdLastSuccess", "pwdChangedTime", "pwdPolicySubentry", "loginShell", "nsAccountLock",
     "shadowExpire", "memberOf", "employeeNumber",
 ]
-_CONNECTION_ERRORS = (ldap_errors.LDAPCommunicationError, ldap_errors.LDAPSessionTerminatedByServerError,
-                      ldap_errors.LDAPSocketOpenError, ldap_errors.LDAPSocketReceiveError)
+
 
 
 class LdapConfig(SourceConfig):
@@ -95,121 +94,6 @@ class LdapConfig(SourceConfig):
         return self
 
 
-class _Directory:
-    """One bound connection to one server, with paged reads that survive a dropped connection."""
-
-    def __init__(self, config: LdapConfig, url: str, password: str | None, redact: Redactor) -> None:
-        self.config, self.url, self.password, self.redact = config, url, password, redact
-        self.size_limited: list[str] = []
-        self.conn = self._connect()
-
-    def _connect(self) -> ldap3.Connection:
-        parsed = urlparse(self.url)
-        tls = ldap3.Tls(
-            validate=ssl.CERT_REQUIRED if self.config.tls_verify else ssl.CERT_NONE,
-            ca_certs_file=str(self.config.tls_ca_file) if self.config.tls_ca_file else None,
-            valid_names=[self.config.tls_server_name] if self.config.tls_server_name else None,
-            version=ssl.PROTOCOL_TLS_CLIENT,
-        )
-        server = ldap3.Server(
-            parsed.hostname or "", port=parsed.port, use_ssl=parsed.scheme == "ldaps", tls=tls,
-            get_info=ldap3.NONE, connect_timeout=self.config.timeout,
-        )
-        conn = ldap3.Connection(
-            server, user=self.config.bind_dn, password=self.password, auto_referrals=False, read_only=True,
-            raise_exceptions=False, receive_timeout=self.config.timeout, auto_range=True,
-            # We read raw values and convert them ourselves (auditor.timeconv): skip ldap3's formatting pass.
-            check_names=False,
-            authentication=ldap3.SIMPLE if self.config.bind_dn else ldap3.ANONYMOUS,
-        )
-        try:
-            conn.open()
-            if self.config.start_tls and not conn.start_tls():
-                raise SourceError(f"{self.url}: StartTLS failed: {self._diagnostic(conn)}")
-            if not conn.bind():
-                raise SourceError(f"{self.url}: bind as {self.config.bind_dn or 'anonymous'} failed: "
-                                  f"{self._diagnostic(conn)}")
-        except ldap_errors.LDAPException as exc:
-            raise SourceError(f"{self.url}: cannot connect: {self.redact(str(exc))}") from None
-        return conn
-
-    def _diagnostic(self, conn: ldap3.Connection) -> str:
-        result = conn.result or {}
-        text = f"{result.get('description', 'error')}: {result.get('message', '')}".strip(": ")
-        return self.redact(text or str(conn.last_error))
-
-    def search(
-        self, base: str, search_filter: str, attributes: list[str], scope: str = ldap3.SUBTREE,
-        controls: list[tuple[str, bool, Any]] | None = None, optional: bool = False,
-    ) -> list[DirectoryEntry]:
-        for attempt in range(self.config.retries + 1):
-            try:
-                return list(self._paged(base, search_filter, attributes, scope, controls, optional))
-            except _CONNECTION_ERRORS as exc:
-                if attempt == self.config.retries:
-                    raise SourceError(f"{self.url}: connection lost while reading {base} "
-                                      f"({attempt + 1} attempts): {self.redact(str(exc))}") from None
-                self.conn = self._connect()  # start the whole search again: paging cookies die with the connection
-        raise AssertionError("unreachable")
-
-    def _paged(
-        self, base: str, search_filter: str, attributes: list[str], scope: str,
-        controls: list[tuple[str, bool, Any]] | None, optional: bool,
-    ) -> Iterator[DirectoryEntry]:
-        cookie: bytes | None = None
-        while True:
-            self.conn.search(base, search_filter, search_scope=scope, attributes=attributes,
-                             paged_size=self.config.page_size, paged_cookie=cookie, controls=controls)
-            result = self.conn.result or {}
-            code = result.get("result", 0)
-            if code == 4:  # sizeLimitExceeded: keep what came, and say the source is partial
-                self.size_limited.append(base)
-            elif code in (10, 9):  # referral: not followed by design
-                pass
-            elif code == 32 and optional:  # noSuchObject for an optional container
-                return
-            elif code not in (0, 4):
-                if optional and code in (50, 53):  # insufficientAccessRights / unwillingToPerform
-                    return
-                raise SourceError(f"{self.url}: search of {base} failed: {self._diagnostic(self.conn)}")
-            for item in self.conn.response or []:
-                if item.get("type") != "searchResEntry":
-                    continue
-                attributes_raw: dict[str, list[bytes]] = {}
-                for name, values in item["raw_attributes"].items():
-                    attributes_raw.setdefault(name.lower().split(";", 1)[0], []).extend(values)
-                yield DirectoryEntry(dn=item["dn"], attributes=attributes_raw)
-            control = (result.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
-            cookie = (control.get("value") or {}).get("cookie")
-            if not cookie:
-                return
-
-    def root_dse(self) -> DirectoryEntry:
-        try:
-            self.conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=[
-                "defaultNamingContext", "namingContexts", "supportedCapabilities", "vendorName", "objectClass",
-                "dsServiceName", "highestCommittedUSN", "dnsHostName"])
-        except ldap_errors.LDAPException as exc:
-            raise SourceError(f"{self.url}: reading the rootDSE failed: {self.redact(str(exc))}") from None
-        for item in self.conn.response or []:
-            if item.get("type") == "searchResEntry":
-                return DirectoryEntry(dn="", attributes={k.lower(): list(v) for k, v in item["raw_attributes"].items()})
-        raise SourceError(f"{self.url}: the server returned no rootDSE: {self._diagnostic(self.conn)}")
-
-    def close(self) -> None:
-        self.conn.unbind()
-
-
-def _open_first(config: LdapConfig, password: str | None, redact: Redactor) -> _Directory:
-    errors = []
-    for url in (config.url, *config.urls):
-        try:
-            return _Directory(config, url, password, redact)
-        except SourceError as exc:
-            errors.append(str(exc))
-    raise SourceError("; ".join(errors))
-
-
 def _flavor(config: LdapConfig, root: DirectoryEntry) -> str:
     if config.flavor != "auto":
         return config.flavor
@@ -231,13 +115,15 @@ def _merge_last_logon(entries: list[DirectoryEntry], others: list[list[Directory
                 mine.attributes["lastlogon"] = [value.encode()]
 
 
-def _read_active_directory(config: LdapConfig, directory: _Directory, password: str | None, base: str,
+def _read_active_directory(config: LdapConfig, directory: Directory, password: str | None, base: str,
                            redact: Redactor, warnings: list[str]) -> list[DirectoryEntry]:
-    entries = directory.search(base, "(objectClass=*)", _AD_DOMAIN_ATTRIBUTES, scope=ldap3.BASE)
+    from connectors.ldap_client import Directory
+
+    entries = directory.search(base, "(objectClass=*)", _AD_DOMAIN_ATTRIBUTES, scope=BASE)
     accounts = directory.search(base, "(objectClass=user)", _AD_ACCOUNT_ATTRIBUTES)
     groups = directory.search(base, "(objectClass=group)", ["objectClass", "objectSid", "memberOf", "member", "cn"])
     psos = directory.search(f"CN=Password Settings Container,CN=System,{base}", "(objectClass=msDS-PasswordSettings)",
-                            _PSO_ATTRIBUTES, scope=ldap3.LEVEL, optional=True)
+                            _PSO_ATTRIBUTES, scope=LEVEL, optional=True)
     if not psos:
         warnings.append("no fine-grained password policies readable (none exist, or the bind account may not "
                         "read the Password Settings Container); policies named by msDS-ResultantPSO are 'unknown'")
@@ -249,7 +135,7 @@ def _read_active_directory(config: LdapConfig, directory: _Directory, password: 
         if url == directory.url:
             continue
         try:
-            dc = _Directory(config, url, password, redact)
+            dc = Directory(config, url, password, redact)
         except SourceError as exc:
             warnings.append(f"lastLogon not read from {url}: {exc}")
             continue
@@ -259,7 +145,9 @@ def _read_active_directory(config: LdapConfig, directory: _Directory, password: 
     return entries + accounts + groups + psos + deleted
 
 
-def collect(config: LdapConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+def collect(config: LdapConfig, context: CollectContext) -> SourceResult:
+    from connectors.ldap_client import open_first  # ldap3 is loaded only when a directory is read
+
     redact = Redactor()
     password = None
     if config.bind_dn:
@@ -269,7 +157,7 @@ def collect(config: LdapConfig, as_of: datetime, previous_state: Mapping[str, st
             raise SourceError(str(exc)) from None
         redact.add(password)
     warnings: list[str] = []
-    directory = _open_first(config, password, redact)
+    directory = open_first(config, password, redact)
     try:
         root = directory.root_dse()
         base = config.base_dn or root.text("defaultNamingContext") or next(iter(root.texts("namingContexts")), None)

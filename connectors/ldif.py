@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
 from connectors.activedirectory import AdOptions, is_active_directory, map_active_directory
-from connectors.base import NO_STATE, SourceConfig, SourceError, SourceResult, SourceType, StrList
+from connectors.base import CollectContext, SourceConfig, SourceError, SourceResult, SourceType, StrList
 from connectors.ldif_format import LdifError, read_ldif
 from connectors.openldap import OpenLdapOptions, map_openldap
 
@@ -24,7 +22,7 @@ class LdifConfig(SourceConfig):
     default_policy_dn: str | None = None  # OpenLDAP: the ppolicy overlay's ppolicy_default
 
 
-def collect(config: LdifConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+def collect(config: LdifConfig, context: CollectContext) -> SourceResult:
     try:
         data = config.path.read_bytes()
     except OSError as exc:

@@ -18,9 +18,10 @@ from pydantic import Field
 from auditor.model import Account, AccountKind, ChangeAction, ChangeEvent, PasswordPolicy
 from auditor.secrets import Redactor
 from auditor.timeconv import to_iso
-from connectors.base import NO_STATE, SourceResult, SourceType
+from connectors.base import CollectContext, SourceResult, SourceType
 from connectors.http_json import EpochResetThrottling, HttpError, JsonHttpClient
 from connectors.saas import (
+    OptionalReads,
     TokenSourceConfig,
     client,
     link_pages,
@@ -153,42 +154,45 @@ def map_policy(source: str, policy: Mapping[str, Any], problems: ValueProblems) 
 
 
 def _policies(config: OktaConfig, api: JsonHttpClient, accounts: list[Account], warnings: list[str],
-              redact: Redactor, problems: ValueProblems) -> list[PasswordPolicy]:
+              redact: Redactor, problems: ValueProblems, optional: OptionalReads) -> list[PasswordPolicy]:
     """Password policies, and each user's governing one: the active policy of lowest priority number among
     those naming one of the user's groups (the system default policy names Everyone)."""
     try:
-        raw = next(link_pages(api, "/api/v1/policies", {"type": "PASSWORD"}), [])
+        raw = [p for page in link_pages(api, "/api/v1/policies", {"type": "PASSWORD"}, problems) for p in page]
     except HttpError as exc:
-        warnings.append(f"password policies not read (governing policy unknown): {redact(str(exc))}")
+        if optional.refused(exc, "password policies"):
+            warnings.append(f"password policies not read (governing policy unknown): {redact(str(exc))}")
         return []
     policies = [map_policy(config.name, p, problems) for p in raw if p.get("status", "ACTIVE") == "ACTIVE"]
     governing: dict[str, str] = {}
     for policy in sorted(policies, key=lambda p: p.precedence if p.precedence is not None else 10**6):
         for group in policy.applies_to:
             try:
-                for page in link_pages(api, f"/api/v1/groups/{group}/users", {"limit": "1000"}):
+                for page in link_pages(api, f"/api/v1/groups/{group}/users", {"limit": "1000"}, problems):
                     for member in page:
                         governing.setdefault(str(member.get("id")), policy.id)
             except HttpError as exc:
-                warnings.append(f"members of group {group} (policy {policy.name}) not read: {redact(str(exc))}")
+                if optional.refused(exc, f"members of group {group} (policy {policy.name})"):
+                    warnings.append(f"members of group {group} (policy {policy.name}) not read: {redact(str(exc))}")
     for account in accounts:
         account.password_policy_id = governing.get(account.id)
     return policies
 
 
 def _events(config: OktaConfig, api: JsonHttpClient, as_of: datetime, warnings: list[str],
-            redact: Redactor, problems: ValueProblems) -> list[ChangeEvent]:
+            redact: Redactor, problems: ValueProblems, optional: OptionalReads) -> list[ChangeEvent]:
     """A bounded System Log query (since + until: finite and ordered; polling would never end)."""
     since = as_of - timedelta(days=config.log_days)
     params = {"since": to_iso(since) or "", "until": to_iso(as_of) or "", "limit": "1000", "sortOrder": "ASCENDING",
               "filter": " or ".join(f'eventType eq "{t}"' for t in EVENT_ACTIONS)}
     events: list[ChangeEvent] = []
     try:
-        for page in link_pages(api, "/api/v1/logs", params):
+        for page in link_pages(api, "/api/v1/logs", params, problems):
             for entry in page:
                 events.extend(_event(config.name, entry, problems))
     except HttpError as exc:
-        warnings.append(f"System Log not read: change events come from snapshots only: {redact(str(exc))}")
+        if optional.refused(exc, "System Log"):
+            warnings.append(f"System Log not read: change events come from snapshots only: {redact(str(exc))}")
     return events
 
 
@@ -206,7 +210,8 @@ def _event(source: str, entry: Mapping[str, Any], problems: ValueProblems) -> It
                               username=target.get("alternateId"), actor=actor, detail=str(entry.get("eventType")))
 
 
-def collect(config: OktaConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+def collect(config: OktaConfig, context: CollectContext) -> SourceResult:
+    as_of = context.as_of
     redact = Redactor()
     token = secret("token", config.token_env, config.token_file, redact)
     api = client(config, f"SSWS {token}", EpochResetThrottling("X-Rate-Limit-Reset"))
@@ -218,7 +223,7 @@ def collect(config: OktaConfig, as_of: datetime, previous_state: Mapping[str, st
                          ("deprovisioned users", {"limit": str(config.page_size),
                                                   "filter": 'status eq "DEPROVISIONED"'})):
         try:
-            for page in link_pages(api, "/api/v1/users", params):
+            for page in link_pages(api, "/api/v1/users", params, problems):
                 for account in problems.map_each(page, lambda user: map_user(config.name, user, problems)):
                     users[account.id] = account
         except HttpError as exc:
@@ -229,11 +234,12 @@ def collect(config: OktaConfig, as_of: datetime, previous_state: Mapping[str, st
             break
     accounts = list(users.values())
     warnings: list[str] = []
-    policies = _policies(config, api, accounts, warnings, redact, problems) if config.read_policies else []
-    events = _events(config, api, as_of, warnings, redact, problems) if config.read_system_log else []
+    optional = OptionalReads(redact, warnings)
+    policies = _policies(config, api, accounts, warnings, redact, problems, optional) if config.read_policies else []
+    events = _events(config, api, as_of, warnings, redact, problems, optional) if config.read_system_log else []
     warnings += throttle_warnings(api, "X-Rate-Limit-Reset") + problems.warnings()
     return SourceResult(accounts=accounts, policies=policies, change_events=events, warnings=warnings,
-                        partial_error=problems.partial_error(stopped))
+                        partial_error=problems.partial_error(stopped, optional.partial_error()))
 
 
 SOURCE_TYPE = SourceType("okta", "An Okta org: users (DEPROVISIONED too), password policies, System Log",

@@ -16,8 +16,8 @@ from pydantic import Field, model_validator
 from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
 from connectors.base import SourceConfig, SourceError
 from connectors.http_json import HttpError, JsonHttpClient, RetryPolicy, Throttling, TrustedSession
-
-_MAX_PAGES = 100_000  # a server that never stops paging must not keep us forever
+from connectors.paging import LinkHeader, PageRequest, pages
+from connectors.values import ValueProblems
 
 
 class HttpsSourceConfig(SourceConfig):
@@ -84,23 +84,32 @@ def client(
 
 
 def link_pages(
-    api: JsonHttpClient, path: str, params: Mapping[str, str], headers: Mapping[str, str] | None = None,
+    api: JsonHttpClient, path: str, params: Mapping[str, str], problems: ValueProblems,
+    headers: Mapping[str, str] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Every page of a listing paged by RFC 8288 ``Link: <...>; rel="next"`` headers (Okta, GitHub). The
-    next link's cursor is opaque and followed as given, but never to another host."""
-    url: str | None = f"{api.base_url}{path}"
-    query: Mapping[str, str] | None = params
-    for _ in range(_MAX_PAGES):
-        if url is None:
-            return
-        response = api.request("GET", url, query, headers)
-        if not isinstance(response.body, list):
-            raise HttpError(200, "invalid_json", "expected a JSON array", url)
-        yield [item for item in response.body if isinstance(item, dict)]
-        url, query = response.next_url, None
-        if url is not None and not url.startswith(api.base_url + "/"):
-            raise HttpError(200, "foreign_link", "a next link points outside the API; not followed", url)
-    raise HttpError(200, "endless_paging", f"more than {_MAX_PAGES} pages", path)
+    """Every page of a listing paged by RFC 8288 ``Link: <...>; rel="next"`` headers (Okta, GitHub)."""
+    return pages(api, LinkHeader(api), PageRequest(f"{api.base_url}{path}", params), problems, headers)
+
+
+class OptionalReads:
+    """The one policy for parts of a source that may be refused (MFA state, roles, logs, policies): a refusal
+    (401/403, or a status the vendor documents as "not allowed for this token") means that part is unknown,
+    said in a warning; any other failure makes the source partial, because then data is missing unseen."""
+
+    def __init__(self, redact: Redactor, warnings: list[str]) -> None:
+        self.redact, self.warnings = redact, warnings
+        self.failures: list[str] = []
+
+    def refused(self, exc: HttpError, what: str, refused: tuple[int, ...] = (401, 403)) -> bool:
+        """Handle ``exc`` from reading ``what``: True when it was a refusal (the caller records the unknown),
+        False when it made the source partial."""
+        if exc.status in refused:
+            return True
+        self.failures.append(f"{what}: {self.redact(str(exc))}")
+        return False
+
+    def partial_error(self) -> str | None:
+        return "; ".join(self.failures) or None
 
 
 def read_error(config: HttpsSourceConfig, what: str, exc: HttpError, redact: Redactor) -> SourceError:

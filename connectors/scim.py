@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -18,13 +17,13 @@ from pydantic import Field, model_validator
 
 from auditor.model import Account, AccountKind
 from auditor.secrets import Redactor
-from connectors.base import NO_STATE, SourceResult, SourceType
+from connectors.base import CollectContext, SourceResult, SourceType
 from connectors.http_json import HttpError
+from connectors.paging import PageRequest, StartIndex, pages
 from connectors.saas import HttpsSourceConfig, client, read_error, secret, throttle_warnings
 from connectors.values import ValueProblems
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-_MAX_RESOURCES = 5_000_000  # a server that never stops paging must not keep us forever
 
 
 class ScimConfig(HttpsSourceConfig):
@@ -88,25 +87,17 @@ def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> A
     )
 
 
-def collect(config: ScimConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+def collect(config: ScimConfig, context: CollectContext) -> SourceResult:
     redact = Redactor()
     api = client(config, _authorization(config, redact))
     accounts: list[Account] = []
     problems = ValueProblems()
-    start = 1  # SCIM's startIndex is 1-based (RFC 7644 3.4.2.4)
-    while len(accounts) < _MAX_RESOURCES:
-        try:
-            page = api.get_json(f"{api.base_url}/Users",
-                                   {"startIndex": str(start), "count": str(config.page_size)},
-                                   {"Accept": "application/scim+json"})
-        except HttpError as exc:
-            raise read_error(config, "reading /Users", exc, redact) from None
-        resources = [r for r in page.get("Resources") or [] if isinstance(r, dict)]
-        accounts += problems.map_each(resources, partial(map_user, config.name, problems=problems))
-        total = int(page.get("totalResults") or 0)
-        start += len(resources)
-        if not resources or start > total:
-            break
+    first = PageRequest(f"{api.base_url}/Users", {"startIndex": "1", "count": str(config.page_size)})
+    try:
+        for page in pages(api, StartIndex(), first, problems, {"Accept": "application/scim+json"}):
+            accounts += problems.map_each(page, partial(map_user, config.name, problems=problems))
+    except HttpError as exc:
+        raise read_error(config, "reading /Users", exc, redact) from None
     warnings = throttle_warnings(api, "Retry-After") + problems.warnings()
     return SourceResult(accounts=accounts, warnings=warnings, partial_error=problems.partial_error())
 

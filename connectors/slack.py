@@ -11,7 +11,6 @@ entries is their last activity.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
@@ -19,14 +18,14 @@ from pydantic import Field
 from auditor.model import Account, AccountKind
 from auditor.secrets import Redactor
 from auditor.timeconv import from_unix, to_iso
-from connectors.base import NO_STATE, SourceResult, SourceType
+from connectors.base import CollectContext, SourceResult, SourceType
 from connectors.http_json import HttpError, JsonHttpClient
+from connectors.paging import Cursor, PageRequest, pages
 from connectors.saas import TokenSourceConfig, client, read_error, secret, throttle_warnings
 from connectors.values import ValueProblems
 
 SLACKBOT = "USLACKBOT"  # Slackbot is not flagged is_bot
 ACCESS_LOG_MAX_PAGES = 100  # Slack serves no page past 100 with page-based paging
-_MAX_PAGES = 100_000
 
 
 class SlackConfig(TokenSourceConfig):
@@ -36,26 +35,24 @@ class SlackConfig(TokenSourceConfig):
     read_access_logs: bool = True
 
 
-def _call(api: JsonHttpClient, method: str, params: Mapping[str, str]) -> dict[str, Any]:
-    body = api.get_json(f"{api.base_url}/{method}", params, {})
-    if body.get("ok") is not True:
+def _check(body: Any, url: str) -> None:
+    """The Web API answers errors with HTTP 200 and ``ok: false``."""
+    if not isinstance(body, dict) or body.get("ok") is not True:
+        body = body if isinstance(body, dict) else {}
         error = str(body.get("error", "unknown_error"))
         detail = f"needed scope {body['needed']}" if body.get("needed") else "the Web API said ok=false"
-        raise HttpError(200, error, detail, method)
+        raise HttpError(200, error, detail, url.rsplit("/", 1)[-1])
+
+
+def _call(api: JsonHttpClient, method: str, params: Mapping[str, str]) -> dict[str, Any]:
+    body = api.get_json(f"{api.base_url}/{method}", params, {})
+    _check(body, method)
     return body
 
 
-def _users(config: SlackConfig, api: JsonHttpClient) -> list[dict[str, Any]]:
-    members: list[dict[str, Any]] = []
-    cursor = ""
-    for _ in range(_MAX_PAGES):
-        params = {"limit": str(config.page_size)} | ({"cursor": cursor} if cursor else {})
-        body = _call(api, "users.list", params)
-        members.extend(m for m in body.get("members") or [] if isinstance(m, dict))
-        cursor = str((body.get("response_metadata") or {}).get("next_cursor") or "")
-        if not cursor:
-            return members
-    raise HttpError(200, "endless_paging", f"more than {_MAX_PAGES} pages", "users.list")
+def _users(config: SlackConfig, api: JsonHttpClient, problems: ValueProblems) -> list[dict[str, Any]]:
+    first = PageRequest(f"{api.base_url}/users.list", {"limit": str(config.page_size)})
+    return [m for page in pages(api, Cursor("members"), first, problems, check=_check) for m in page]
 
 
 def _last_access(
@@ -144,15 +141,15 @@ def map_user(
     )
 
 
-def collect(config: SlackConfig, as_of: datetime, previous_state: Mapping[str, str] = NO_STATE) -> SourceResult:
+def collect(config: SlackConfig, context: CollectContext) -> SourceResult:
     redact = Redactor()
     api = client(config, f"Bearer {secret('token', config.token_env, config.token_file, redact)}")
+    problems = ValueProblems()
     try:
-        members = _users(config, api)
+        members = _users(config, api, problems)
     except HttpError as exc:
         raise read_error(config, "users.list", exc, redact) from None
     warnings: list[str] = []
-    problems = ValueProblems()
     access: dict[str, float | None] | None = None
     complete, horizon = False, None
     reason = "access logs not read (read_access_logs = false)"

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.cli import main
-from connectors.base import SourceError
+from connectors.base import CollectContext, SourceError
 from connectors.entra import EntraConfig, collect
 from tests.servers.harness import Pki
 from tests.simulators.graph import Fault, GraphSimulator, Tenant, make_tenant
@@ -54,7 +54,7 @@ def write_config_file(path: Path, sim: GraphSimulator, pki: Pki) -> None:
 
 def test_many_pages_throttling_and_a_503_mid_paging(sim: GraphSimulator, pki: Pki) -> None:
     sim.faults["/v1.0/users"] = [None, Fault(429, retry_after="1"), Fault(429), None, Fault(503)]
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     assert len(result.accounts) == 1200 and result.partial_error is None
     assert len(sim.graph_requests("/v1.0/users")) == 3 + 3  # three pages of 500, three answered with faults
     assert any("waited" in w and "Retry-After" in w for w in result.warnings)
@@ -74,15 +74,15 @@ def test_many_pages_throttling_and_a_503_mid_paging(sim: GraphSimulator, pki: Pk
 def test_throttling_is_bounded(sim: GraphSimulator, pki: Pki) -> None:
     sim.faults["/v1.0/users"] = [Fault(429, retry_after="3600")]
     with pytest.raises(SourceError, match="gave up after waiting"):
-        collect(config(sim, pki, max_throttle_wait=60), NOW)
+        collect(config(sim, pki, max_throttle_wait=60), CollectContext(NOW))
     sim.faults["/v1.0/users"] = [Fault(503)] * 3
     with pytest.raises(SourceError, match="HTTP 503"):
-        collect(config(sim, pki, max_attempts=3), NOW)
+        collect(config(sim, pki, max_attempts=3), CollectContext(NOW))
 
 
 def test_unlicensed_tenant_means_activity_unknown(sim: GraphSimulator, pki: Pki) -> None:
     sim.tenant.licensed = False
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     assert len(result.accounts) == 1200
     assert not any(a.activity_known for a in result.accounts)
     reason = result.accounts[0].activity_unknown_reason or ""
@@ -92,7 +92,7 @@ def test_unlicensed_tenant_means_activity_unknown(sim: GraphSimulator, pki: Pki)
 def test_missing_permissions_degrade_to_unknown(sim: GraphSimulator, pki: Pki) -> None:
     sim.tenant.forbidden = {"/v1.0/reports/authenticationMethods/userRegistrationDetails",
                             "/v1.0/roleManagement/directory/roleAssignments"}
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     assert all(a.mfa_registered is None for a in result.accounts)  # unknown, never "not registered"
     assert not any(a.privileged for a in result.accounts)
     assert any("MFA registration not readable" in w for w in result.warnings)
@@ -104,7 +104,7 @@ def test_token_error_shows_aadsts_and_never_the_secret(sim: GraphSimulator, pki:
     wrong = "Wrong-Secret-Never-Shown-7"
     monkeypatch.setenv("ENTRA_SECRET", wrong)
     with pytest.raises(SourceError, match=r"token request failed: invalid_client: AADSTS7000215: Invalid client"):
-        collect(config(sim, pki), NOW)
+        collect(config(sim, pki), CollectContext(NOW))
     write_config_file(tmp_path / "audit.toml", sim, pki)
     result = CliRunner().invoke(
         main, ["run", "--config", str(tmp_path / "audit.toml"), "--output", str(tmp_path / "o")])
@@ -137,7 +137,7 @@ def test_certificate_credentials(form: str, tenant: Tenant, pki: Pki, tmp_path: 
         monkeypatch.setenv("ENTRA_CERT_PASSWORD", "Pfx-Passphrase-9")
         extra |= {"certificate_file": str(bundle), "certificate_password_env": "ENTRA_CERT_PASSWORD"}
     with GraphSimulator(tenant, pki.cert, pki.key) as sim:
-        result = collect(EntraConfig.model_validate(config(sim, pki).model_dump() | extra), NOW)
+        result = collect(EntraConfig.model_validate(config(sim, pki).model_dump() | extra), CollectContext(NOW))
         assert len(result.accounts) == 1200
         [form_data] = sim.token_requests
         assert form_data["client_assertion_type"] == ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
@@ -158,7 +158,7 @@ def test_scope_follows_the_graph_endpoint_and_national_clouds() -> None:
 
 
 def test_scope_sent_matches_graph_endpoint(sim: GraphSimulator, pki: Pki) -> None:
-    collect(config(sim, pki), NOW)
+    collect(config(sim, pki), CollectContext(NOW))
     assert sim.token_requests[0]["scope"] == [f"{sim.base_url}/.default"]
 
 
@@ -170,11 +170,14 @@ def test_directory_audits_and_retention_note(sim: GraphSimulator, pki: Pki) -> N
          "targetResources": [{"id": "u1", "type": "User", "userPrincipalName": "user1@contoso.test"}]}
         for n, (name, days) in enumerate([("Add user", 2), ("Disable account", 5), ("Reset password (by admin)", 40)])
     ]
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     assert [e.action.value for e in result.change_events] == ["created", "disabled"]
-    long = collect(config(sim, pki, audit_days=60), NOW)
+    long = collect(config(sim, pki, audit_days=60), CollectContext(NOW))
     assert len(long.change_events) == 3
     assert any("kept 30 days at most" in w for w in long.warnings)
+    # Unset, audit_days is the audit's own period ([audit] period_days), as documented.
+    by_period = collect(config(sim, pki), CollectContext(NOW, period_days=60))
+    assert len(by_period.change_events) == 3
 
 
 def test_config_rules() -> None:
@@ -188,7 +191,7 @@ def test_config_rules() -> None:
 
 
 def test_users_delta_between_audits(sim: GraphSimulator, pki: Pki) -> None:
-    first = collect(config(sim, pki), NOW)
+    first = collect(config(sim, pki), CollectContext(NOW))
     assert first.state["users_delta_link"].startswith(f"{sim.base_url}/v1.0/users/delta?$deltatoken=")
     sim.change_user(str(uuid.UUID(int=5)), accountEnabled=False)
     sim.change_user(str(uuid.UUID(int=6)), displayName="Renamed")
@@ -196,7 +199,7 @@ def test_users_delta_between_audits(sim: GraphSimulator, pki: Pki) -> None:
     sim.add_user({"id": "new-user", "userPrincipalName": "new@contoso.test", "accountEnabled": True,
                   "createdDateTime": (NOW + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")})
     later = NOW + timedelta(days=1)
-    second = collect(config(sim, pki), later, first.state)
+    second = collect(config(sim, pki), CollectContext(later, previous_state=first.state))
     delta = {(e.account_id, e.action.value) for e in second.change_events if (e.detail or "").startswith("users delta")}
     assert delta == {("00000000-0000-0000-0000-000000000005", "disabled"),
                      ("00000000-0000-0000-0000-000000000006", "modified"),
@@ -206,10 +209,10 @@ def test_users_delta_between_audits(sim: GraphSimulator, pki: Pki) -> None:
 
 
 def test_expired_delta_token_means_a_full_read(sim: GraphSimulator, pki: Pki) -> None:
-    first = collect(config(sim, pki), NOW)
+    first = collect(config(sim, pki), CollectContext(NOW))
     sim.expire_delta_tokens()
     sim.remove_user(str(uuid.UUID(int=3)))
-    second = collect(config(sim, pki), NOW + timedelta(days=8), first.state)
+    second = collect(config(sim, pki), CollectContext(NOW + timedelta(days=8), previous_state=first.state))
     assert any("delta token is no longer valid (SyncStateNotFound)" in w for w in second.warnings)
     assert not [e for e in second.change_events if (e.detail or "").startswith("users delta")]
     assert second.state["users_delta_link"] and second.state != first.state
@@ -219,7 +222,7 @@ def test_expired_delta_token_means_a_full_read(sim: GraphSimulator, pki: Pki) ->
 def test_a_foreign_delta_link_is_never_followed(sim: GraphSimulator, pki: Pki) -> None:
     stolen = {"users_delta_link": "https://attacker.example/v1.0/users/delta?$deltatoken=1",
               "users_delta_as_of": "2026-01-01T00:00:00Z"}
-    result = collect(config(sim, pki), NOW, stolen)
+    result = collect(config(sim, pki), CollectContext(NOW, previous_state=stolen))
     assert any("no longer valid" in w for w in result.warnings)
     assert result.state["users_delta_link"].startswith(sim.base_url)
 
@@ -283,5 +286,5 @@ def test_unreachable_authority_is_a_clear_source_error(pki: Pki, monkeypatch: py
                 "client_secret_env": "ENTRA_SECRET", "authority_host": dead, "graph_endpoint": dead,
                 "ca_bundle": str(pki.ca), "timeout": 5}
     with pytest.raises(SourceError, match="cannot reach the authority") as info:
-        collect(EntraConfig.model_validate(settings), NOW)
+        collect(EntraConfig.model_validate(settings), CollectContext(NOW))
     assert SECRET not in str(info.value)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from auditor.model import AccountKind
-from connectors.base import SourceError
+from connectors.base import CollectContext, SourceError
 from connectors.github import GitHubConfig, collect
 from tests.servers.harness import Pki
 from tests.simulators.github import GitHubSimulator, Organization, gh_user
@@ -43,7 +43,7 @@ def config(sim: GitHubSimulator, pki: Pki, **overrides: object) -> GitHubConfig:
 
 
 def test_members_collaborators_2fa_and_saml(sim: GitHubSimulator, pki: Pki) -> None:
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     accounts = {a.username: a for a in result.accounts}
     assert set(accounts) == {*(f"dev{n}" for n in range(7)), "ci-bot", "contractor"}
     assert len([r for r in sim.paths("/orgs/acme/members") if r.query.get("role") == "all"]) == 3  # 8 members, 3 a page
@@ -62,7 +62,7 @@ def test_members_collaborators_2fa_and_saml(sim: GitHubSimulator, pki: Pki) -> N
 def test_without_an_owner_token_2fa_is_unknown_not_off(sim: GitHubSimulator, pki: Pki,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GH_TOKEN", sim.org.member_token)
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     assert {a.mfa_registered for a in result.accounts} == {None}
     assert {a.mfa_enforced for a in result.accounts} == {None}
     assert any("Only owners can use this filter" in w for w in result.warnings)
@@ -70,7 +70,7 @@ def test_without_an_owner_token_2fa_is_unknown_not_off(sim: GitHubSimulator, pki
 
 def test_primary_rate_limit_waits_for_the_reset_epoch(sim: GitHubSimulator, pki: Pki) -> None:
     sim.close_window("/orgs/acme/outside_collaborators", 2)
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     assert len(result.accounts) == 9
     assert sim.early_retries == 0
     assert any("throttled 1 request(s)" in w for w in result.warnings)
@@ -78,7 +78,7 @@ def test_primary_rate_limit_waits_for_the_reset_epoch(sim: GitHubSimulator, pki:
 
 def test_organization_without_saml_says_so(sim: GitHubSimulator, pki: Pki) -> None:
     sim.org.saml = None
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     assert {a.email for a in result.accounts} == {None}
     assert any("does not use SAML SSO" in w for w in result.warnings)
 
@@ -86,7 +86,7 @@ def test_organization_without_saml_says_so(sim: GitHubSimulator, pki: Pki) -> No
 def test_bad_token(sim: GitHubSimulator, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GH_TOKEN", "ghp_wrong_token_22222222222222222222")
     with pytest.raises(SourceError, match=r"refused \(HTTP 401\): Bad credentials") as raised:
-        collect(config(sim, pki), NOW)
+        collect(config(sim, pki), CollectContext(NOW))
     assert "wrong_token" not in str(raised.value)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from connectors.base import SourceError
+from connectors.base import CollectContext, SourceError
 from connectors.google import GoogleConfig, collect
 from tests.servers.harness import Pki
 from tests.simulators.google import GoogleSimulator, Workspace, google_error, google_user
@@ -52,7 +52,7 @@ def config(sim: GoogleSimulator, pki: Pki, tmp_path: Path, **overrides: object) 
 
 
 def test_users_pages_and_the_1970_never_sentinel(sim: GoogleSimulator, pki: Pki, tmp_path: Path) -> None:
-    result = collect(config(sim, pki, tmp_path), NOW)
+    result = collect(config(sim, pki, tmp_path), CollectContext(NOW))
     accounts = {a.username: a for a in result.accounts}
     assert len(accounts) == 14
     assert len(sim.paths("/admin/directory/v1/users")) == 4  # 14 users, 4 a page
@@ -74,7 +74,7 @@ def test_rate_limits_are_retried_with_backoff(sim: GoogleSimulator, pki: Pki, tm
     sim.faults["/admin/directory/v1/users"] = [
         None, Reply(403, google_error(403, "Rate Limit Exceeded", "userRateLimitExceeded", "PERMISSION_DENIED"))]
     sim.close_window("/admin/directory/v1/users", 1)
-    result = collect(config(sim, pki, tmp_path), NOW)
+    result = collect(config(sim, pki, tmp_path), CollectContext(NOW))
     assert len(result.accounts) == 14
     # Google sends no Retry-After: the client backs off until the window opens (more than once, perhaps).
     throttled = [int(w.split("throttled ")[1].split(" ")[0]) for w in result.warnings if "throttled" in w]
@@ -84,20 +84,20 @@ def test_rate_limits_are_retried_with_backoff(sim: GoogleSimulator, pki: Pki, tm
 def test_delegation_not_granted(sim: GoogleSimulator, pki: Pki, tmp_path: Path) -> None:
     sim.workspace.delegated_scopes = set()
     with pytest.raises(SourceError, match=r"unauthorized_client.*domain-wide delegation") as raised:
-        collect(config(sim, pki, tmp_path), NOW)
+        collect(config(sim, pki, tmp_path), CollectContext(NOW))
     assert "PRIVATE KEY" not in str(raised.value)
 
 
 def test_subject_must_be_an_administrator(sim: GoogleSimulator, pki: Pki, tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="invalid_grant: Invalid email or User ID"):
-        collect(config(sim, pki, tmp_path, subject="user1@example.com"), NOW)
+        collect(config(sim, pki, tmp_path, subject="user1@example.com"), CollectContext(NOW))
 
 
 def test_permission_error_is_not_retried(sim: GoogleSimulator, pki: Pki, tmp_path: Path) -> None:
     sim.faults["/admin/directory/v1/users"] = [
         Reply(403, google_error(403, "Not Authorized to access this resource/api", "forbidden", "PERMISSION_DENIED"))]
     with pytest.raises(SourceError, match=r"refused \(HTTP 403 forbidden\)"):
-        collect(config(sim, pki, tmp_path), NOW)
+        collect(config(sim, pki, tmp_path), CollectContext(NOW))
     assert len(sim.paths("/admin/directory/v1/users")) == 1
 
 
@@ -110,4 +110,4 @@ def test_key_config_rules(tmp_path: Path) -> None:
     cfg = GoogleConfig.model_validate({"name": "g", "type": "google", "subject": "a@example.com",
                                        "credentials_file": str(key)})
     with pytest.raises(SourceError, match=r"token_uri: .*plain http"):
-        collect(cfg, NOW)
+        collect(cfg, CollectContext(NOW))

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from auditor.cli import main
-from connectors.base import SourceError
+from connectors.base import CollectContext, SourceError
 from connectors.ldap import LdapConfig, collect
 from tests.servers.harness import ADMIN_PASSWORD, LARGE_GROUP_MEMBERS, OU, USER_PASSWORD, Pki, SambaDC, Slapd
 
@@ -133,7 +133,7 @@ def test_account_details_from_a_live_dc(directories: Directories, secrets: None)
         "name": "ad", "type": "ldap", "url": "ldaps://127.0.0.1", "bind_dn": "Administrator@audit.test",
         "password_env": "AUDIT_ADMIN_PASSWORD", "tls_ca_file": str(directories.samba.pki.ca), "page_size": 5,
     })
-    result = collect(config, directories.now)
+    result = collect(config, CollectContext(directories.now))
     accounts = {a.username: a for a in result.accounts}
     assert accounts["zoe"].display_name == "Zoë Müller-Łukasiewicz <b>"
     assert accounts["nested.admin"].privileged
@@ -299,13 +299,13 @@ def test_connection_dropped_mid_paging_is_retried(directories: Directories, secr
         })
     proxy = DroppingProxy(directories.slapd.port, drops=1, after_bytes=1500)
     try:
-        result = collect(config(proxy.port, retries=2), directories.now)
+        result = collect(config(proxy.port, retries=2), CollectContext(directories.now))
         assert len(result.accounts) == 7 and proxy.connections == 2  # one dropped, one complete re-read
     finally:
         proxy.close()
     proxy = DroppingProxy(directories.slapd.port, drops=5, after_bytes=1500)
     try:
         with pytest.raises(SourceError, match=r"connection lost .* \(2 attempts\)"):
-            collect(config(proxy.port, retries=1), directories.now)
+            collect(config(proxy.port, retries=1), CollectContext(directories.now))
     finally:
         proxy.close()

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from auditor.model import ChangeAction
-from connectors.base import SourceError
+from connectors.base import CollectContext, SourceError
 from connectors.okta import OktaConfig, collect
 from tests.servers.harness import Pki
 from tests.simulators.okta import OktaOrg, OktaSimulator, log_event, okta_user
@@ -72,7 +72,7 @@ def config(sim: OktaSimulator, pki: Pki, **overrides: object) -> OktaConfig:
 
 
 def test_every_status_including_deprovisioned(sim: OktaSimulator, pki: Pki) -> None:
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     accounts = {a.username.split("@")[0]: a for a in result.accounts}
     assert set(accounts) == {"ada", "bob", "cy", "dee", "eve", "fay", "gus"}
     # The default listing never returned the two DEPROVISIONED users; only the status filter did.
@@ -93,14 +93,14 @@ def test_every_status_including_deprovisioned(sim: OktaSimulator, pki: Pki) -> N
 def test_rate_limit_reset_is_an_epoch_and_is_honoured(sim: OktaSimulator, pki: Pki) -> None:
     sim.close_window("/api/v1/users", 2)
     sim.close_window("/api/v1/logs", 1)
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     assert len(result.accounts) == 7
     assert sim.early_retries == 0  # never came back before X-Rate-Limit-Reset
     assert any("throttled 2 request(s)" in w and "X-Rate-Limit-Reset" in w for w in result.warnings)
 
 
 def test_password_policies_follow_group_priority(sim: OktaSimulator, pki: Pki) -> None:
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     policies = {p.id: p for p in result.policies}
     assert policies["00pAdmins"].min_length == 14 and policies["00pAdmins"].min_character_classes == 4
     assert policies["00pAdmins"].banned_list and policies["00pAdmins"].max_age == timedelta(days=90)
@@ -111,12 +111,12 @@ def test_password_policies_follow_group_priority(sim: OktaSimulator, pki: Pki) -
 
 
 def test_system_log_is_a_bounded_query(sim: OktaSimulator, pki: Pki) -> None:
-    result = collect(config(sim, pki, log_days=60), NOW)
+    result = collect(config(sim, pki, log_days=60), CollectContext(NOW))
     events = {(e.username, e.action) for e in result.change_events}
     # Sign-ins are not changes; the create 80 days ago is before the 60-day window.
     assert events == {("bob@example.com", ChangeAction.DISABLED), ("cy@example.com", ChangeAction.DISABLED),
                       ("ada@example.com", ChangeAction.PASSWORD_RESET)}
-    shorter = collect(config(sim, pki, log_days=30), NOW)
+    shorter = collect(config(sim, pki, log_days=30), CollectContext(NOW))
     assert {e.username for e in shorter.change_events} == {"cy@example.com", "ada@example.com"}
     request = sim.paths("/api/v1/logs")[0]
     assert "since" in request.query and "until" in request.query  # bounded: finite, unlike polling
@@ -126,7 +126,7 @@ def test_bad_token_is_refused_without_echoing_it(sim: OktaSimulator, pki: Pki,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OKTA_TOKEN", "00Wrong-Token-Value-987654321")
     with pytest.raises(SourceError, match=r"refused \(HTTP 401 E0000011\): Invalid token") as raised:
-        collect(config(sim, pki), NOW)
+        collect(config(sim, pki), CollectContext(NOW))
     assert "Wrong-Token" not in str(raised.value)
 
 
@@ -135,7 +135,7 @@ def test_missing_log_permission_is_a_warning(sim: OktaSimulator, pki: Pki) -> No
     from tests.simulators.okta import okta_error
 
     sim.faults["/api/v1/logs"] = [Reply(403, okta_error("E0000006", "You do not have permission"))]
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     assert len(result.accounts) == 7 and result.partial_error is None
     assert any("System Log not read" in w and "E0000006" in w for w in result.warnings)
 
@@ -145,7 +145,7 @@ def test_a_failure_after_the_first_page_keeps_what_was_read_as_partial(sim: Okta
     from tests.simulators.okta import okta_error
 
     sim.faults["/api/v1/users"] = [None, None, Reply(500, okta_error("E0000009", "Internal Server Error"))]
-    result = collect(config(sim, pki, max_attempts=1), NOW)
+    result = collect(config(sim, pki, max_attempts=1), CollectContext(NOW))
     assert len(result.accounts) == 4  # two pages of two
     assert result.partial_error is not None and "E0000009" in result.partial_error
 
@@ -156,3 +156,17 @@ def test_config_needs_a_token_and_https() -> None:
     with pytest.raises(ValidationError, match="plain http"):
         OktaConfig.model_validate({"name": "o", "type": "okta", "base_url": "http://acme.okta.com",
                                    "token_env": "X"})
+
+
+def test_an_optional_part_that_fails_otherwise_than_refused_makes_the_source_partial(sim: OktaSimulator,
+                                                                                     pki: Pki) -> None:
+    from tests.simulators.https import Reply
+    from tests.simulators.okta import okta_error
+
+    # One policy for every optional read (connectors.saas.OptionalReads): refused (403) is "unknown", said in a
+    # warning (test above); any other failure means data is missing unseen, so the source is partial.
+    sim.faults["/api/v1/logs"] = [Reply(500, okta_error("E0000009", "Internal Server Error"))]
+    result = collect(config(sim, pki), CollectContext(NOW))
+    assert len(result.accounts) == 7
+    assert result.partial_error is not None and "System Log" in result.partial_error
+    assert not any("System Log not read" in w for w in result.warnings)

@@ -16,7 +16,7 @@ import requests
 from click.testing import CliRunner
 
 from auditor.cli import main
-from connectors.base import SourceError
+from connectors.base import CollectContext, SourceError
 from connectors.scim import ENTERPRISE, ScimConfig, collect
 
 TOKEN = "scim-test-token-0123456789"
@@ -72,7 +72,7 @@ def config(url: str, **overrides: object) -> ScimConfig:
 
 def test_paged_users(scim_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCIM_TOKEN", TOKEN)
-    result = collect(config(scim_url), NOW)
+    result = collect(config(scim_url), CollectContext(NOW))
     accounts = {a.username: a for a in result.accounts}
     assert len(accounts) == 250  # three pages of 100 from startIndex 1
     assert [a.enabled for a in (accounts["user000"], accounts["user001"], accounts["user010"])] == [False, True, False]
@@ -90,7 +90,7 @@ def test_paged_users(scim_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_wrong_token_is_refused_without_echoing_it(scim_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCIM_TOKEN", "not-the-token-987")
     with pytest.raises(SourceError, match=r"authentication or permission refused \(HTTP 401\)") as info:
-        collect(config(scim_url), NOW)
+        collect(config(scim_url), CollectContext(NOW))
     assert "not-the-token-987" not in str(info.value)
 
 

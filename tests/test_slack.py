@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from auditor.model import AccountKind
-from connectors.base import SourceError
+from connectors.base import CollectContext, SourceError
 from connectors.slack import SlackConfig, collect
 from tests.servers.harness import Pki
 from tests.simulators.slack import SlackSimulator, SlackTeam, access_entry, slack_member
@@ -45,7 +45,7 @@ def config(sim: SlackSimulator, pki: Pki, **overrides: object) -> SlackConfig:
 
 
 def test_users_kinds_and_access_log_activity(sim: SlackSimulator, pki: Pki) -> None:
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     accounts = {a.username: a for a in result.accounts}
     assert len(accounts) == 10 and len(sim.paths("/api/users.list")) == 4  # cursor paging, 3 a page
     assert all("limit" in r.query for r in sim.paths("/api/users.list"))
@@ -62,7 +62,7 @@ def test_users_kinds_and_access_log_activity(sim: SlackSimulator, pki: Pki) -> N
 
 def test_free_plan_means_activity_unknown(sim: SlackSimulator, pki: Pki) -> None:
     sim.team.paid = False
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     assert len(result.accounts) == 10 and not any(a.activity_known for a in result.accounts)
     assert {a.activity_unknown_reason for a in result.accounts} == {"team.accessLogs needs a paid plan"}
     assert any("paid_only" in w or "paid plan" in w for w in result.warnings)
@@ -70,7 +70,7 @@ def test_free_plan_means_activity_unknown(sim: SlackSimulator, pki: Pki) -> None
 
 def test_rate_limit_retry_after_is_honoured(sim: SlackSimulator, pki: Pki) -> None:
     sim.close_window("/api/users.list", 2)
-    result = collect(config(sim, pki), NOW)
+    result = collect(config(sim, pki), CollectContext(NOW))
     assert len(result.accounts) == 10 and sim.early_retries == 0
     assert any("throttled 1 request(s)" in w for w in result.warnings)
 
@@ -78,5 +78,5 @@ def test_rate_limit_retry_after_is_honoured(sim: SlackSimulator, pki: Pki) -> No
 def test_invalid_auth_arrives_as_ok_false(sim: SlackSimulator, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLACK_TOKEN", "xoxp-wrong-0000-token")
     with pytest.raises(SourceError, match=r"users\.list failed: HTTP 200 invalid_auth") as raised:
-        collect(config(sim, pki), NOW)
+        collect(config(sim, pki), CollectContext(NOW))
     assert "wrong" not in str(raised.value)

@@ -1,0 +1,135 @@
+"""The ldap3 side of the ``ldap`` source: one bound connection per server, paged reads that survive a dropped
+connection. Imported only when a directory is read, so listing rules or checking a config never loads ldap3."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+import ldap3
+from ldap3.core import exceptions as ldap_errors
+
+from auditor.secrets import Redactor
+from connectors.base import SourceError
+from connectors.ldap import LdapConfig
+from connectors.ldif_format import DirectoryEntry
+
+_CONNECTION_ERRORS = (ldap_errors.LDAPCommunicationError, ldap_errors.LDAPSessionTerminatedByServerError,
+                      ldap_errors.LDAPSocketOpenError, ldap_errors.LDAPSocketReceiveError)
+
+
+class Directory:
+    """One bound connection to one server, with paged reads that survive a dropped connection."""
+
+    def __init__(self, config: LdapConfig, url: str, password: str | None, redact: Redactor) -> None:
+        self.config, self.url, self.password, self.redact = config, url, password, redact
+        self.size_limited: list[str] = []
+        self.conn = self._connect()
+
+    def _connect(self) -> ldap3.Connection:
+        parsed = urlparse(self.url)
+        tls = ldap3.Tls(
+            validate=ssl.CERT_REQUIRED if self.config.tls_verify else ssl.CERT_NONE,
+            ca_certs_file=str(self.config.tls_ca_file) if self.config.tls_ca_file else None,
+            valid_names=[self.config.tls_server_name] if self.config.tls_server_name else None,
+            version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+        server = ldap3.Server(
+            parsed.hostname or "", port=parsed.port, use_ssl=parsed.scheme == "ldaps", tls=tls,
+            get_info=ldap3.NONE, connect_timeout=self.config.timeout,
+        )
+        conn = ldap3.Connection(
+            server, user=self.config.bind_dn, password=self.password, auto_referrals=False, read_only=True,
+            raise_exceptions=False, receive_timeout=self.config.timeout, auto_range=True,
+            # We read raw values and convert them ourselves (auditor.timeconv): skip ldap3's formatting pass.
+            check_names=False,
+            authentication=ldap3.SIMPLE if self.config.bind_dn else ldap3.ANONYMOUS,
+        )
+        try:
+            conn.open()
+            if self.config.start_tls and not conn.start_tls():
+                raise SourceError(f"{self.url}: StartTLS failed: {self._diagnostic(conn)}")
+            if not conn.bind():
+                raise SourceError(f"{self.url}: bind as {self.config.bind_dn or 'anonymous'} failed: "
+                                  f"{self._diagnostic(conn)}")
+        except ldap_errors.LDAPException as exc:
+            raise SourceError(f"{self.url}: cannot connect: {self.redact(str(exc))}") from None
+        return conn
+
+    def _diagnostic(self, conn: ldap3.Connection) -> str:
+        result = conn.result or {}
+        text = f"{result.get('description', 'error')}: {result.get('message', '')}".strip(": ")
+        return self.redact(text or str(conn.last_error))
+
+    def search(
+        self, base: str, search_filter: str, attributes: list[str], scope: str = ldap3.SUBTREE,
+        controls: list[tuple[str, bool, Any]] | None = None, optional: bool = False,
+    ) -> list[DirectoryEntry]:
+        for attempt in range(self.config.retries + 1):
+            try:
+                return list(self._paged(base, search_filter, attributes, scope, controls, optional))
+            except _CONNECTION_ERRORS as exc:
+                if attempt == self.config.retries:
+                    raise SourceError(f"{self.url}: connection lost while reading {base} "
+                                      f"({attempt + 1} attempts): {self.redact(str(exc))}") from None
+                self.conn = self._connect()  # start the whole search again: paging cookies die with the connection
+        raise AssertionError("unreachable")
+
+    def _paged(
+        self, base: str, search_filter: str, attributes: list[str], scope: str,
+        controls: list[tuple[str, bool, Any]] | None, optional: bool,
+    ) -> Iterator[DirectoryEntry]:
+        cookie: bytes | None = None
+        while True:
+            self.conn.search(base, search_filter, search_scope=scope, attributes=attributes,
+                             paged_size=self.config.page_size, paged_cookie=cookie, controls=controls)
+            result = self.conn.result or {}
+            code = result.get("result", 0)
+            if code == 4:  # sizeLimitExceeded: keep what came, and say the source is partial
+                self.size_limited.append(base)
+            elif code in (10, 9):  # referral: not followed by design
+                pass
+            elif code == 32 and optional:  # noSuchObject for an optional container
+                return
+            elif code not in (0, 4):
+                if optional and code in (50, 53):  # insufficientAccessRights / unwillingToPerform
+                    return
+                raise SourceError(f"{self.url}: search of {base} failed: {self._diagnostic(self.conn)}")
+            for item in self.conn.response or []:
+                if item.get("type") != "searchResEntry":
+                    continue
+                attributes_raw: dict[str, list[bytes]] = {}
+                for name, values in item["raw_attributes"].items():
+                    attributes_raw.setdefault(name.lower().split(";", 1)[0], []).extend(values)
+                yield DirectoryEntry(dn=item["dn"], attributes=attributes_raw)
+            control = (result.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
+            cookie = (control.get("value") or {}).get("cookie")
+            if not cookie:
+                return
+
+    def root_dse(self) -> DirectoryEntry:
+        try:
+            self.conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=[
+                "defaultNamingContext", "namingContexts", "supportedCapabilities", "vendorName", "objectClass",
+                "dsServiceName", "highestCommittedUSN", "dnsHostName"])
+        except ldap_errors.LDAPException as exc:
+            raise SourceError(f"{self.url}: reading the rootDSE failed: {self.redact(str(exc))}") from None
+        for item in self.conn.response or []:
+            if item.get("type") == "searchResEntry":
+                return DirectoryEntry(dn="", attributes={k.lower(): list(v) for k, v in item["raw_attributes"].items()})
+        raise SourceError(f"{self.url}: the server returned no rootDSE: {self._diagnostic(self.conn)}")
+
+    def close(self) -> None:
+        self.conn.unbind()
+
+
+def open_first(config: LdapConfig, password: str | None, redact: Redactor) -> Directory:
+    errors = []
+    for url in (config.url, *config.urls):
+        try:
+            return Directory(config, url, password, redact)
+        except SourceError as exc:
+            errors.append(str(exc))
+    raise SourceError("; ".join(errors))
