@@ -310,6 +310,9 @@ def list_rules(as_json: bool) -> None:
         click.echo(f"{meta.id}  [{meta.severity.value}]  {meta.title}")
         click.echo(f"    {meta.description}")
         click.echo("    controls: " + "; ".join(f"{c.framework} {c.control}" for c in meta.controls))
+        for parameter in meta.parameters:  # settable in the config's [rules.<id>] table
+            click.echo(f"    [rules.{meta.id}] {parameter.name} = {parameter.default}  ({parameter.kind}: "
+                       f"{parameter.description})")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -138,6 +139,8 @@ class Config:
     accepted_risks: tuple[AcceptedRisk, ...] = ()
     identity: IdentitySettings | None = None  # None: accounts are not correlated across sources
     evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
+    # [rules.<id>] tables: parameter values by rule id, validated against each rule's declared parameters
+    rule_parameters: Mapping[str, Mapping[str, int | float]] = field(default_factory=dict)
 
     def inactive_days_for(self, source: str) -> int:
         for cfg in self.sources:
@@ -180,7 +183,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     except RecursionError:
         raise ConfigError(f"{file}: not valid TOML: arrays or tables nested too deeply") from None
     base_dir = path.resolve().parent if path else Path.cwd()
-    known = {"audit", "sources", "exclusions", "accepted_risks", "identity", "evidence"}
+    known = {"audit", "sources", "exclusions", "accepted_risks", "identity", "evidence", "rules"}
     for key in data:
         if key not in known:
             raise ConfigError(f"{file}: {key}: unknown key (expected one of: {', '.join(sorted(known))})")
@@ -235,7 +238,9 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     history = audit.history_db or Path("auditor-history.sqlite")
     if not history.is_absolute():
         history = base_dir / history
-    return Config(path, audit, tuple(sources), tuple(exclusions), history, tuple(accepted), identity, evidence)
+    parameters = _rule_parameters(file, data.get("rules", {}))
+    return Config(path, audit, tuple(sources), tuple(exclusions), history, tuple(accepted), identity, evidence,
+                  parameters)
 
 
 def _entries(file: str, data: dict[str, Any], key: str, model: type[E], sources: list[str]) -> list[E]:
@@ -264,6 +269,33 @@ def _rule_ids() -> set[str]:
     from auditor.rules import RULES  # late: rules import config types
 
     return set(RULES)
+
+
+def _rule_parameters(file: str, tables: object) -> dict[str, dict[str, int | float]]:
+    """``[rules.<id>]`` tables, each key checked against the parameters the rule declares (its type and
+    bounds): a misspelt rule or parameter is an error, never a silently ignored setting."""
+    from auditor.rules import RULES  # late: rules import config types
+
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{file}: rules: must be a table of [rules.<rule id>] tables")
+    checked: dict[str, dict[str, int | float]] = {}
+    for rule_id, values in tables.items():
+        rule = RULES.get(rule_id)
+        if rule is None:
+            raise ConfigError(f"{file}: rules.{rule_id}: unknown rule id (see 'auditor rules')")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{file}: rules.{rule_id}: must be a table of parameters")
+        declared = {p.name: p for p in rule.meta.parameters}
+        for name, value in values.items():
+            parameter = declared.get(name)
+            if parameter is None:
+                known = ", ".join(declared) or "none"
+                raise ConfigError(f"{file}: rules.{rule_id}.{name}: unknown parameter (this rule's: {known})")
+            problem = parameter.problem(value)
+            if problem:
+                raise ConfigError(f"{file}: rules.{rule_id}.{name}: {problem}")
+            checked.setdefault(rule_id, {})[name] = value
+    return checked
 
 
 def _check_rule_ids(file: str, audit: AuditSettings) -> None:

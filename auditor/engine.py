@@ -246,7 +246,12 @@ def run_audit(
     result. ``rater`` may be shared by audits of one organisation in one process (its ratings are pure)."""
     generated_at = datetime.now(UTC)
     settings = config.audit
-    since = as_of - timedelta(days=settings.period_days + settings.thresholds.spike_baseline_days + 1)
+    context = RuleContext(
+        as_of=as_of, settings=settings, inactive_days=config.inactive_days_for, parameters=config.rule_parameters,
+        rater=rater or PolicyRater(settings.organization, settings.thresholds.strong_policy_score, as_of.year),
+    )
+    # Change events as far back as any rule reads before the period (a spike's baseline).
+    since = as_of - timedelta(days=settings.period_days + context.lookback_days(r.meta for r in RULES.values()) + 1)
     enabled = [s.name for s in config.sources if s.enabled]
     authority = config.identity.authoritative_source if config.identity is not None else None
     past = history.read_past(as_of, enabled, authority, since)
@@ -264,10 +269,6 @@ def run_audit(
         if gap:
             gaps.append(gap)
 
-    context = RuleContext(
-        as_of=as_of, settings=settings, inactive_days=config.inactive_days_for,
-        rater=rater or PolicyRater(settings.organization, settings.thresholds.strong_policy_score, as_of.year),
-    )
     findings, rule_gaps = _evaluate(config, inventory, context, progress)
     gaps += rule_gaps
     exclusions, accepted, notes = _exclude(config, inventory, findings, as_of)

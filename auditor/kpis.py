@@ -9,6 +9,7 @@ from typing import Any
 from auditor.activity import ActivityState
 from auditor.change_volume import in_period, per_action
 from auditor.model import AccountKind, Finding, Inventory, SourceState
+from auditor.rules import marked
 from auditor.scoring import Verdicts
 
 
@@ -91,7 +92,8 @@ def compute_kpis(
 
 def _offboarding_kpi(findings: list[Finding]) -> Kpi:
     """People who left with accounts still enabled elsewhere, and how long those accounts have outlived them."""
-    gaps = [f for f in findings if f.rule == "offboarding-gap" and f.status == "open"]
+    departures = marked("departure_gap")
+    gaps = [f for f in findings if f.rule in departures and f.status == "open"]
     days = sorted(d for f in gaps if (d := f.evidence.get("days_since_departure")) is not None)
     return Kpi("offboarding_gaps", "People who left with accounts still enabled elsewhere",
                len({f.evidence["person"] for f in gaps}), "count",

@@ -21,7 +21,7 @@ from auditor.controls import FRAMEWORKS
 from auditor.engine import AuditResult
 from auditor.kpis import Kpi
 from auditor.model import AccountKind, Finding, Severity, SourceState
-from auditor.rules import RULES
+from auditor.rules import RULES, marked
 from auditor.rules.base import AREAS
 from auditor.timeconv import to_iso
 from auditor.views import account_rows, person_rows
@@ -162,7 +162,8 @@ def _since_previous(result: AuditResult) -> dict[str, Any] | None:
 def _charts(result: AuditResult) -> dict[str, Markup]:
     start, end = result.period_start, result.as_of
     counts = per_day(e for e in result.inventory.change_events if start < e.at <= end and not e.approximate_time)
-    spikes = {f.evidence.get("day") for f in result.findings if f.rule == "change-volume-spike"}
+    spike_rules = marked("change_spike")
+    spikes = {f.evidence.get("day") for f in result.findings if f.rule in spike_rules}
     days = [(start + timedelta(days=n)).date() for n in range(1, (end - start).days + 1)]
     volume = bar_chart([
         Bar(day.isoformat()[5:], counts.get(day, 0), "bar spike" if day.isoformat() in spikes else "bar",

@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from auditor.engine import AuditResult
+from auditor.rules import marked
 from auditor.scoring import AccountVerdict
 from auditor.timeconv import to_iso
 
@@ -77,5 +78,6 @@ def person_rows(result: AuditResult) -> list[dict[str, Any]]:
             "enabled_accounts": sum(1 for a in accounts if a["enabled"] is True),
             "accounts": accounts, "findings": sorted(person_rules),
         })
-    rows.sort(key=lambda r: ("offboarding-gap" not in r["findings"], not r["findings"], r["name"].lower()))
+    departures = marked("departure_gap")
+    rows.sort(key=lambda r: (not departures & set(r["findings"]), not r["findings"], r["name"].lower()))
     return rows

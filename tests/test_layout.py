@@ -40,3 +40,24 @@ def test_every_registered_source_type_resolves_to_its_own_module() -> None:
 
     assert len(SOURCE_TYPES) == 10 and all(SOURCE_TYPES[name].name == name for name in SOURCE_TYPES)
     assert "nope" not in SOURCE_TYPES and ["ldap"] not in SOURCE_TYPES
+
+
+def test_a_rule_is_one_module_plus_one_registration_line() -> None:
+    import importlib
+
+    from auditor.rules import RULES
+
+    modules = sorted(p.stem for p in (ROOT / "auditor" / "rules").glob("*.py") if p.stem not in ("__init__", "base"))
+    assert len(modules) == len(RULES)
+    for name in modules:
+        rule = importlib.import_module(f"auditor.rules.{name}").RULE
+        assert RULES[rule.meta.id] is rule and rule.meta.id == name.replace("_", "-")
+    init = (ROOT / "auditor" / "rules" / "__init__.py").read_text()
+    assert all(init.count(f"{name}.RULE") == 1 for name in modules)  # the one registration line
+
+
+def test_rules_read_no_vendor_attribute() -> None:
+    import re
+
+    for path in (ROOT / "auditor" / "rules").glob("*.py"):
+        assert not re.search(r"\.raw(\.get)?[\[(]", path.read_text()), path.name  # quoted via source_values()

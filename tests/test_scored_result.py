@@ -92,6 +92,13 @@ def test_the_demo_with_people_and_departures_round_trips_through_history(tmp_pat
         assert any(p.departure for p in result.inventory.identity.people)
         outputs = render_outputs(result, jsonl=True)
         assert b"built-in method" not in outputs["report.html"]  # the linking keys are named, not a dict method
+        # A rule that declares a mark emits the evidence fields the mark promises (views read them by mark).
+        from auditor.rules import RULES
+        from auditor.rules.base import MARKS
+
+        marked = [f for f in result.findings for mark in RULES[f.rule].meta.marks]
+        assert {f.rule for f in marked} == {"offboarding-gap", "change-volume-spike"}
+        assert all(set(MARKS[m]) <= set(f.evidence) for f in marked for m in RULES[f.rule].meta.marks)
         record(history, result, outputs)
         stored = history.run_result(result.run_id)
     finally:

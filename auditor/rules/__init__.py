@@ -39,3 +39,8 @@ RULES: dict[str, Rule] = {
         mfa_not_enforced.RULE,
     )
 }
+
+
+def marked(mark: str) -> frozenset[str]:
+    """Ids of the rules that declare ``mark`` (see ``auditor.rules.base.MARKS``)."""
+    return frozenset(rule_id for rule_id, rule in RULES.items() if mark in rule.meta.marks)

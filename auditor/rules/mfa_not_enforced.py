@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from auditor.controls import CIS, ISO, NIST, PCI, SOC2, refs
 from auditor.model import Finding, Inventory, Severity
-from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, raised_if_privileged
+from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, raised_if_privileged, source_values
 
 META = RuleMeta(
     id="mfa-not-enforced",
@@ -32,7 +32,7 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
             META, account, f"{account.username} in {account.source}: MFA not enforced, "
             f"{registered[account.mfa_registered]}",
             {"mfa_enforced": False, "mfa_registered": account.mfa_registered,
-             "enforcement_scope": account.raw.get("mfa_enforcement_scope", "account"),
+             "source_values": source_values(account),
              "privileged": account.privileged, "kind": account.kind.value},
             raised_if_privileged(account, severity),
         ))

@@ -11,6 +11,7 @@ META = RuleMeta(
     id="offboarding-gap",
     area="Offboarding and ownership",
     examines="people",
+    marks=("departure_gap",),
     needs_identity=True,
     title="Accounts left enabled after offboarding",
     description="Accounts in other sources that are still enabled while the person's account in the "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from auditor.controls import CIS, PCI, SOC2, refs
 from auditor.model import AccountKind, Finding, Inventory, Severity
-from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, raised_if_privileged
+from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, raised_if_privileged, source_values
 from auditor.timeconv import to_iso
 
 META = RuleMeta(
@@ -33,8 +33,7 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
         age = (ctx.as_of - account.password_last_set_at).days if account.password_last_set_at else None
         evidence = {
             "password_last_set_at": to_iso(account.password_last_set_at), "password_age_days": age,
-            "userAccountControl": account.raw.get("userAccountControl_flags"),
-            "passwordPolicies": account.raw.get("passwordPolicies"), "kind": account.kind.value,
+            "source_values": source_values(account) or None, "kind": account.kind.value,
         }
         suffix = f"; password last set {age} days ago" if age is not None else ""
         findings.append(account_finding(

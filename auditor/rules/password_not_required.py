@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from auditor.controls import CIS, ISO, NIST, SOC2, refs
 from auditor.model import AccountKind, Finding, Inventory, Severity
-from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, raised_if_privileged
+from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, raised_if_privileged, source_values
 
 META = RuleMeta(
     id="password-not-required",
@@ -23,8 +23,7 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
     return [
         account_finding(
             META, account, f"{account.username} may have an empty password (PASSWD_NOTREQD)",
-            {"userAccountControl": account.raw.get("userAccountControl"),
-             "flags": account.raw.get("userAccountControl_flags")},
+            {"source_values": source_values(account)},
             raised_if_privileged(account, META.severity),
         )
         for account in inventory.accounts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from auditor.controls import CIS, ISO, NIST, SOC2, refs
 from auditor.model import Finding, Inventory, Severity
-from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, policy_finding
+from auditor.rules.base import Rule, RuleContext, RuleMeta, account_finding, policy_finding, source_values
 
 META = RuleMeta(
     id="reversible-password-encryption",
@@ -24,7 +24,7 @@ META = RuleMeta(
 def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
     findings = [
         account_finding(META, account, f"{account.username} has reversible password encryption enabled",
-                        {"flags": account.raw.get("userAccountControl_flags")})
+                        {"source_values": source_values(account)})
         for account in inventory.accounts
         if account.usable_at(ctx.as_of) and account.reversible_password_encryption is True
     ]
