@@ -153,13 +153,13 @@ def test_account_details_from_a_live_dc(directories: Directories, secrets: None)
 
 def test_ranged_retrieval_of_a_large_group(directories: Directories, secrets: None) -> None:
     from auditor.secrets import Redactor
-    from connectors.ldap import _Directory
+    from connectors.ldap_client import Directory
 
     config = LdapConfig.model_validate({
         "name": "ad", "type": "ldap", "url": "ldaps://127.0.0.1", "bind_dn": "Administrator@audit.test",
         "password_env": "AUDIT_ADMIN_PASSWORD", "tls_ca_file": str(directories.samba.pki.ca),
     })
-    directory = _Directory(config, config.url, ADMIN_PASSWORD, Redactor())
+    directory = Directory(config, config.url, ADMIN_PASSWORD, Redactor())
     [group] = directory.search(f"CN=Large Group,{OU}", "(objectClass=group)", ["member"], scope="BASE")
     directory.close()
     assert len(group.values("member")) == LARGE_GROUP_MEMBERS + 1  # over the 1,500-value range limit
