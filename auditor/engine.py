@@ -1,6 +1,7 @@
-"""One audit: collect every source, add history, run the rules, apply exclusions, compute KPIs.
+"""One audit, top to bottom: read the past once, collect, compare with the past, correlate, score, measure.
 
-No output is written here; the CLI writes reports and records the run once everything succeeded.
+No output is written here: the CLI renders every output from the returned ``AuditResult`` and records the run
+once (``record``) when everything succeeded.
 """
 
 from __future__ import annotations
