@@ -176,7 +176,7 @@ def evidence_command(run_id: str, config_path: Path, output_path: Path | None, p
         signing_key = load_signing_key(config.evidence)
     except (ConfigError, SigningKeyError) as exc:
         raise Fatal(str(exc)) from None
-    files, stored = _past_run(config, run_id)
+    files, stored = _past_run(config, run_id, with_result=pseudonymise)
     if pseudonymise:
         files = {name: scrub_bytes(data) for name, data in pseudonymised_files(_stored_result(run_id, stored),
                                                                                  files).items()}
@@ -188,14 +188,16 @@ def evidence_command(run_id: str, config_path: Path, output_path: Path | None, p
     click.echo(f"{target}: evidence bundle for run {run_id} ({len(files) + 1} files)")
 
 
-def _past_run(config: Config, run_id: str) -> tuple[dict[str, bytes], str | None]:
-    """A recorded run's files and stored result, or a one-line error naming the latest runs."""
+def _past_run(config: Config, run_id: str, *, with_result: bool) -> tuple[dict[str, bytes], str | None]:
+    """A recorded run's files and (``with_result``: only when it is rendered again, it can be large) its stored
+    result, or a one-line error naming the latest runs."""
     from auditor.history import History, HistoryError
 
     try:
         history = History(config.history_db)
         try:
-            files, stored = history.run_files(run_id), history.run_result(run_id)
+            files = history.run_files(run_id)
+            stored = history.run_result(run_id) if with_result else None
             known = [r.id for r in history.runs()][-5:]
         finally:
             history.close()
@@ -237,7 +239,7 @@ def render_command(run_id: str, config_path: Path, output_dir: Path, pseudonymis
         raise Fatal(str(exc)) from None
     if output_dir.exists():
         raise Fatal(f"{output_dir} exists: give a new directory (a rendered run is written whole or not at all)")
-    files, stored = _past_run(config, run_id)
+    files, stored = _past_run(config, run_id, with_result=True)
     result = _stored_result(run_id, stored)
     if pseudonymise:
         from auditor.pseudonymise import Pseudonymiser
