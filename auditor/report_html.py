@@ -75,9 +75,9 @@ ACCOUNT_COLUMNS = ("source", "username", "display_name", "email", "kind", "enabl
                    "days_since_activity", "last_activity_attribute", "policy_strength", "mfa_registered", "groups",
                    "findings")
 # Columns with few distinct values are sent once as a list and referenced by position: at 100,000 accounts
-# the difference is tens of megabytes.
-_DICTIONARY_COLUMNS = {"source", "kind", "activity", "last_activity_attribute", "policy_strength", "groups",
-                       "findings"}
+# the difference is tens of megabytes. A tuple, not a set: the page's bytes must not depend on hash order.
+_DICTIONARY_COLUMNS = ("source", "kind", "activity", "last_activity_attribute", "policy_strength", "groups",
+                       "findings")
 
 
 def _encode_accounts(result: AuditResult) -> dict[str, Any]:
