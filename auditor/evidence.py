@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from auditor import __version__
+from auditor import __version__, jsonio
 from auditor.config import Config, EvidenceSettings, redacted_config
 from auditor.engine import AuditResult
 from auditor.model import to_jsonable
@@ -271,7 +271,7 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return jsonio.dumps(value, indent=True, sort_keys=True)
 
 
 def _operator() -> str:

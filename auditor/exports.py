@@ -8,7 +8,7 @@ import json
 import unicodedata
 from typing import Any
 
-from auditor import __version__
+from auditor import __version__, jsonio
 from auditor.engine import AuditResult
 from auditor.model import to_jsonable
 from auditor.rules import RULES
@@ -86,7 +86,7 @@ def findings_document(result: AuditResult) -> dict[str, Any]:
 
 
 def findings_json(result: AuditResult) -> bytes:
-    return json.dumps(findings_document(result), indent=2, ensure_ascii=False).encode("utf-8")
+    return jsonio.dumps(findings_document(result), indent=True)
 
 
 def findings_jsonl(result: AuditResult) -> bytes:
@@ -94,9 +94,7 @@ def findings_jsonl(result: AuditResult) -> bytes:
     document = findings_document(result)
     stamp = {"run_id": document["run_id"], "as_of": document["as_of"], "organization": document["organization"],
              "tool_version": __version__, "audit_complete": document["complete"]}
-    lines = [json.dumps({**stamp, **finding}, ensure_ascii=False, separators=(",", ":"))
-             for finding in document["findings"]]
-    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+    return b"".join(jsonio.dumps({**stamp, **finding}) + b"\n" for finding in document["findings"])
 
 
 ACCOUNT_COLUMNS = (

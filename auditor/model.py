@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -302,21 +303,46 @@ class Finding:
 
 def to_jsonable(value: Any) -> Any:
     """Dataclasses, enums, datetimes and timedeltas to plain JSON values. Private fields (``_name``: caches)
-    are left out."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if not f.name.startswith("_")}
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, datetime):
-        return to_iso(value)
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
+    are left out. One converter per type, made on first sight: at a million accounts the generic walk
+    (``dataclasses.fields`` and ``isinstance`` chains for every value) was a third of the run."""
+    kind = type(value)
+    convert = _CONVERTERS.get(kind)
+    if convert is None:
+        convert = _CONVERTERS[kind] = _converter(kind)
+    return convert(value)
+
+
+def _same(value: Any) -> Any:
     return value
+
+
+def _mapping(value: dict[Any, Any]) -> dict[str, Any]:
+    return {str(k): to_jsonable(v) for k, v in value.items()}
+
+
+def _sequence(value: list[Any] | tuple[Any, ...]) -> list[Any]:
+    return [to_jsonable(v) for v in value]
+
+
+def _converter(kind: type) -> Callable[[Any], Any]:
+    if dataclasses.is_dataclass(kind):
+        names = tuple(f.name for f in dataclasses.fields(kind) if not f.name.startswith("_"))
+        return lambda value: {name: to_jsonable(getattr(value, name)) for name in names}
+    if issubclass(kind, StrEnum):
+        return lambda value: value.value
+    if issubclass(kind, datetime):
+        return to_iso
+    if issubclass(kind, timedelta):
+        return lambda value: value.total_seconds()
+    if issubclass(kind, dict):
+        return _mapping
+    if issubclass(kind, list | tuple):
+        return _sequence
+    return _same
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {str: _same, int: _same, float: _same, bool: _same,
+                                                 type(None): _same, list: _sequence, dict: _mapping}
 
 
 def account_from_jsonable(data: dict[str, Any]) -> Account:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from auditor import jsonio
 from auditor.engine import AuditResult
 from auditor.history import RunRecord
 from auditor.model import (
@@ -109,7 +109,7 @@ class Pseudonymiser:
 
     def json_file(self, data: bytes) -> bytes:
         """A JSON file of the bundle written outside the result (config.json, run.json)."""
-        return json.dumps(self.deep(json.loads(data)), indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        return jsonio.dumps(self.deep(jsonio.loads(data)), indent=True, sort_keys=True)
 
     # ---- the result ----
 

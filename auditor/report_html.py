@@ -13,7 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from auditor import __version__
+from auditor import __version__, jsonio
 from auditor.activity import ActivityState
 from auditor.change_volume import per_action, per_day
 from auditor.charts import Bar, bar_chart, sparkline
@@ -37,7 +37,7 @@ def _csp_hash(text: str) -> str:
 
 def script_json(value: Any) -> Markup:
     """JSON that is safe inside a <script> element: no '<', '>' or '&' can close or open a tag."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = jsonio.dumps(value).decode("utf-8")
     for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(char, escape)
