@@ -92,8 +92,15 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
         fail_on: str | None, quiet: bool, evidence: bool, jsonl: bool, pseudonymise: bool) -> None:
     """Run an audit and write the report and exports."""
     from auditor.demo import prepare_demo
-    from auditor.engine import record, run_audit
-    from auditor.evidence import SigningKeyError, build_bundle, evidence_files, load_signing_key, pseudonymised_files
+    from auditor.engine import prune_history, record, run_audit
+    from auditor.evidence import (
+        RUN_CONTEXT_FILES,
+        SigningKeyError,
+        build_bundle,
+        evidence_files,
+        load_signing_key,
+        pseudonymised_files,
+    )
     from auditor.fileio import publish_run
     from auditor.history import History, HistoryError
     from auditor.outputs import render_outputs
@@ -127,7 +134,11 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
                     bundled = {name: scrub_bytes(data) for name, data in pseudonymised_files(result, files).items()}
                 outputs[f"evidence-{result.run_id}.zip"] = build_bundle(bundled, signing_key=signing_key)
             # One set: written aside, the run recorded, then published with one atomic switch.
-            publish_run(output_dir, result.run_id, outputs, lambda: record(history, result, files))
+            # The history keeps the result, and what is rendered from it only by name.
+            publish_run(output_dir, result.run_id, outputs,
+                        lambda: record(history, result, files, [n for n in files if n not in RUN_CONTEXT_FILES]))
+            if config.audit.history_keep_runs or config.audit.history_keep_days:
+                prune_history(config, history, datetime.now(UTC))  # retention; the run is already recorded
         except HistoryError as exc:
             raise Fatal(str(exc)) from None
         except OSError as exc:
@@ -176,10 +187,10 @@ def evidence_command(run_id: str, config_path: Path, output_path: Path | None, p
         signing_key = load_signing_key(config.evidence)
     except (ConfigError, SigningKeyError) as exc:
         raise Fatal(str(exc)) from None
-    files, stored = _past_run(config, run_id, with_result=pseudonymise)
+    files, result = _past_run(config, run_id, with_result=pseudonymise)
     if pseudonymise:
-        files = {name: scrub_bytes(data) for name, data in pseudonymised_files(_stored_result(run_id, stored),
-                                                                                 files).items()}
+        assert result is not None
+        files = {name: scrub_bytes(data) for name, data in pseudonymised_files(result, files).items()}
     target = output_path or Path(f"evidence-{run_id}.zip")
     try:
         write_atomic(target, build_bundle(files, signing_key=signing_key))
@@ -188,27 +199,33 @@ def evidence_command(run_id: str, config_path: Path, output_path: Path | None, p
     click.echo(f"{target}: evidence bundle for run {run_id} ({len(files) + 1} files)")
 
 
-def _past_run(config: Config, run_id: str, *, with_result: bool) -> tuple[dict[str, bytes], str | None]:
-    """A recorded run's files and (``with_result``: only when it is rendered again, it can be large) its stored
-    result, or a one-line error naming the latest runs."""
+def _past_run(config: Config, run_id: str, *, with_result: bool) -> tuple[dict[str, bytes], AuditResult | None]:
+    """A recorded run's evidence files, the ones the history keeps as its result made again, and (``with_result``,
+    or when files must be made again) its stored result; or a one-line error naming the latest runs."""
+    from auditor.evidence import rendered_again
     from auditor.history import History, HistoryError
 
     try:
         history = History(config.history_db)
         try:
             files = history.run_files(run_id)
-            stored = history.run_result(run_id) if with_result else None
+            rendered = history.rendered_outputs(run_id) or []
+            stored = history.run_result(run_id) if with_result or rendered else None
             known = [r.id for r in history.runs()][-5:]
         finally:
             history.close()
     except HistoryError as exc:
         raise Fatal(str(exc)) from None
-    if not files:
+    if not files and not rendered:
         raise Fatal(f"no evidence for run {run_id!r} in the history (latest runs: {', '.join(known) or 'none'})")
-    return files, stored
+    result = _stored_result(run_id, stored) if with_result or rendered else None
+    if rendered:
+        assert result is not None
+        files.update({name: scrub_bytes(data) for name, data in rendered_again(result, rendered).items()})
+    return files, result
 
 
-def _stored_result(run_id: str, stored: str | None) -> AuditResult:
+def _stored_result(run_id: str, stored: bytes | None) -> AuditResult:
     from auditor.result_store import StoredResultError, decode_result
 
     if stored is None:
@@ -239,8 +256,8 @@ def render_command(run_id: str, config_path: Path, output_dir: Path, pseudonymis
         raise Fatal(str(exc)) from None
     if output_dir.exists():
         raise Fatal(f"{output_dir} exists: give a new directory (a rendered run is written whole or not at all)")
-    files, stored = _past_run(config, run_id, with_result=True)
-    result = _stored_result(run_id, stored)
+    files, result = _past_run(config, run_id, with_result=True)
+    assert result is not None
     if pseudonymise:
         from auditor.pseudonymise import Pseudonymiser
 
@@ -252,6 +269,50 @@ def render_command(run_id: str, config_path: Path, output_dir: Path, pseudonymis
     except OSError as exc:
         raise Fatal(f"cannot write to {output_dir}: {exc.strerror}") from None
     click.echo(f"{output_dir}: run {run_id} rendered from the history")
+
+
+@main.group("history")
+def history_group() -> None:
+    """Look after the history database."""
+
+
+@history_group.command("prune")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("auditor.toml"), show_default=True, help="The config whose history to prune.")
+@click.option("--keep-runs", type=click.IntRange(min=1),
+              help="Keep the N newest runs (default: [audit] history_keep_runs).")
+@click.option("--keep-days", type=click.IntRange(min=1),
+              help="Keep runs of the last N days (default: [audit] history_keep_days).")
+@click.option("--dry-run", is_flag=True, help="Say which runs would go; change nothing.")
+def prune_command(config_path: Path, keep_runs: int | None, keep_days: int | None, dry_run: bool) -> None:
+    """Remove old runs from the history. Every run kept still renders, bundles and trends, and the next audit
+    still finds the snapshots it compares with; who left, and when, is kept for the life of the history."""
+    from auditor.engine import prune_history
+    from auditor.history import History, HistoryError
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise Fatal(str(exc)) from None
+    if not (keep_runs or keep_days or config.audit.history_keep_runs or config.audit.history_keep_days):
+        raise Fatal(f"{config_path}: nothing says what to keep: give --keep-runs or --keep-days, or set "
+                    "[audit] history_keep_runs or history_keep_days")
+    try:
+        history = History(config.history_db)
+        try:
+            pruned = prune_history(config, history, datetime.now(UTC), keep_runs=keep_runs, keep_days=keep_days,
+                                   dry_run=dry_run)
+            if pruned.runs and not dry_run:
+                history.compact()
+        finally:
+            history.close()
+    except HistoryError as exc:
+        raise Fatal(str(exc)) from None
+    if dry_run:
+        say(f"{config.history_db}: would remove {len(pruned.runs)} run(s): {', '.join(pruned.runs) or 'none'}")
+    else:
+        say(f"{config.history_db}: removed {len(pruned.runs)} run(s), {pruned.events} old change event(s); "
+            f"{pruned.rebased} snapshot(s) stored whole again")
 
 
 @main.command("verify")

@@ -44,6 +44,10 @@ class AuditSettings(BaseModel):
     new_account_grace_days: int = Field(default=14, ge=0, le=3650)
     period_days: int = Field(default=30, ge=1, le=3650)
     history_db: Path | None = Field(default=None, strict=False)  # default: auditor-history.sqlite beside the config
+    # Retention: after each run, older runs are pruned from the history (``auditor history prune``). A run is
+    # kept while either setting keeps it; unset, every run is kept.
+    history_keep_runs: int | None = Field(default=None, ge=1)
+    history_keep_days: int | None = Field(default=None, ge=1)
     disabled_rules: StrList = ()
     thresholds: Thresholds = Thresholds()
 

@@ -6,8 +6,9 @@ once (``record``) when everything succeeded.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from auditor import __version__
 from auditor.changes import deduplicate, diff_snapshots, merge_events
 from auditor.config import Config, IdentitySettings
 from auditor.exclusions import ExclusionStatus, apply_exclusions
-from auditor.history import History, PastAudit, RunRecord
+from auditor.history import History, PastAudit, Pruned, RunRecord
 from auditor.identity import correlate, inherit_on_premises_policies
 from auditor.kpis import Kpi, compute_kpis
 from auditor.model import (
@@ -46,6 +47,8 @@ class RunChanges:
     snapshots: dict[str, list[Account]] = field(default_factory=dict)  # sources read in full
     source_states: dict[str, dict[str, str]] = field(default_factory=dict)
     departures: list[DepartedAccount] = field(default_factory=list)  # accounts gone since the previous audit
+    # The previous snapshot of each of those sources (run id, delta depth, accounts): stored as a delta from it.
+    bases: dict[str, tuple[str, int, list[Account]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -65,11 +68,12 @@ class AuditResult:
     kpis: list[Kpi]
     exclusions: list[dict[str, Any]]  # ExclusionStatus.as_dict() of each exclusion
     accepted_risks: list[dict[str, Any]]
-    previous_run: RunRecord | None
+    previous_run: RunRecord | None  # past runs without their findings: what outputs show of them is below
     past_runs: list[RunRecord]
     gaps: list[str] = field(default_factory=list)  # data this audit is missing: makes it incomplete
     notes: list[str] = field(default_factory=list)  # caveats the report must state (expired exclusions, ...)
     pseudonymised: bool = False  # identifying values replaced by keyed pseudonyms (auditor.pseudonymise)
+    since_previous: dict[str, int] = field(default_factory=dict)  # open findings "new" and "resolved" since then
     changes: RunChanges | None = field(default=None, repr=False)  # None once stored
 
     @property
@@ -239,6 +243,23 @@ def _exclude(config: Config, inventory: Inventory, findings: list[Finding], as_o
     return exclusions, accepted, notes
 
 
+def events_window(config: Config, context: RuleContext | None = None) -> timedelta:
+    """How far before its as-of an audit reads change events: the period, and before it as far back as any rule
+    reads (a spike's baseline)."""
+    settings = config.audit
+    context = context or RuleContext(
+        as_of=datetime.now(UTC), settings=settings, inactive_days=config.inactive_days_for,
+        parameters=config.rule_parameters, rater=PolicyRater(settings.organization, 0, 2000))
+    return timedelta(days=settings.period_days + context.lookback_days(r.meta for r in RULES.values()) + 1)
+
+
+def prune_history(config: Config, history: History, now: datetime, *, keep_runs: int | None = None,
+                  keep_days: int | None = None, dry_run: bool = False) -> Pruned:
+    """Retention: ``[audit] history_keep_runs`` / ``history_keep_days`` unless given here."""
+    return history.prune(keep_runs or config.audit.history_keep_runs, keep_days or config.audit.history_keep_days,
+                         now, events_window(config), dry_run=dry_run)
+
+
 def run_audit(
     config: Config, as_of: datetime, history: History, progress: Progress = lambda _: None,
     rater: PolicyRater | None = None,
@@ -251,8 +272,7 @@ def run_audit(
         as_of=as_of, settings=settings, inactive_days=config.inactive_days_for, parameters=config.rule_parameters,
         rater=rater or PolicyRater(settings.organization, settings.thresholds.strong_policy_score, as_of.year),
     )
-    # Change events as far back as any rule reads before the period (a spike's baseline).
-    since = as_of - timedelta(days=settings.period_days + context.lookback_days(r.meta for r in RULES.values()) + 1)
+    since = as_of - events_window(config, context)
     enabled = [s.name for s in config.sources if s.enabled]
     authority = config.identity.authoritative_source if config.identity is not None else None
     past = history.read_past(as_of, enabled, authority, since)
@@ -277,20 +297,29 @@ def run_audit(
 
     kpis = compute_kpis(inventory, findings, verdicts, as_of, settings.period_days)
     run_id = f"{generated_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    now_open = {f.key for f in findings if f.status == "open"}
+    before = past.previous_findings
+    since_previous = {"new": len(now_open - before), "resolved": len(before - now_open)} if past.runs else {}
+    runs = [dataclasses.replace(r, findings=[]) for r in past.runs]
+    bases = {s: (*past.snapshot_bases[s], past.snapshots[s][1]) for s in snapshots if s in past.snapshot_bases}
     return AuditResult(
         run_id=run_id, as_of=as_of, generated_at=generated_at, organization=settings.organization,
         period_days=settings.period_days, strong_policy_score=settings.thresholds.strong_policy_score,
         inventory=inventory, verdicts=verdicts, findings=findings, kpis=kpis,
         exclusions=[s.as_dict() for s in exclusions], accepted_risks=[s.as_dict() for s in accepted],
-        previous_run=past.runs[-1] if past.runs else None, past_runs=past.runs, gaps=gaps, notes=notes,
-        changes=RunChanges(snapshots, states, departures),
+        previous_run=runs[-1] if runs else None, past_runs=runs, gaps=gaps, notes=notes,
+        since_previous=since_previous, changes=RunChanges(snapshots, states, departures, bases),
     )
 
 
-def record(history: History, result: AuditResult, files: dict[str, bytes] | None = None) -> None:
-    """Write the run once: its scored result, snapshots, events, source states, departures and files."""
+def record(history: History, result: AuditResult, files: dict[str, bytes] | None = None,
+           rendered: Collection[str] = ()) -> None:
+    """Write the run once: its scored result, snapshots, events, source states, departures and the files of
+    ``files`` not in ``rendered`` (those are made again from the result when a bundle of the run is asked for)."""
     from auditor.result_store import encode_result
 
     changes = result.changes or RunChanges()
+    kept = {name: data for name, data in (files or {}).items() if name not in rendered}
     history.record_run(result.run_record(), changes.snapshots, result.inventory.change_events, changes.source_states,
-                       files, changes.departures, encode_result(result))
+                       kept, changes.departures, encode_result(result, changes.snapshots), changes.bases,
+                       [name for name in rendered if name in (files or {})])

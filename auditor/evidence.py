@@ -12,6 +12,7 @@ import platform
 import socket
 import zipfile
 import zlib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ BUNDLE_FORMAT = "identity-auditor-evidence/1"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 INVENTORY = "inventory.json"
+RUN_CONTEXT_FILES = ("config.json", "run.json")  # written from the config and the machine, not from the result
 
 
 def evidence_files(result: AuditResult, config: Config, outputs: dict[str, bytes]) -> dict[str, bytes]:
@@ -60,17 +62,24 @@ def result_files(result: AuditResult) -> dict[str, bytes]:
     return {INVENTORY: _json(inventory), "controls.json": _json(control_index(result))}
 
 
+def rendered_again(result: AuditResult, names: Collection[str]) -> dict[str, bytes]:
+    """The files ``names`` of a run whose history keeps them as its result, not as copies: made again from it,
+    by the renderers the run used, to the same bytes."""
+    from auditor.outputs import JSONL, render_outputs
+
+    made = {**render_outputs(result, jsonl=JSONL in names), **result_files(result)}
+    return {name: made[name] for name in names}
+
+
 def pseudonymised_files(result: AuditResult, files: dict[str, bytes]) -> dict[str, bytes]:
     """A bundle's files made again from the pseudonymised result, by the renderers the run used: every file
     agrees, and none holds a real identifier. config.json and run.json (written from the config and the
     machine, not the result) have the same pseudonyms put in."""
-    from auditor.outputs import JSONL, render_outputs
     from auditor.pseudonymise import Pseudonymiser
 
     pseudonymiser = Pseudonymiser(result)
-    masked = pseudonymiser.result()
-    rendered = {**render_outputs(masked, jsonl=JSONL in files), **result_files(masked)}
-    for name in ("config.json", "run.json"):
+    rendered = rendered_again(pseudonymiser.result(), [name for name in files if name not in RUN_CONTEXT_FILES])
+    for name in RUN_CONTEXT_FILES:
         if name in files:
             rendered[name] = pseudonymiser.json_file(files[name])
     return rendered

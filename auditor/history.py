@@ -12,11 +12,12 @@ import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from auditor import jsonio, snapshot_delta
 from auditor.model import (
     Account,
     ChangeAction,
@@ -28,7 +29,10 @@ from auditor.model import (
 from auditor.secrets import scrub_bytes, scrub_text
 from auditor.timeconv import from_iso8601, to_iso
 
-SCHEMA_VERSION = 1
+# 2: snapshots as deltas (base_run, depth); open findings in run_findings; outputs rendered again from the
+# stored result instead of kept as copies (run_outputs names them). Version 1 histories are read as they are.
+SCHEMA_VERSION = 2
+MAX_DELTA_CHAIN = 30  # a snapshot more deltas away from a whole copy than this is stored whole
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -56,11 +60,21 @@ CREATE TABLE IF NOT EXISTS departures (
 CREATE TABLE IF NOT EXISTS run_results (
     run_id TEXT PRIMARY KEY REFERENCES runs(id), data BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS run_findings (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id), data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_outputs (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id), names TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS source_state (
     run_id TEXT NOT NULL REFERENCES runs(id), source TEXT NOT NULL, as_of TEXT NOT NULL, state TEXT NOT NULL,
     PRIMARY KEY (run_id, source)
 );
 """
+
+
+# How a stored result names a source's accounts it left to the run's snapshot (see auditor.result_store).
+SNAPSHOT_REFERENCE = b'"from_snapshot"'
 
 
 class HistoryError(Exception):
@@ -84,6 +98,7 @@ class PastAudit:
     """What earlier audits left that this one needs, read in one go before anything is collected."""
 
     snapshots: dict[str, tuple[datetime, list[Account]]]  # the latest complete snapshot of each source
+    snapshot_bases: dict[str, tuple[str, int]]  # run id and delta depth of each of those snapshots
     states: dict[str, dict[str, str]]  # what each source's last complete read saved for the next (delta links)
     events: list[ChangeEvent]  # change events recorded in the look-back window
     runs: list[RunRecord]  # complete runs before this audit, oldest first (trends, "since the previous audit")
@@ -91,6 +106,7 @@ class PastAudit:
     departures: list[DepartedAccount]
     leaving_events: list[ChangeEvent]  # every recorded disable and delete, however old
     snapshot_times: list[datetime]
+    previous_findings: set[str] = field(default_factory=set)  # keys of the previous complete run's open findings
 
 
 class History:
@@ -105,10 +121,13 @@ class History:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise HistoryError(f"{path}: written by a newer version of the auditor (schema {row[0]})")
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(snapshots)")}
+            if "base_run" not in columns:  # version 1: every snapshot whole
+                self._db.execute("ALTER TABLE snapshots ADD COLUMN base_run TEXT")
+                self._db.execute("ALTER TABLE snapshots ADD COLUMN depth INTEGER NOT NULL DEFAULT 0")
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except (sqlite3.Error, OSError) as exc:
             raise HistoryError(f"{path}: cannot open the history database: {exc}") from None
 
@@ -128,30 +147,53 @@ class History:
         with self._reading() as db:
             db.execute("BEGIN")
             try:
-                snapshots = {s: snap for s in sources if (snap := self.previous_snapshot(s, as_of)) is not None}
+                latest = {s: row for s in sources if (row := self._latest_snapshot(s, as_of)) is not None}
+                snapshots = {s: (moment, self.snapshot_accounts(run, s)) for s, (run, moment, _) in latest.items()}
                 states = {s: state for s in sources if (state := self.previous_state(s, as_of))}
                 leaving = (ChangeAction.DISABLED, ChangeAction.DELETED)
+                runs = [r for r in self.runs(before=as_of) if r.complete]
                 return PastAudit(
-                    snapshots, states, self.events_between(events_since, as_of),
-                    [r for r in self.runs(before=as_of) if r.complete],
+                    snapshots, {s: (run, depth) for s, (run, _, depth) in latest.items()}, states,
+                    self.events_between(events_since, as_of), runs,
                     self.departures(authority, as_of) if authority else [],
                     self.account_events(authority, leaving, as_of) if authority else [],
                     self.snapshot_times(authority, as_of) if authority else [],
+                    self.open_finding_keys(runs[-1].id) if runs else set(),
                 )
             finally:
                 db.execute("COMMIT")
 
     def previous_snapshot(self, source: str, before: datetime) -> tuple[datetime, list[Account]] | None:
         """The latest complete snapshot of ``source`` taken as of a time before ``before``."""
+        latest = self._latest_snapshot(source, before)
+        return None if latest is None else (latest[1], self.snapshot_accounts(latest[0], source))
+
+    def _latest_snapshot(self, source: str, before: datetime) -> tuple[str, datetime, int] | None:
+        """(run id, as-of, delta depth) of the latest snapshot of ``source`` before ``before``."""
         with self._reading() as db:
             row = db.execute(
-                "SELECT as_of, accounts FROM snapshots WHERE source=? AND as_of<? ORDER BY as_of DESC LIMIT 1",
+                "SELECT run_id, as_of, depth FROM snapshots WHERE source=? AND as_of<? ORDER BY as_of DESC LIMIT 1",
                 (source, to_iso(before)),
             ).fetchone()
-        if row is None:
-            return None
-        accounts = [account_from_jsonable(a) for a in json.loads(zlib.decompress(row[1]))]
-        return from_iso8601(row[0]) or before, accounts
+        return None if row is None else (row[0], from_iso8601(row[1]) or before, int(row[2]))
+
+    def snapshot_accounts(self, run_id: str, source: str) -> list[Account]:
+        """The accounts of ``source`` as run ``run_id`` read them: its whole copy, or the deltas back to one."""
+        blobs: list[bytes] = []
+        with self._reading() as db:
+            run: str | None = run_id
+            while run is not None:
+                row = db.execute("SELECT accounts, base_run FROM snapshots WHERE run_id=? AND source=?",
+                                 (run, source)).fetchone()
+                if row is None or len(blobs) > 10 * MAX_DELTA_CHAIN:
+                    raise HistoryError(f"{self.path}: the snapshot of {source} in run {run_id} is damaged "
+                                       f"(its base {run} is missing)")
+                blobs.append(row[0])
+                run = row[1]
+        accounts = [account_from_jsonable(a) for a in jsonio.loads(zlib.decompress(blobs.pop()))]
+        while blobs:
+            accounts = snapshot_delta.apply(accounts, jsonio.loads(zlib.decompress(blobs.pop())))
+        return accounts
 
     def previous_state(self, source: str, before: datetime) -> dict[str, str]:
         """What the latest complete read of ``source`` before ``before`` saved for the next one (delta links)."""
@@ -208,11 +250,35 @@ class History:
             rows = db.execute("SELECT name, data FROM run_files WHERE run_id=?", (run_id,)).fetchall()
         return {name: zlib.decompress(data) for name, data in rows}
 
-    def run_result(self, run_id: str) -> str | None:
-        """The scored result of a run (see ``auditor.result_store``); None for runs recorded without one."""
+    def run_result(self, run_id: str) -> bytes | None:
+        """The scored result of a run (see ``auditor.result_store``), whole: the accounts it stored by reference
+        to the run's snapshots put back in place. None for runs recorded without one."""
         with self._reading() as db:
             row = db.execute("SELECT data FROM run_results WHERE run_id=?", (run_id,)).fetchone()
-        return zlib.decompress(row[0]).decode("utf-8") if row else None
+        if row is None:
+            return None
+        data = zlib.decompress(row[0])
+        if SNAPSHOT_REFERENCE not in data:
+            return data
+        document = jsonio.loads(data)
+        for segment in document["result"]["inventory"]["accounts"]:
+            if segment.pop(SNAPSHOT_REFERENCE.decode()[1:-1], None):
+                segment["accounts"] = to_jsonable(self.snapshot_accounts(run_id, segment["source"]))
+        return jsonio.dumps(document)
+
+    def rendered_outputs(self, run_id: str) -> list[str] | None:
+        """Names of the files a run rendered from its result and did not store (None: it stored them all)."""
+        with self._reading() as db:
+            row = db.execute("SELECT names FROM run_outputs WHERE run_id=?", (run_id,)).fetchone()
+        return None if row is None else list(json.loads(row[0]))
+
+    def open_finding_keys(self, run_id: str) -> set[str]:
+        """Keys of the open findings a run reported (``Finding.key``)."""
+        with self._reading() as db:
+            row = db.execute("SELECT data FROM run_findings WHERE run_id=?", (run_id,)).fetchone()
+            findings = (jsonio.loads(zlib.decompress(row[0])) if row else
+                        json.loads(db.execute("SELECT findings FROM runs WHERE id=?", (run_id,)).fetchone()[0]))
+        return {f["key"] for f in findings}
 
     def runs(self, before: datetime | None = None) -> list[RunRecord]:
         """Complete runs, oldest first (for trends and "since the previous audit")."""
@@ -229,29 +295,96 @@ class History:
             for r in rows
         ]
 
+    def prune(self, keep_runs: int | None, keep_days: int | None, now: datetime, events_window: timedelta,
+              *, dry_run: bool = False) -> Pruned:
+        """Remove the runs neither setting keeps, in one transaction, so that every kept run still renders,
+        bundles and trends as before and the next audit still finds what it compares with.
+
+        A run is kept when it is one of the ``keep_runs`` newest, or no older than ``keep_days``, or when it holds
+        a source's latest snapshot or saved read state (the next audit's diff and delta link). A kept snapshot
+        that was a delta from a removed one is stored whole first. Change events older than the oldest kept
+        run's look-back (``events_window``) go too, except disables and deletes: when people left is read
+        however old (departures stay for the life of the history)."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")  # what is kept is decided in the transaction that removes the rest
+            runs = [(r[0], from_iso8601(r[1]) or now) for r in db.execute("SELECT id, as_of FROM runs ORDER BY as_of")]
+            kept = {run for run, _ in runs[-keep_runs:]} if keep_runs else set()
+            if keep_days is not None:
+                kept |= {run for run, as_of in runs if as_of >= now - timedelta(days=keep_days)}
+            if keep_runs is None and keep_days is None:
+                kept = {run for run, _ in runs}
+            for table in ("snapshots", "source_state"):  # the latest of each source (table names: constants)
+                kept |= {r[0] for r in db.execute(
+                    f"SELECT run_id FROM {table} t "  # noqa: S608
+                    f"WHERE as_of=(SELECT max(as_of) FROM {table} WHERE source=t.source)")}
+            removed = [run for run, _ in runs if run not in kept]
+            if not removed or dry_run:
+                db.execute("ROLLBACK")
+                return Pruned(removed, 0, 0)
+            gone = json.dumps(removed)
+            rebase = db.execute("SELECT run_id, source FROM snapshots WHERE base_run IN "
+                                "(SELECT value FROM json_each(?)) AND run_id NOT IN (SELECT value FROM json_each(?))",
+                                (gone, gone)).fetchall()
+            for run, source in rebase:  # whole again, before its base goes
+                whole = _blob(jsonio.dumps(self.snapshot_accounts(run, source)))
+                db.execute("UPDATE snapshots SET accounts=?, base_run=NULL, depth=0 WHERE run_id=? AND source=?",
+                           (whole, run, source))
+            for table in _PER_RUN_TABLES:  # names are constants
+                db.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))", (gone,))  # noqa: S608
+            db.execute("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))", (gone,))
+            oldest = min((as_of for run, as_of in runs if run in kept), default=now)
+            events = db.execute(
+                "DELETE FROM change_events WHERE at<? AND action NOT IN (?, ?)",
+                (to_iso(oldest - events_window), ChangeAction.DISABLED.value, ChangeAction.DELETED.value)).rowcount
+            db.execute("COMMIT")
+        except (sqlite3.Error, HistoryError) as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise HistoryError(f"{self.path}: cannot prune the history: {exc}") from None
+        return Pruned(removed, len(rebase), events)
+
+    def compact(self) -> None:
+        """Give the space of removed rows back to the file system (SQLite keeps it for reuse otherwise)."""
+        try:
+            self._db.execute("VACUUM")
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{self.path}: cannot compact the history: {exc}") from None
+
     def record_run(
         self, run: RunRecord, snapshots: dict[str, list[Account]], events: Iterable[ChangeEvent],
         states: dict[str, dict[str, str]] | None = None, files: dict[str, bytes] | None = None,
-        departures: Iterable[DepartedAccount] = (), result: str | None = None,
+        departures: Iterable[DepartedAccount] = (), result: bytes | None = None,
+        bases: dict[str, tuple[str, int, list[Account]]] | None = None, rendered: Iterable[str] = (),
     ) -> None:
-        """Store a finished run atomically: all of it, or (if the process dies) none of it."""
+        """Store a finished run atomically: all of it, or (if the process dies) none of it.
+
+        ``bases``: for a source, the previous snapshot (run id, delta depth, accounts): this run's is stored as
+        the difference from it. ``rendered``: files of the run made from ``result`` and not kept as copies."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             # Every text stored passes the redaction boundary (scrub): the history leaves the process too.
             self._db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (run.id, to_iso(run.as_of), to_iso(run.generated_at), run.tool_version, int(run.complete),
-                 _json(run.sources), _json(run.kpis), _json(run.findings)),
+                 _json(run.sources), _json(run.kpis), "[]"),
             )
+            self._db.execute("INSERT INTO run_findings VALUES (?, ?)", (run.id, _blob(jsonio.dumps(run.findings))))
             for source, accounts in snapshots.items():
-                blob = zlib.compress(_json(to_jsonable(accounts)).encode("utf-8"), 6)
-                self._db.execute("INSERT INTO snapshots VALUES (?, ?, ?, ?)", (run.id, source, to_iso(run.as_of), blob))
+                base = (bases or {}).get(source)
+                change = (snapshot_delta.delta(base[2], accounts)
+                          if base is not None and base[1] < MAX_DELTA_CHAIN else None)
+                stored, base_run, depth = ((jsonio.dumps(accounts), None, 0) if base is None or change is None
+                                           else (jsonio.dumps(change), base[0], base[1] + 1))
+                self._db.execute(
+                    "INSERT INTO snapshots (run_id, source, as_of, accounts, base_run, depth) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (run.id, source, to_iso(run.as_of), _blob(stored), base_run, depth))
             for name, data in (files or {}).items():  # the run's evidence, for bundles made later
-                self._db.execute("INSERT INTO run_files VALUES (?, ?, ?)",
-                                 (run.id, name, zlib.compress(scrub_bytes(data), 6)))
+                self._db.execute("INSERT INTO run_files VALUES (?, ?, ?)", (run.id, name, _blob(data)))
             if result is not None:  # the scored result: what every output of the run was rendered from
-                self._db.execute("INSERT INTO run_results VALUES (?, ?)",
-                                 (run.id, zlib.compress(scrub_text(result).encode("utf-8"), 6)))
+                self._db.execute("INSERT INTO run_results VALUES (?, ?)", (run.id, _blob(result)))
+                self._db.execute("INSERT INTO run_outputs VALUES (?, ?)", (run.id, json.dumps(sorted(rendered))))
             for source, state in (states or {}).items():
                 self._db.execute("INSERT INTO source_state VALUES (?, ?, ?, ?)",
                                  (run.id, source, to_iso(run.as_of), _json(state)))
@@ -271,6 +404,20 @@ class History:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise HistoryError(f"{self.path}: cannot record the run: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Pruned:
+    runs: list[str]  # ids of the runs removed
+    rebased: int  # snapshots of kept runs stored whole again because the one they were a delta from went
+    events: int  # change events removed (older than every kept run's look-back; disables and deletes stay)
+
+
+_PER_RUN_TABLES = ("snapshots", "run_files", "run_results", "run_findings", "run_outputs", "source_state")
+
+
+def _blob(data: bytes) -> bytes:
+    return zlib.compress(scrub_bytes(data), 6)
 
 
 def _json(value: Any) -> str:

@@ -151,10 +151,9 @@ def _since_previous(result: AuditResult) -> dict[str, Any] | None:
     previous = result.previous_run
     if previous is None:
         return None
-    before = {f["key"] for f in previous.findings}
-    now = {f.key for f in result.open_findings()}
     changes = per_action(e for e in result.inventory.change_events if previous.as_of < e.at <= result.as_of)
-    return {"as_of": to_iso(previous.as_of), "new": len(now - before), "resolved": len(before - now),
+    return {"as_of": to_iso(previous.as_of), "new": result.since_previous["new"],
+            "resolved": result.since_previous["resolved"],
             "created": changes.get("created", 0), "disabled": changes.get("disabled", 0),
             "deleted": changes.get("deleted", 0)}
 

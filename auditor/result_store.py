@@ -1,43 +1,75 @@
 """The scored result as stored in history, and read back: a past run renders again from it byte for byte.
 
 JSON through :func:`auditor.model.to_jsonable`, read back by the dataclasses' own type hints, so a field
-added to the model is stored and restored without touching this module.
+added to the model is stored and restored without touching this module. The accounts are kept as segments, one
+a source in the inventory's order; a source the run also snapshotted names the snapshot instead of repeating
+its accounts (the history puts them back when it reads the result: ``History.run_result``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
+import itertools
+import operator
 import types
 import typing
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from auditor import jsonio
 from auditor.engine import AuditResult
-from auditor.model import to_jsonable
+from auditor.history import SNAPSHOT_REFERENCE
+from auditor.model import Account, to_jsonable
 from auditor.timeconv import from_iso8601
 
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2  # 2: accounts in segments by source; since_previous. 1 is read too.
+_FROM_SNAPSHOT = SNAPSHOT_REFERENCE.decode("utf-8")[1:-1]
 
 
 class StoredResultError(Exception):
     """The stored result cannot be read back (another format, or damaged)."""
 
 
-def encode_result(result: AuditResult) -> str:
-    data = to_jsonable(result)
-    data.pop("changes", None)  # recorded beside the result, not part of what outputs read
-    return json.dumps({"format": RESULT_FORMAT, "result": data}, ensure_ascii=False, separators=(",", ":"))
+def encode_result(result: AuditResult, snapshots: Mapping[str, list[Account]] | None = None) -> bytes:
+    """The stored form. A source whose accounts are ``snapshots[source]`` (the same objects) is left to the
+    snapshot the history records with the run."""
+    data = {f.name: to_jsonable(getattr(result, f.name)) for f in dataclasses.fields(AuditResult)
+            if f.name not in ("changes", "inventory")}  # changes: recorded beside the result, not read by outputs
+    inventory = result.inventory
+    data["inventory"] = {f.name: to_jsonable(getattr(inventory, f.name)) for f in dataclasses.fields(inventory)
+                         if f.name != "accounts" and not f.name.startswith("_")}
+    segments = []
+    for source, group in itertools.groupby(inventory.accounts, key=lambda a: a.source):
+        accounts = list(group)
+        snapshot = (snapshots or {}).get(source)
+        if snapshot is not None and len(snapshot) == len(accounts) and all(map(operator.is_, snapshot, accounts)):
+            segments.append({"source": source, _FROM_SNAPSHOT: True})
+        else:
+            segments.append({"source": source, "accounts": to_jsonable(accounts)})
+    data["inventory"]["accounts"] = segments
+    return jsonio.dumps({"format": RESULT_FORMAT, "result": data})
 
 
 def decode_result(text: str | bytes) -> AuditResult:
+    """A result as ``History.run_result`` gives it (every segment's accounts in place)."""
     try:
-        document = json.loads(text)
-        if document.get("format") != RESULT_FORMAT:
-            raise StoredResultError(f"stored in format {document.get('format')!r}, this version reads {RESULT_FORMAT}")
-        result = _decode(AuditResult, document["result"])
+        document = jsonio.loads(text)
+        stored_format = document.get("format")
+        if stored_format not in (1, RESULT_FORMAT):
+            raise StoredResultError(f"stored in format {stored_format!r}, this version reads 1 and {RESULT_FORMAT}")
+        data = document["result"]
+        if stored_format == 1:
+            data["inventory"]["accounts"] = [{"accounts": data["inventory"]["accounts"]}]
+            before = {f["key"] for f in (data["previous_run"] or {}).get("findings", [])}
+            now = {"|".join((f["rule"], f["source"], f["subject"]["type"], f["subject"]["id"]))
+                   for f in data["findings"] if not f["excluded_by"] and not f["accepted_by"]}
+            data["since_previous"] = {"new": len(now - before), "resolved": len(before - now)}
+        segments = data["inventory"].pop("accounts")
+        result = _decode(AuditResult, data)
+        result.inventory.accounts = [_decode(Account, a) for segment in segments for a in segment["accounts"]]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StoredResultError(f"the stored result is unreadable: {type(exc).__name__}: {exc}") from None
     assert isinstance(result, AuditResult)
