@@ -54,7 +54,7 @@ class Severity(StrEnum):
         return list(Severity).index(self)
 
 
-@dataclass
+@dataclass(slots=True)
 class Account:
     source: str
     id: str  # stable within the source: objectGUID, Graph id, the export's key column
@@ -144,7 +144,7 @@ class PasswordPolicy:
     raw: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class ChangeEvent:
     source: str
     at: datetime
@@ -268,7 +268,7 @@ class Subject:
     name: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Finding:
     rule: str
     severity: Severity

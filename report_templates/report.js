@@ -1,7 +1,25 @@
 (function () {
   "use strict";
+  // A large report carries its tables gzip-compressed (base64) and inflates them with the browser's own
+  // DecompressionStream: a tenth of the bytes to read, no library, nothing fetched.
+  function readData() {
+    var node = document.getElementById("report-data");
+    if (node.dataset.encoding !== "gzip") return Promise.resolve(JSON.parse(node.textContent));
+    if (typeof DecompressionStream === "undefined") {
+      return Promise.reject(new Error("this browser cannot decompress the tables (DecompressionStream)"));
+    }
+    var binary = atob(node.textContent);
+    var bytes = new Uint8Array(binary.length);
+    for (var i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text().then(JSON.parse);
+  }
+  readData().then(start, function (error) {
+    document.getElementById("accounts-count").textContent = "The accounts table cannot be shown: " + error.message;
+  });
+
+  function start(data) {
   // Directory values are hostile text: every cell is set with textContent, never parsed as HTML.
-  var data = JSON.parse(document.getElementById("report-data").textContent);
   var PAGE = 200;
 
   // ---- accounts: rows arrive as arrays; some columns as positions in a per-column list of values ----
@@ -155,4 +173,5 @@
   render();
   // Benchmarks and tests read this: the page is usable from here on.
   document.documentElement.dataset.ready = String(Math.round(performance.now()));
+  }
 })();

@@ -18,14 +18,35 @@ from tests import browser
 from tests.conftest import HOSTILE_LOGIN, HOSTILE_NAME, write_small_org
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["json", "gzip"])
+def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small organisation's report as the run writes it, and with its tables compressed (as a large
+    directory's are): every test below runs on both."""
     root = tmp_path_factory.mktemp("report")
     config = write_small_org(root / "org")
     result = CliRunner().invoke(main, ["run", "--config", str(config), "--output", str(root / "out"),
                                        "--as-of", "2026-06-30", "--quiet"])
     assert result.exit_code == 0, result.output
-    return root / "out" / "report.html"
+    if request.param == "json":
+        return root / "out" / "report.html"
+    import json
+
+    from auditor.config import load_config
+    from auditor.history import History
+    from auditor.report_html import render_report
+    from auditor.result_store import decode_result
+
+    history = History(load_config(config).history_db)
+    try:
+        stored = history.run_result(json.loads((root / "out" / "findings.json").read_text())["run_id"])
+    finally:
+        history.close()
+    assert stored is not None
+    page = render_report(decode_result(stored), compress_above=0)
+    assert b'data-encoding="gzip"' in page and HOSTILE_LOGIN.encode() not in page
+    compressed = root / "compressed.html"
+    compressed.write_bytes(page)
+    return compressed
 
 
 @pytest.fixture(scope="module")

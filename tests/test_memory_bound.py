@@ -1,0 +1,32 @@
+"""Peak memory of a whole audit grows no faster than the bound below: a regression shows here, in CI, not in a
+customer's scheduled run. Measured in a fresh process (its own peak RSS), never timed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.ad_export import write
+
+ACCOUNTS = 20_000
+# Measured on issue 13's work (2 cores, Python 3.11): 384 MB for 20,000 accounts, 1.67 GB for 100,000
+# (about 17 KB an account, with every output and the evidence bundle). The bound leaves room for allocator
+# noise and nothing for a second copy of the inventory. Issue 13's target, 2 GB at 1,000,000, is 2 KB.
+BASE_MB, PER_ACCOUNT_KB = 150, 20
+
+
+def test_a_whole_audit_stays_under_its_memory_bound(tmp_path: Path) -> None:
+    export = tmp_path / "ad.ldif"
+    write(export, ACCOUNTS)
+    config = tmp_path / "auditor.toml"
+    config.write_text(f'[audit]\nhistory_db = "{tmp_path / "history.sqlite"}"\n\n'
+                      f'[[sources]]\nname = "ad"\ntype = "ldif"\npath = "{export}"\n')
+    process = subprocess.Popen([sys.executable, "-m", "auditor.cli", "run", "--config", str(config), "--output",
+                                str(tmp_path / "out"), "--as-of", "2026-06-30", "--quiet", "--evidence", "--jsonl"])
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) in (0, 1)
+    peak_mb = usage.ru_maxrss / 1024
+    bound_mb = BASE_MB + PER_ACCOUNT_KB * ACCOUNTS / 1024
+    assert peak_mb < bound_mb, f"peak RSS {peak_mb:.0f} MB for {ACCOUNTS} accounts (bound {bound_mb:.0f} MB)"
