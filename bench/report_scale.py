@@ -25,7 +25,8 @@ from auditor.history import History
 from auditor.report_html import render_report
 from tests import browser
 
-TARGET_MB, TARGET_SECONDS = 25.0, 2.0
+TARGET_MB, TARGET_SECONDS = 25.0, 2.0  # at 100,000 accounts
+TARGET_MB_1M, TARGET_SECONDS_1M = 60.0, 3.0  # above it (issue 13: a million accounts)
 
 
 def write_export(path: Path, count: int, now: datetime) -> None:
@@ -84,9 +85,10 @@ def main() -> None:
     size_mb = len(html) / 1e6
     print(f"{args.accounts:,} accounts, {len(result.findings):,} findings; audit and render took {build:.1f} s")
     print(f"{'measure':<44}{'value':>10}{'target':>10}{'ratio':>8}")
-    print(f"{'report.html size (MB)':<44}{size_mb:>10.1f}{TARGET_MB:>10.1f}{size_mb / TARGET_MB:>8.2f}")
-    print(f"{'interactive after (s), from navigation':<44}{timings['report']:>10.2f}{TARGET_SECONDS:>10.1f}"
-          f"{timings['report'] / TARGET_SECONDS:>8.2f}")
+    target_mb, target_s = (TARGET_MB, TARGET_SECONDS) if args.accounts <= 100_000 else (TARGET_MB_1M, TARGET_SECONDS_1M)
+    print(f"{'report.html size (MB)':<44}{size_mb:>10.1f}{target_mb:>10.1f}{size_mb / target_mb:>8.2f}")
+    print(f"{'interactive after (s), from navigation':<44}{timings['report']:>10.2f}{target_s:>10.1f}"
+          f"{timings['report'] / target_s:>8.2f}")
     print(f"{'baseline: same bytes as plain text, loaded (s)':<44}{timings['baseline']:>10.2f}{'':>10}"
           f"{timings['report'] / timings['baseline']:>8.2f}")
     print(f"table: {shown}")
