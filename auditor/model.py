@@ -54,7 +54,7 @@ class Severity(StrEnum):
         return list(Severity).index(self)
 
 
-@dataclass(slots=True)
+@dataclass
 class Account:
     source: str
     id: str  # stable within the source: objectGUID, Graph id, the export's key column
