@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS source_state (
 
 
 # How a stored result names a source's accounts it left to the run's snapshot (see auditor.result_store).
-SNAPSHOT_REFERENCE = b'"from_snapshot"'
+SNAPSHOT_KEY = "from_snapshot"
+_SNAPSHOT_REFERENCE = f'"{SNAPSHOT_KEY}"'.encode()  # a key: inside a string value its quotes are escaped
 
 
 class HistoryError(Exception):
@@ -258,11 +259,11 @@ class History:
         if row is None:
             return None
         data = zlib.decompress(row[0])
-        if SNAPSHOT_REFERENCE not in data:
+        if _SNAPSHOT_REFERENCE not in data:
             return data
         document = jsonio.loads(data)
         for segment in document["result"]["inventory"]["accounts"]:
-            if segment.pop(SNAPSHOT_REFERENCE.decode()[1:-1], None):
+            if segment.pop(SNAPSHOT_KEY, None):
                 segment["accounts"] = to_jsonable(self.snapshot_accounts(run_id, segment["source"]))
         return jsonio.dumps(document)
 

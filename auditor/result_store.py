@@ -21,12 +21,11 @@ from typing import Any
 
 from auditor import jsonio
 from auditor.engine import AuditResult
-from auditor.history import SNAPSHOT_REFERENCE
+from auditor.history import SNAPSHOT_KEY
 from auditor.model import Account, to_jsonable
 from auditor.timeconv import from_iso8601
 
 RESULT_FORMAT = 2  # 2: accounts in segments by source; since_previous. 1 is read too.
-_FROM_SNAPSHOT = SNAPSHOT_REFERENCE.decode("utf-8")[1:-1]
 
 
 class StoredResultError(Exception):
@@ -46,7 +45,7 @@ def encode_result(result: AuditResult, snapshots: Mapping[str, list[Account]] | 
         accounts = list(group)
         snapshot = (snapshots or {}).get(source)
         if snapshot is not None and len(snapshot) == len(accounts) and all(map(operator.is_, snapshot, accounts)):
-            segments.append({"source": source, _FROM_SNAPSHOT: True})
+            segments.append({"source": source, SNAPSHOT_KEY: True})
         else:
             segments.append({"source": source, "accounts": to_jsonable(accounts)})
     data["inventory"]["accounts"] = segments
