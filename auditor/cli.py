@@ -86,10 +86,14 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary; errors only.")
 @click.option("--evidence", is_flag=True, help="Also write evidence-RUN_ID.zip for auditors.")
 @click.option("--jsonl", is_flag=True, help="Also write findings.jsonl (one finding per line, for SIEMs).")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["jsonl", "ocsf"]),
+              help="Also write findings.jsonl (jsonl) or findings.ocsf.jsonl (ocsf: OCSF 1.5 Detection and "
+                   "Compliance Finding events). Repeatable.")
 @click.option("--pseudonymise", is_flag=True,
               help="In the evidence bundle, replace every username, name, address, id and DN with a pseudonym.")
 def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str | None,
-        fail_on: str | None, quiet: bool, evidence: bool, jsonl: bool, pseudonymise: bool) -> None:
+        fail_on: str | None, quiet: bool, evidence: bool, jsonl: bool, formats: tuple[str, ...],
+        pseudonymise: bool) -> None:
     """Run an audit and write the report and exports."""
     from auditor.demo import prepare_demo
     from auditor.engine import prune_history, record, run_audit
@@ -123,7 +127,7 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
         try:
             result = run_audit(config, as_of, history, progress)
             progress("writing outputs")
-            outputs = render_outputs(result, jsonl=jsonl)
+            outputs = render_outputs(result, jsonl=jsonl or "jsonl" in formats, ocsf="ocsf" in formats)
             # The redaction boundary: no byte that leaves carries a secret, whatever field it arrived in. The
             # evidence files hold every output, so each is scrubbed once there and the outputs taken from them.
             files = {name: scrub_bytes(data) for name, data in evidence_files(result, config, outputs).items()}
@@ -162,11 +166,17 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
                 say(f"  warning: {status.name}: {warning}", err=True)
             if len(status.warnings) > 5:
                 say(f"  warning: {status.name}: {len(status.warnings) - 5} more in findings.json", err=True)
-    if not result.complete:
-        sys.exit(EXIT_INCOMPLETE)
-    if fail_on and any(f.severity.rank >= Severity(fail_on).rank for f in open_findings):
-        sys.exit(EXIT_FINDINGS)
-    sys.exit(EXIT_OK)
+    exit_code = (EXIT_INCOMPLETE if not result.complete
+                 else EXIT_FINDINGS if fail_on and any(f.severity.rank >= Severity(fail_on).rank for f in open_findings)
+                 else EXIT_OK)
+    if config.notify:  # after the outputs and history are written: a notification never changes them
+        from auditor.notify import RunOutcome, notify_all
+
+        progress("notifying")
+        report = output_dir.resolve() / "runs" / result.run_id / "report.html"
+        notify_all(config.notify, result, RunOutcome(exit_code, str(report)),
+                   lambda problem: say(f"  warning: notification {problem}", err=True))  # shown even with -q
+    sys.exit(exit_code)
 
 
 @main.command("evidence")
@@ -248,7 +258,7 @@ def render_command(run_id: str, config_path: Path, output_dir: Path, pseudonymis
     """Render a past run's report and exports again from what the history stored (no source is read and
     nothing is judged again: the same bytes as the run wrote, with this version's templates)."""
     from auditor.fileio import write_set
-    from auditor.outputs import JSONL, render_outputs
+    from auditor.outputs import JSONL, OCSF, render_outputs
 
     try:
         config = load_config(config_path)
@@ -262,7 +272,8 @@ def render_command(run_id: str, config_path: Path, output_dir: Path, pseudonymis
         from auditor.pseudonymise import Pseudonymiser
 
         result = Pseudonymiser(result).result()
-    outputs = {name: scrub_bytes(data) for name, data in render_outputs(result, jsonl=JSONL in files).items()}
+    outputs = {name: scrub_bytes(data) for name, data in render_outputs(result, jsonl=JSONL in files,
+                                                                                ocsf=OCSF in files).items()}
     try:
         output_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_set(output_dir, outputs)
@@ -357,6 +368,40 @@ def check_config(config_path: Path) -> None:
     names = ", ".join(f"{s.name} ({s.type})" for s in config.sources) or "none"
     click.echo(f"{config_path}: OK. Sources: {names}. Exclusions: {len(config.exclusions)}. "
                f"History: {config.history_db}")
+
+
+@main.command("check-access")
+@click.argument("config_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+def check_access_command(config_path: Path, as_json: bool) -> None:
+    """Contact every enabled source with the smallest reads that prove each permission the audit needs.
+    Exit 0 when everything is readable, 3 when something is missing or unreachable, 2 on config errors."""
+    from auditor.access import access_document, access_table, check_sources
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise Fatal(str(exc)) from None
+    results = check_sources(config)
+    if as_json:
+        say(json.dumps(access_document(results), indent=2, ensure_ascii=False))
+    else:
+        say(access_table(results))
+    sys.exit(EXIT_OK if all(r.ok for r in results) else EXIT_INCOMPLETE)
+
+
+@main.command("permissions")
+@click.argument("source_types", nargs=-1, metavar="[TYPE]...")
+def permissions_command(source_types: tuple[str, ...]) -> None:
+    """Print what each source type needs granted (Graph application permissions, directory rights, API
+    scopes): for the admin who sets the audit's service account up. No TYPE: every type."""
+    from auditor.access import permissions_text
+    from connectors import SOURCE_TYPES
+
+    unknown = [t for t in source_types if t not in SOURCE_TYPES]
+    if unknown:
+        raise Fatal(f"unknown source type {unknown[0]!r} (one of: {', '.join(SOURCE_TYPES)})")
+    click.echo(permissions_text(list(source_types or SOURCE_TYPES)))
 
 
 @main.command("rules")

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from connectors import SOURCE_TYPES
-from connectors.base import SourceConfig, StrList
+from connectors.base import SourceConfig, StrList, config_path
 
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "private_key", "passphrase")
 
@@ -133,6 +133,70 @@ class AcceptedRisk(Exclusion):
         return f"{super().label}, owner {self.owner}, until {self.expires}"
 
 
+class NotifyTarget(BaseModel):
+    """A ``[[notify]]`` table: where to say how a run went (auditor.notify). The webhook URL and the SMTP password
+    are secrets (a chat webhook URL carries its signature), so they come from ``*_env`` / ``*_file`` only."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    type: Literal["email", "teams", "slack", "webhook"]
+    name: str | None = None  # shown in warnings; default "notify[N] (type)"
+    # always: after every run; changes: new findings, or a KPI moved by at least its kpi_thresholds value;
+    # failing: the run exits 1 (--fail-on met) or 3 (incomplete).
+    when: Literal["always", "changes", "failing"] = "always"
+    # counts: figures only, no username, name or message; names: the top new findings with their subjects.
+    include: Literal["counts", "names"] = "counts"
+    top: int = Field(default=10, ge=0, le=100)
+    kpi_thresholds: dict[str, float] = Field(default_factory=dict, strict=False)
+    report_location: str | None = None  # a URL or path readers open; default: the run's report.html
+    retries: int = Field(default=3, ge=0, le=10)
+    retry_delay: float = Field(default=5.0, ge=0, le=60, strict=False)  # seconds, doubled per retry
+    timeout: int = Field(default=30, ge=1, le=300)
+    # type = "email"
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)  # default: 587 (starttls), 465 (tls)
+    security: Literal["starttls", "tls"] = "starttls"  # never plain text: the message describes your weak spots
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = Field(default=None, strict=False)
+    sender: str | None = None
+    recipients: StrList = ()
+    # type = "teams" | "slack" | "webhook": the URL the service gave (or an apprise URL for it)
+    url_env: str | None = None
+    url_file: Path | None = Field(default=None, strict=False)
+
+    @model_validator(mode="after")
+    def _complete(self) -> NotifyTarget:
+        chat = ("url_env", "url_file")
+        mail = ("smtp_host", "smtp_port", "username", "password_env", "password_file", "sender")
+        if self.type == "email":
+            missing = [k for k in ("smtp_host", "sender") if not getattr(self, k)] + (
+                [] if self.recipients else ["recipients"])
+            if missing:
+                raise ValueError(f"email needs {', '.join(missing)}")
+            if (self.password_env or self.password_file) and not self.username:
+                raise ValueError("a password needs a username")
+            if self.password_env and self.password_file:
+                raise ValueError("set password_env or password_file, not both")
+            wrong = [k for k in chat if getattr(self, k) is not None]
+        else:
+            if (self.url_env is None) == (self.url_file is None):
+                raise ValueError(f"{self.type} needs url_env or url_file (the URL is a secret), exactly one")
+            wrong = [k for k in mail if getattr(self, k) is not None] + (["recipients"] if self.recipients else [])
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: not a setting of type {self.type!r}")
+        from auditor.kpis import KPI_IDS  # late: kpis imports the model, not the config
+
+        for kpi in self.kpi_thresholds:
+            if kpi not in KPI_IDS:
+                raise ValueError(f"kpi_thresholds: unknown KPI {kpi!r} (one of: {', '.join(KPI_IDS)})")
+        return self
+
+    def secret_references(self) -> dict[str, str | Path]:
+        return {key: value for key in ("password_env", "password_file", "url_env", "url_file")
+                if (value := getattr(self, key)) is not None}
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path | None
@@ -145,6 +209,7 @@ class Config:
     evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
     # [rules.<id>] tables: parameter values by rule id, validated against each rule's declared parameters
     rule_parameters: Mapping[str, Mapping[str, int | float]] = field(default_factory=dict)
+    notify: tuple[NotifyTarget, ...] = ()
 
     def inactive_days_for(self, source: str) -> int:
         for cfg in self.sources:
@@ -187,7 +252,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     except RecursionError:
         raise ConfigError(f"{file}: not valid TOML: arrays or tables nested too deeply") from None
     base_dir = path.resolve().parent if path else Path.cwd()
-    known = {"audit", "sources", "exclusions", "accepted_risks", "identity", "evidence", "rules"}
+    known = {"audit", "sources", "exclusions", "accepted_risks", "identity", "evidence", "rules", "notify"}
     for key in data:
         if key not in known:
             raise ConfigError(f"{file}: {key}: unknown key (expected one of: {', '.join(sorted(known))})")
@@ -231,28 +296,53 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
         evidence = EvidenceSettings.model_validate(data.get("evidence", {}))
     except ValidationError as exc:
         raise _describe(file, "evidence", exc) from None
-    if evidence.signing_key_file and not evidence.signing_key_file.is_absolute():
-        evidence = evidence.model_copy(update={"signing_key_file": base_dir / evidence.signing_key_file})
+    if evidence.signing_key_file:
+        key_file = _path(file, "evidence.signing_key_file", evidence.signing_key_file, base_dir)
+        evidence = evidence.model_copy(update={"signing_key_file": key_file})
     exclusions = _entries(file, data, "exclusions", Exclusion, names)
     accepted = _entries(file, data, "accepted_risks", AcceptedRisk, names)
     _check_rule_ids(file, audit)
     if not any(s.enabled for s in sources):
         raise ConfigError(f"{file}: sources: no enabled source: an audit of nothing would report "
                           "'complete, 0 accounts'")
-    history = audit.history_db or Path("auditor-history.sqlite")
-    if not history.is_absolute():
-        history = base_dir / history
+    history = _path(file, "audit.history_db", audit.history_db or Path("auditor-history.sqlite"), base_dir)
     parameters = _rule_parameters(file, data.get("rules", {}))
+    notify = tuple(_notify_target(file, index, raw, base_dir)
+                   for index, raw in enumerate(_tables(file, data, "notify")))
     return Config(path, audit, tuple(sources), tuple(exclusions), history, tuple(accepted), identity, evidence,
-                  parameters)
+                  parameters, notify)
+
+
+def _tables(file: str, data: dict[str, Any], key: str) -> list[Any]:
+    entries = data.get(key, [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{file}: {key}: must be an array of tables ([[{key}]])")
+    return entries
+
+
+def _notify_target(file: str, index: int, raw: Any, base_dir: Path) -> NotifyTarget:
+    where = f"notify[{index}]"
+    try:
+        target = NotifyTarget.model_validate(raw)
+    except ValidationError as exc:
+        raise _describe(file, where, exc) from None
+    for key in ("password_file", "url_file"):
+        value = getattr(target, key)
+        if value is not None:
+            target = target.model_copy(update={key: _path(file, f"{where}.{key}", value, base_dir)})
+    return target
+
+
+def _path(file: str, key: str, value: Path, base_dir: Path) -> Path:
+    try:
+        return config_path(value, base_dir)
+    except ValueError as exc:
+        raise ConfigError(f"{file}: {key}: {exc}") from None
 
 
 def _entries(file: str, data: dict[str, Any], key: str, model: type[E], sources: list[str]) -> list[E]:
-    raw_entries = data.get(key, [])
-    if not isinstance(raw_entries, list):
-        raise ConfigError(f"{file}: {key}: must be an array of tables ([[{key}]])")
     entries = []
-    for index, raw in enumerate(raw_entries):
+    for index, raw in enumerate(_tables(file, data, key)):
         try:
             entry = model.model_validate(raw)
         except ValidationError as exc:
@@ -329,6 +419,7 @@ def redacted_config(config: Config) -> dict[str, Any]:
         "accepted_risks": [e.model_dump(mode="json") for e in config.accepted_risks],
         "identity": config.identity.model_dump(mode="json") if config.identity else None,
         "evidence": config.evidence.model_dump(mode="json"),  # the key's file or variable name, never the key
+        "notify": [t.model_dump(mode="json") for t in config.notify],  # where the URL or password is, never them
     }
 
 
@@ -345,6 +436,8 @@ def unavailable_secrets(config: Config) -> list[str]:
         if source.enabled:
             references += [(f"sources[{index}].{key} ({source.name})", value)
                            for key, value in source.secret_references().items()]
+    for index, target in enumerate(config.notify):
+        references += [(f"notify[{index}].{key}", value) for key, value in target.secret_references().items()]
     for where, reference in references:
         if isinstance(reference, str) and not os.environ.get(reference):
             problems.append(f"{file}: {where}: environment variable {reference} is not set or empty")

@@ -74,6 +74,9 @@ class AuditResult:
     notes: list[str] = field(default_factory=list)  # caveats the report must state (expired exclusions, ...)
     pseudonymised: bool = False  # identifying values replaced by keyed pseudonyms (auditor.pseudonymise)
     since_previous: dict[str, int] = field(default_factory=dict)  # open findings "new" and "resolved" since then
+    # Keys of the open findings that were not open in the previous audit (none recorded on a first audit, where
+    # every finding is new): notifications and the OCSF export say which.
+    new_findings: list[str] = field(default_factory=list)
     changes: RunChanges | None = field(default=None, repr=False)  # None once stored
 
     @property
@@ -308,7 +311,8 @@ def run_audit(
         inventory=inventory, verdicts=verdicts, findings=findings, kpis=kpis,
         exclusions=[s.as_dict() for s in exclusions], accepted_risks=[s.as_dict() for s in accepted],
         previous_run=runs[-1] if runs else None, past_runs=runs, gaps=gaps, notes=notes,
-        since_previous=since_previous, changes=RunChanges(snapshots, states, departures, bases),
+        since_previous=since_previous, new_findings=sorted(now_open - before) if past.runs else [],
+        changes=RunChanges(snapshots, states, departures, bases),
     )
 
 

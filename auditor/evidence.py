@@ -65,9 +65,9 @@ def result_files(result: AuditResult) -> dict[str, bytes]:
 def rendered_again(result: AuditResult, names: Collection[str]) -> dict[str, bytes]:
     """The files ``names`` of a run whose history keeps them as its result, not as copies: made again from it,
     by the renderers the run used, to the same bytes."""
-    from auditor.outputs import JSONL, render_outputs
+    from auditor.outputs import JSONL, OCSF, render_outputs
 
-    made = {**render_outputs(result, jsonl=JSONL in names), **result_files(result)}
+    made = {**render_outputs(result, jsonl=JSONL in names, ocsf=OCSF in names), **result_files(result)}
     return {name: made[name] for name in names}
 
 

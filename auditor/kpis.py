@@ -12,6 +12,10 @@ from auditor.model import AccountKind, Finding, Inventory, SourceState
 from auditor.rules import marked
 from auditor.scoring import Verdicts
 
+# Every KPI id compute_kpis can report (offboarding_gaps only with an identity graph): config keys name them.
+KPI_IDS = ("inactive_enabled_accounts", "inactive_deactivated_share", "activity_unknown_accounts",
+           "enabled_unknown_accounts", "strong_policy_share", "account_changes", "offboarding_gaps")
+
 
 @dataclass(frozen=True)
 class Kpi:

@@ -7,15 +7,20 @@ store anything. A connector that fails part-way raises :class:`SourceError` or r
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from auditor.model import Account, ChangeEvent, PasswordPolicy
+
+if TYPE_CHECKING:
+    from connectors.preflight import AccessCheck
 
 # TOML arrays arrive as lists; config models keep immutable tuples.
 StrList = Annotated[tuple[str, ...], Field(strict=False)]
@@ -44,17 +49,33 @@ class SourceConfig(BaseModel):
                 if (name.endswith("_env") or (name.endswith("_file") and f"{name[:-5]}_env" in fields))
                 and (value := getattr(self, name)) is not None}
 
-    @model_validator(mode="after")
-    def _paths_relative_to_config(self, info: ValidationInfo) -> SourceConfig:
-        """Relative paths in a config file mean "next to the config file", not "in the cwd"."""
+    @field_validator("*", mode="after")
+    @classmethod
+    def _config_paths(cls, value: Any, info: ValidationInfo) -> Any:
+        """Paths in a config file may name ``${VARIABLE}``s (``${CREDENTIALS_DIRECTORY}`` under systemd), and
+        relative ones mean "next to the config file", not "in the cwd"."""
+        if not isinstance(value, Path):
+            return value
         base = (info.context or {}).get("base_dir")
-        if base is None:
-            return self
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if isinstance(value, Path) and not value.is_absolute():
-                object.__setattr__(self, name, Path(base) / value)
-        return self
+        return config_path(value, Path(base) if base is not None else None)
+
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def config_path(value: Path, base_dir: Path | None) -> Path:
+    """A path as a config file gives it: each ``${NAME}`` replaced by that environment variable (unset or empty
+    is an error, never a path with a hole in it), then made absolute against ``base_dir``. Only the braced form
+    is read, so a ``$`` elsewhere in a file name stays as it is."""
+
+    def substitute(match: re.Match[str]) -> str:
+        variable = os.environ.get(match.group(1))
+        if not variable:
+            raise ValueError(f"environment variable {match.group(1)} (in {str(value)!r}) is not set or empty")
+        return variable
+
+    path = Path(_VARIABLE.sub(substitute, str(value)))
+    return base_dir / path if base_dir is not None and not path.is_absolute() else path
 
 
 NO_STATE: Mapping[str, str] = {}
@@ -92,3 +113,7 @@ class SourceType:
     description: str
     config_model: type[SourceConfig]
     collect: Callable[[Any, CollectContext], SourceResult]
+    # ``auditor check-access``: the smallest reads proving each permission the audit needs (connectors.preflight)
+    check_access: Callable[[Any], list[AccessCheck]] | None = None
+    # ``auditor permissions``: what to grant the audit's account, in the vendor's own terms
+    permissions: tuple[str, ...] = ()

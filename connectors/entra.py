@@ -23,7 +23,8 @@ from auditor.timeconv import from_iso8601, to_iso
 from connectors.base import CollectContext, SourceConfig, SourceError, SourceResult, SourceType
 from connectors.graph_client import GraphClient, GraphError, RetryPolicy, TrustedSession
 from connectors.graph_users import cloud_password_policies, map_directory_audit, map_user, mfa_registrations
-from connectors.saas import OptionalReads
+from connectors.preflight import AccessCheck, Probe, run_probes
+from connectors.saas import CANNOT_AUDIT, OptionalReads
 from connectors.values import ValueProblems
 
 # Authority host and Graph endpoint per cloud; the token scope must name the same Graph host.
@@ -292,4 +293,39 @@ def collect(config: EntraConfig, context: CollectContext) -> SourceResult:
                         warnings=warnings, partial_error=problems.partial_error(optional.partial_error()), state=state)
 
 
-SOURCE_TYPE = SourceType("entra", "Microsoft Entra ID through Microsoft Graph (msal)", EntraConfig, collect)
+def check_access(config: EntraConfig) -> list[AccessCheck]:
+    """The token, then one item of each read: the app's application permissions, proven one by one."""
+    redact = Redactor()
+    session = TrustedSession(str(config.ca_bundle) if config.ca_bundle else None)
+    what = f"token for app {config.client_id} in tenant {config.tenant_id}"
+    try:
+        token = _token_provider(config, session, redact)
+        token()
+    except SourceError as exc:
+        network = str(exc).startswith(("cannot reach the authority", "token request to "))  # see _token_provider
+        return [AccessCheck(what, "unreachable" if network else "missing", CANNOT_AUDIT, redact(str(exc)))]
+    _authority, graph_url, _scope = config.endpoints()
+    client = GraphClient(session, graph_url, token, RetryPolicy(1, 0), config.timeout)
+    probes = [
+        Probe("list users (User.Read.All)", "/v1.0/users", {"$top": "1", "$select": "id"}, CANNOT_AUDIT),
+        Probe("sign-in activity (AuditLog.Read.All, Entra ID P1/P2)", "/v1.0/users",
+              {"$top": "1", "$select": "id,signInActivity"},
+              "no AuditLog.Read.All (or no P1/P2 licence): activity will be unknown for every Entra user"),
+        Probe("MFA registration (AuditLog.Read.All)", "/v1.0/reports/authenticationMethods/userRegistrationDetails",
+              {"$top": "1"}, "MFA registration unknown for every Entra user"),
+        Probe("directory role assignments (RoleManagement.Read.Directory)",
+              "/v1.0/roleManagement/directory/roleAssignments", {"$top": "1"}, "privileged role holders unknown"),
+        Probe("directory audit log (AuditLog.Read.All and Directory.Read.All)", "/v1.0/auditLogs/directoryAudits",
+              {"$top": "1"}, "account changes known from snapshots only (no audit log)"),
+    ]
+    return [AccessCheck(what, "ok"), *run_probes(client, probes, redact)]
+
+
+PERMISSIONS = (
+    "Application permissions (admin consent): User.Read.All; AuditLog.Read.All (sign-in activity, MFA "
+    "registration, audit log; sign-in activity also needs Entra ID P1 or P2); Directory.Read.All (with "
+    "AuditLog.Read.All for the audit log); RoleManagement.Read.Directory (privileged roles).",
+    "Credential: a certificate (preferred) or a client secret, read from a file or an environment variable.",
+)
+SOURCE_TYPE = SourceType("entra", "Microsoft Entra ID through Microsoft Graph (msal)", EntraConfig, collect,
+                         check_access, PERMISSIONS)

@@ -22,11 +22,14 @@ from auditor.secrets import Redactor
 from connectors.base import CollectContext, SourceResult, SourceType
 from connectors.http_json import EpochResetThrottling, HttpError, JsonHttpClient
 from connectors.paging import MAX_PAGES
+from connectors.preflight import AccessCheck, Probe
 from connectors.saas import (
+    CANNOT_AUDIT,
     OptionalReads,
     TokenSourceConfig,
     client,
     link_pages,
+    probe_checks,
     read_error,
     secret,
     throttle_warnings,
@@ -203,5 +206,24 @@ def _credential_use(api: JsonHttpClient, org: str, paging: dict[str, str], warni
     return latest
 
 
+def check_access(config: GitHubConfig) -> list[AccessCheck]:
+    org = f"/orgs/{config.organization}"
+    probes = [
+        Probe("list members", f"{org}/members", {"per_page": "1"}, CANNOT_AUDIT, headers=API_HEADERS),
+        Probe("list outside collaborators", f"{org}/outside_collaborators", {"per_page": "1"}, CANNOT_AUDIT,
+              headers=API_HEADERS),
+        # "Only owners can use this filter" (422) for any other token.
+        Probe("members without 2FA (organization owner)", f"{org}/members", {"per_page": "1", "filter": "2fa_disabled"},
+              "GitHub token is not an owner: 2FA state unknown", refused=(401, 403, 422), headers=API_HEADERS),
+    ]
+    return probe_checks(config, lambda redact: f"Bearer {secret('token', config.token_env, config.token_file, redact)}",
+                        probes, GitHubThrottling())
+
+
+PERMISSIONS = (
+    "A token of an organization owner: a classic PAT with read:org (admin:org for the 2FA requirement setting), or "
+    "a fine-grained token with Members: read and Administration: read. Not an owner: 2FA state is unknown.",
+    "SAML identities (GraphQL) need read:org from an owner (since 2023-03-30; admin:org before).",
+)
 SOURCE_TYPE = SourceType("github", "A GitHub organization: members, outside collaborators, 2FA, SAML identities",
-                         GitHubConfig, collect)
+                         GitHubConfig, collect, check_access, PERMISSIONS)

@@ -25,7 +25,17 @@ from auditor.secrets import Redactor
 from connectors.base import CollectContext, SourceError, SourceResult, SourceType
 from connectors.http_json import HttpError, JsonHttpClient, Throttling
 from connectors.paging import PageRequest, PageToken, pages
-from connectors.saas import HttpsSourceConfig, check_url, client, read_error, secret, throttle_warnings
+from connectors.preflight import AccessCheck, Probe
+from connectors.saas import (
+    CANNOT_AUDIT,
+    HttpsSourceConfig,
+    check_url,
+    client,
+    probe_checks,
+    read_error,
+    secret,
+    throttle_warnings,
+)
 from connectors.values import ValueProblems
 
 SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
@@ -180,5 +190,17 @@ def collect(config: GoogleConfig, context: CollectContext) -> SourceResult:
     return SourceResult(accounts=accounts, warnings=warnings, partial_error=problems.partial_error())
 
 
+def check_access(config: GoogleConfig) -> list[AccessCheck]:
+    scope = {"domain": config.domain} if config.domain else {"customer": config.customer}
+    probe = Probe(f"list users (delegated as {config.subject}, scope {SCOPE.rsplit('/', 1)[1]})",
+                  "/admin/directory/v1/users", {"maxResults": "1", **scope}, CANNOT_AUDIT)
+    return probe_checks(config, lambda redact: DelegatedToken(config, _key(config, redact), redact), [probe],
+                        GoogleThrottling())
+
+
+PERMISSIONS = (
+    f"A service account with domain-wide delegation for {SCOPE} (Admin console > Security > API controls), "
+    "and `subject` a Workspace administrator allowed to read users.",
+)
 SOURCE_TYPE = SourceType("google", "Google Workspace users (Admin SDK Directory API, domain-wide delegation)",
-                         GoogleConfig, collect)
+                         GoogleConfig, collect, check_access, PERMISSIONS)

@@ -21,6 +21,7 @@ from connectors.openldap import OpenLdapOptions, map_openldap
 
 if TYPE_CHECKING:
     from connectors.ldap_client import Directory
+    from connectors.preflight import AccessCheck
 
 BASE, LEVEL = "BASE", "LEVEL"  # LDAP search scopes (RFC 4511 4.5.1.2), as ldap3 names them
 
@@ -194,4 +195,23 @@ def collect(config: LdapConfig, context: CollectContext) -> SourceResult:
         directory.close()
 
 
-SOURCE_TYPE = SourceType("ldap", "Live Active Directory or OpenLDAP directory (ldap3)", LdapConfig, collect)
+def check_access(config: LdapConfig) -> list[AccessCheck]:
+    from connectors.ldap_access import check_access as check  # ldap3 is loaded only when a directory is read
+
+    return check(config)
+
+
+def _permissions() -> tuple[str, ...]:
+    return (
+        "Active Directory: a domain user (no admin group) can read users, groups and the domain password policy; "
+        "grant Read on 'CN=Password Settings Container,CN=System,<domain>' and its msDS-PasswordSettings objects "
+        "for fine-grained policies. Use ldaps:// or StartTLS: a password bind in clear is refused.",
+        "Active Directory: every DC listed in `urls` must accept the bind (lastLogon is kept per DC).",
+        "OpenLDAP: read on the people entries and their operational attributes (createTimestamp, pwdChangedTime, "
+        "authTimestamp or pwdLastSuccess, pwdAccountLockedTime) and on the ppolicy entries (objectClass=pwdPolicy); "
+        "a `limits` size above the number of accounts for the bind DN.",
+    )
+
+
+SOURCE_TYPE = SourceType("ldap", "Live Active Directory or OpenLDAP directory (ldap3)", LdapConfig, collect,
+                         check_access, _permissions())

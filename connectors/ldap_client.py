@@ -20,6 +20,10 @@ _CONNECTION_ERRORS = (ldap_errors.LDAPCommunicationError, ldap_errors.LDAPSessio
                       ldap_errors.LDAPSocketOpenError, ldap_errors.LDAPSocketReceiveError)
 
 
+class BindRefused(SourceError):
+    """The server was reached and refused the credentials (not a network failure)."""
+
+
 class Directory:
     """One bound connection to one server, with paged reads that survive a dropped connection."""
 
@@ -52,7 +56,7 @@ class Directory:
             if self.config.start_tls and not conn.start_tls():
                 raise SourceError(f"{self.url}: StartTLS failed: {self._diagnostic(conn)}")
             if not conn.bind():
-                raise SourceError(f"{self.url}: bind as {self.config.bind_dn or 'anonymous'} failed: "
+                raise BindRefused(f"{self.url}: bind as {self.config.bind_dn or 'anonymous'} failed: "
                                   f"{self._diagnostic(conn)}")
         except ldap_errors.LDAPException as exc:
             raise SourceError(f"{self.url}: cannot connect: {self.redact(str(exc))}") from None
@@ -108,6 +112,26 @@ class Directory:
             cookie = (control.get("value") or {}).get("cookie")
             if not cookie:
                 return
+
+    def probe(self, base: str, search_filter: str, attributes: list[str],
+              scope: str = ldap3.SUBTREE) -> tuple[int, list[DirectoryEntry]]:
+        """At most one entry and the result code, for ``auditor check-access``: proves a read, reads nothing."""
+        try:
+            self.conn.search(base, search_filter, search_scope=scope, attributes=attributes, size_limit=1)
+        except ldap_errors.LDAPException as exc:
+            raise SourceError(f"{self.url}: search of {base} failed: {self.redact(str(exc))}") from None
+        entries = [DirectoryEntry(dn=item["dn"], attributes={k.lower(): list(v) for k, v in
+                                                             item["raw_attributes"].items()})
+                   for item in self.conn.response or [] if item.get("type") == "searchResEntry"]
+        return int((self.conn.result or {}).get("result", 0)), entries
+
+    def first_value(self, base: str, search_filter: str, attribute: str) -> str | None:
+        """The first value of ``attribute`` among the entries found, reading page by page and stopping there."""
+        for entry in self._paged(base, search_filter, [attribute], ldap3.SUBTREE, None, optional=True):
+            value = entry.text(attribute)
+            if value:
+                return value
+        return None
 
     def root_dse(self) -> DirectoryEntry:
         try:

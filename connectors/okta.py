@@ -10,7 +10,7 @@ transform: Okta statuses and timestamps into the inventory. Rate limits: on 429 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field
@@ -20,11 +20,14 @@ from auditor.secrets import Redactor
 from auditor.timeconv import to_iso
 from connectors.base import CollectContext, SourceResult, SourceType
 from connectors.http_json import EpochResetThrottling, HttpError, JsonHttpClient
+from connectors.preflight import AccessCheck, Probe
 from connectors.saas import (
+    CANNOT_AUDIT,
     OptionalReads,
     TokenSourceConfig,
     client,
     link_pages,
+    probe_checks,
     read_error,
     secret,
     throttle_warnings,
@@ -242,5 +245,28 @@ def collect(config: OktaConfig, context: CollectContext) -> SourceResult:
                         partial_error=problems.partial_error(stopped, optional.partial_error()))
 
 
+def check_access(config: OktaConfig) -> list[AccessCheck]:
+    probes = [Probe("list users (okta.users.read)", "/api/v1/users", {"limit": "1"}, CANNOT_AUDIT)]
+    if config.read_policies:
+        probes += [
+            Probe("read password policies (okta.policies.read)", "/api/v1/policies", {"type": "PASSWORD"},
+                  "password policies unknown: every user's policy strength is unknown"),
+            Probe("list groups (okta.groups.read)", "/api/v1/groups", {"limit": "1"},
+                  "which policy governs each user is unknown"),
+        ]
+    if config.read_system_log:
+        now = datetime.now(UTC)
+        window = {"since": to_iso(now - timedelta(hours=1)) or "", "until": to_iso(now) or "", "limit": "1"}
+        probes.append(Probe("read the System Log (okta.logs.read)", "/api/v1/logs", window,
+                            "Okta token lacks okta.logs.read: lifecycle events unknown"))
+    return probe_checks(config, lambda redact: f"SSWS {secret('token', config.token_env, config.token_file, redact)}",
+                        probes)
+
+
+PERMISSIONS = (
+    "An API token (SSWS) created by a Read-Only Administrator: it has its creator's rights, expires after 30 days "
+    "unused, and dies with its creator's account; or an OAuth service app granted okta.users.read, "
+    "okta.policies.read, okta.groups.read and okta.logs.read with an admin role assigned to the app.",
+)
 SOURCE_TYPE = SourceType("okta", "An Okta org: users (DEPROVISIONED too), password policies, System Log",
-                         OktaConfig, collect)
+                         OktaConfig, collect, check_access, PERMISSIONS)

@@ -17,6 +17,7 @@ from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
 from connectors.base import SourceConfig, SourceError
 from connectors.http_json import HttpError, JsonHttpClient, RetryPolicy, Throttling, TrustedSession
 from connectors.paging import LinkHeader, PageRequest, pages
+from connectors.preflight import AccessCheck, Probe, run_probes
 from connectors.values import ValueProblems
 
 
@@ -125,3 +126,19 @@ def throttle_warnings(api: JsonHttpClient, vendor_rule: str) -> list[str]:
     if not api.throttled:
         return []
     return [f"the API throttled {api.throttled} request(s): waited {api.waited:.0f} s, as {vendor_rule} asked"]
+
+
+CANNOT_AUDIT = "the source cannot be audited"
+
+
+def probe_checks(config: HttpsSourceConfig, authorization: Callable[[Redactor], str | Callable[[], str | None]],
+                 probes: list[Probe], throttling: Throttling | None = None) -> list[AccessCheck]:
+    """check-access for an HTTPS source: the credential read (``authorization`` raises SourceError when it
+    cannot be), then each probe once, without retries: a preflight answers in seconds."""
+    redact = Redactor()
+    try:
+        header = authorization(redact)
+    except SourceError as exc:
+        return [AccessCheck("read the credential", "missing", CANNOT_AUDIT, redact(str(exc)))]
+    api = client(config.model_copy(update={"max_attempts": 1}), header, throttling)
+    return run_probes(api, probes, redact)

@@ -20,7 +20,16 @@ from auditor.secrets import Redactor
 from connectors.base import CollectContext, SourceResult, SourceType
 from connectors.http_json import HttpError
 from connectors.paging import PageRequest, StartIndex, pages
-from connectors.saas import HttpsSourceConfig, client, read_error, secret, throttle_warnings
+from connectors.preflight import AccessCheck, Probe
+from connectors.saas import (
+    CANNOT_AUDIT,
+    HttpsSourceConfig,
+    client,
+    probe_checks,
+    read_error,
+    secret,
+    throttle_warnings,
+)
 from connectors.values import ValueProblems
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -102,4 +111,12 @@ def collect(config: ScimConfig, context: CollectContext) -> SourceResult:
     return SourceResult(accounts=accounts, warnings=warnings, partial_error=problems.partial_error())
 
 
-SOURCE_TYPE = SourceType("scim", "Any SCIM 2.0 service provider's /Users", ScimConfig, collect)
+def check_access(config: ScimConfig) -> list[AccessCheck]:
+    probe = Probe("read /Users", "/Users", {"startIndex": "1", "count": "1"}, CANNOT_AUDIT,
+                  headers={"Accept": "application/scim+json"})
+    return probe_checks(config, lambda redact: _authorization(config, redact), [probe])
+
+
+PERMISSIONS = ("Read access to the service provider's /Users endpoint (RFC 7644 3.4.2) for the token or account.",)
+SOURCE_TYPE = SourceType("scim", "Any SCIM 2.0 service provider's /Users", ScimConfig, collect, check_access,
+                         PERMISSIONS)

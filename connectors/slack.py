@@ -21,7 +21,16 @@ from auditor.timeconv import from_unix, to_iso
 from connectors.base import CollectContext, SourceResult, SourceType
 from connectors.http_json import HttpError, JsonHttpClient
 from connectors.paging import Cursor, PageRequest, pages
-from connectors.saas import TokenSourceConfig, client, read_error, secret, throttle_warnings
+from connectors.preflight import AccessCheck, Probe
+from connectors.saas import (
+    CANNOT_AUDIT,
+    TokenSourceConfig,
+    client,
+    probe_checks,
+    read_error,
+    secret,
+    throttle_warnings,
+)
 from connectors.values import ValueProblems
 
 SLACKBOT = "USLACKBOT"  # Slackbot is not flagged is_bot
@@ -170,4 +179,18 @@ def collect(config: SlackConfig, context: CollectContext) -> SourceResult:
     return SourceResult(accounts=accounts, warnings=warnings, partial_error=problems.partial_error())
 
 
-SOURCE_TYPE = SourceType("slack", "A Slack workspace: users.list and team.accessLogs", SlackConfig, collect)
+def check_access(config: SlackConfig) -> list[AccessCheck]:
+    probes = [Probe("users.list (users:read)", "/users.list", {"limit": "1"}, CANNOT_AUDIT, check=_check)]
+    if config.read_access_logs:
+        probes.append(Probe("team.accessLogs (admin, paid plan)", "/team.accessLogs", {"count": "1"},
+                            "activity unknown for every user", check=_check))
+    return probe_checks(config, lambda redact: f"Bearer {secret('token', config.token_env, config.token_file, redact)}",
+                        probes)
+
+
+PERMISSIONS = (
+    "users:read and users:read.email (a bot or user token); team.accessLogs needs a user token with the admin "
+    "scope, installed by an admin, on a paid plan. Without it activity is unknown; has_2fa is shown to admins only.",
+)
+SOURCE_TYPE = SourceType("slack", "A Slack workspace: users.list and team.accessLogs", SlackConfig, collect,
+                         check_access, PERMISSIONS)

@@ -288,3 +288,31 @@ def test_unreachable_authority_is_a_clear_source_error(pki: Pki, monkeypatch: py
     with pytest.raises(SourceError, match="cannot reach the authority") as info:
         collect(EntraConfig.model_validate(settings), CollectContext(NOW))
     assert SECRET not in str(info.value)
+
+
+def test_check_access_proves_each_application_permission(sim: GraphSimulator, pki: Pki) -> None:
+    from connectors.entra import SOURCE_TYPE
+
+    assert SOURCE_TYPE.check_access is not None
+    assert {c.status for c in SOURCE_TYPE.check_access(config(sim, pki))} == {"ok"}
+    sim.tenant.forbidden = {"/v1.0/auditLogs/directoryAudits", "/v1.0/roleManagement/directory/roleAssignments"}
+    sim.tenant.licensed = False
+    checks = {c.what: c for c in SOURCE_TYPE.check_access(config(sim, pki))}
+    assert checks["list users (User.Read.All)"].status == "ok"
+    activity = checks["sign-in activity (AuditLog.Read.All, Entra ID P1/P2)"]
+    assert activity.status == "missing"
+    assert activity.impact == ("no AuditLog.Read.All (or no P1/P2 licence): activity will be unknown for every "
+                               "Entra user")
+    assert "Authentication_RequestFromNonPremiumTenantOrB2CTenant" in activity.detail
+    assert checks["directory audit log (AuditLog.Read.All and Directory.Read.All)"].status == "missing"
+    assert checks["directory role assignments (RoleManagement.Read.Directory)"].status == "missing"
+    assert checks["MFA registration (AuditLog.Read.All)"].status == "ok"
+
+
+def test_check_access_with_a_wrong_secret(sim: GraphSimulator, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.entra import SOURCE_TYPE
+
+    monkeypatch.setenv("ENTRA_SECRET", "not-the-secret-at-all")
+    assert SOURCE_TYPE.check_access is not None
+    [token] = SOURCE_TYPE.check_access(config(sim, pki))
+    assert token.status == "missing" and "AADSTS" in token.detail and "not-the-secret" not in token.detail

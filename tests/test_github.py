@@ -96,3 +96,16 @@ def test_graphql_url_follows_enterprise_server() -> None:
     assert server.graphql == "https://git.example.com/api/graphql"
     cloud = GitHubConfig.model_validate({"name": "g", "type": "github", "organization": "o", "token_env": "T"})
     assert cloud.graphql == "https://api.github.com/graphql"
+
+
+def test_check_access_says_a_member_token_is_not_an_owner(sim: GitHubSimulator, pki: Pki,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.github import SOURCE_TYPE
+
+    assert SOURCE_TYPE.check_access is not None
+    assert {c.status for c in SOURCE_TYPE.check_access(config(sim, pki))} == {"ok"}
+    monkeypatch.setenv("GH_TOKEN", sim.org.member_token)
+    *members, two_factor = SOURCE_TYPE.check_access(config(sim, pki))
+    assert {c.status for c in members} == {"ok"}
+    assert (two_factor.status, two_factor.impact) == ("missing", "GitHub token is not an owner: 2FA state unknown")
+    assert "Only owners can use this filter" in two_factor.detail

@@ -111,3 +111,13 @@ def test_key_config_rules(tmp_path: Path) -> None:
                                        "credentials_file": str(key)})
     with pytest.raises(SourceError, match=r"token_uri: .*plain http"):
         collect(cfg, CollectContext(NOW))
+
+
+def test_check_access_without_delegation(sim: GoogleSimulator, pki: Pki, tmp_path: Path) -> None:
+    from connectors.google import SOURCE_TYPE
+
+    assert SOURCE_TYPE.check_access is not None
+    assert [c.status for c in SOURCE_TYPE.check_access(config(sim, pki, tmp_path))] == ["ok"]
+    sim.workspace.delegated_scopes = set()
+    [users] = SOURCE_TYPE.check_access(config(sim, pki, tmp_path))
+    assert users.status == "missing" and "unauthorized_client" in users.detail

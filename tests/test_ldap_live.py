@@ -309,3 +309,64 @@ def test_connection_dropped_mid_paging_is_retried(directories: Directories, secr
             collect(config(proxy.port, retries=1), CollectContext(directories.now))
     finally:
         proxy.close()
+
+
+def check_access(tmp_path: Path, *sources: str) -> Result:
+    config = tmp_path / "audit.toml"
+    config.write_text('[audit]\norganization = "Audit Test"\n' + "".join(sources))
+    return CliRunner().invoke(main, ["check-access", str(config)])
+
+
+def _rows(output: str) -> dict[str, str]:
+    """Check -> the rest of its row (status and meaning)."""
+    rows = {}
+    for line in output.splitlines()[1:]:
+        for status in ("  ok", "  MISSING", "  UNREACHABLE"):
+            if status in line:
+                check, rest = line.split(status, 1)
+                rows[check.split("  ", 1)[1].strip()] = status.strip() + rest
+    return rows
+
+
+def test_check_access_with_every_right(directories: Directories, secrets: None, tmp_path: Path) -> None:
+    result = check_access(tmp_path, ad_source(directories), ol_source(directories))
+    assert result.exit_code == 0, result.output
+    rows = _rows(result.output)
+    assert rows["bind as Administrator@audit.test to ldaps://127.0.0.1"] == "ok"
+    assert rows["read fine-grained password policies (Password Settings Container)"] == "ok"
+    assert rows[f"read the default password policy (cn=default,ou=policies,{OL_BASE})"] == "ok"
+    assert all(value == "ok" for value in rows.values())
+
+
+def test_check_access_names_each_gap(directories: Directories, secrets: None, tmp_path: Path) -> None:
+    from tests.servers.harness import NO_POLICY_DN
+
+    reader = ad_source(directories, url="ldap://127.0.0.1", start_tls=True, bind_dn="reader@audit.test",
+                       password_env="AUDIT_USER_PASSWORD")
+    no_policy = ol_source(directories, name="ol-service", bind_dn=NO_POLICY_DN)
+    result = check_access(tmp_path, reader, no_policy)
+    assert result.exit_code == 3, result.output
+    rows = _rows(result.output)
+    assert rows["bind as reader@audit.test to ldap://127.0.0.1"] == "ok"
+    assert rows["read user accounts (userAccountControl, lastLogonTimestamp, pwdLastSet)"] == "ok"
+    assert rows["read fine-grained password policies (Password Settings Container)"].startswith(
+        "MISSING  cannot read the Password Settings Container: fine-grained policies unknown")
+    policy = rows[f"read the default password policy (cn=default,ou=policies,{OL_BASE})"]
+    assert policy.startswith("MISSING  password policy settings unknown")
+    assert rows["read user accounts"] == "ok"
+
+
+def test_check_access_wrong_password_and_no_server(directories: Directories, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_ADMIN_PASSWORD", "Wrong-Passw0rd-42")
+    monkeypatch.setenv("AUDIT_USER_PASSWORD", USER_PASSWORD)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    result = check_access(tmp_path, ad_source(directories),
+                          ol_source(directories, name="gone", url=f"ldap://127.0.0.1:{closed}"))
+    assert result.exit_code == 3
+    rows = _rows(result.output)
+    assert rows["bind as Administrator@audit.test to ldaps://127.0.0.1"].startswith("MISSING")
+    assert rows[f"bind as uid=reader,ou=people,{OL_BASE} to ldap://127.0.0.1:{closed}"].startswith("UNREACHABLE")
+    assert "Wrong-Passw0rd-42" not in result.output

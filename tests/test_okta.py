@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -170,3 +171,31 @@ def test_an_optional_part_that_fails_otherwise_than_refused_makes_the_source_par
     assert len(result.accounts) == 7
     assert result.partial_error is not None and "System Log" in result.partial_error
     assert not any("System Log not read" in w for w in result.warnings)
+
+
+def test_check_access_names_what_a_lesser_token_cannot_read(sim: OktaSimulator, pki: Pki, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from auditor.cli import main
+    from connectors.okta import SOURCE_TYPE
+
+    assert SOURCE_TYPE.check_access is not None
+    assert {c.status for c in SOURCE_TYPE.check_access(config(sim, pki))} == {"ok"}
+    sim.org.limited_tokens["00Limited-Token-0123456789"] = {"/api/v1/logs"}
+    monkeypatch.setenv("OKTA_TOKEN", "00Limited-Token-0123456789")
+    checks = {c.what: c for c in SOURCE_TYPE.check_access(config(sim, pki))}
+    logs = checks["read the System Log (okta.logs.read)"]
+    assert logs.status == "missing" and logs.impact == "Okta token lacks okta.logs.read: lifecycle events unknown"
+    assert "E0000006" in logs.detail
+    assert checks["list users (okta.users.read)"].status == "ok"
+    audit_toml = tmp_path / "audit.toml"
+    audit_toml.write_text(f'[[sources]]\nname = "okta"\ntype = "okta"\nbase_url = "{sim.base_url}"\n'
+                          f'token_env = "OKTA_TOKEN"\nca_bundle = "{pki.ca}"\n')
+    result = CliRunner().invoke(main, ["check-access", str(audit_toml)])
+    assert result.exit_code == 3
+    assert "MISSING" in result.output and "lifecycle events unknown" in result.output
+    assert "00Limited-Token" not in result.output
+    monkeypatch.setenv("OKTA_TOKEN", "00Wrong-Token-Value-987654321")
+    [refused] = SOURCE_TYPE.check_access(config(sim, pki))[:1]
+    assert refused.status == "missing" and "E0000011" in refused.detail

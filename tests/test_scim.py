@@ -118,3 +118,14 @@ def test_audit_counts_scim_activity_as_unknown(scim_url: str, tmp_path: Path,
     # 250 less the 25 deactivated, less user007 whose enabled state SCIM does not say (counted apart)
     assert document["kpis"]["activity_unknown_accounts"]["value"] == 224
     assert document["kpis"]["enabled_unknown_accounts"]["value"] == 1
+
+
+def test_check_access(scim_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.scim import SOURCE_TYPE
+
+    assert SOURCE_TYPE.check_access is not None
+    monkeypatch.setenv("SCIM_TOKEN", TOKEN)
+    assert [c.status for c in SOURCE_TYPE.check_access(config(scim_url))] == ["ok"]
+    monkeypatch.setenv("SCIM_TOKEN", "wrong-token-value-42")
+    [users] = SOURCE_TYPE.check_access(config(scim_url))
+    assert users.status == "missing" and "wrong-token" not in users.detail

@@ -80,3 +80,14 @@ def test_invalid_auth_arrives_as_ok_false(sim: SlackSimulator, pki: Pki, monkeyp
     with pytest.raises(SourceError, match=r"users\.list failed: HTTP 200 invalid_auth") as raised:
         collect(config(sim, pki), CollectContext(NOW))
     assert "wrong" not in str(raised.value)
+
+
+def test_check_access_on_a_free_plan(sim: SlackSimulator, pki: Pki) -> None:
+    from connectors.slack import SOURCE_TYPE
+
+    assert SOURCE_TYPE.check_access is not None
+    assert {c.status for c in SOURCE_TYPE.check_access(config(sim, pki))} == {"ok"}
+    sim.team.paid = False
+    users, logs = SOURCE_TYPE.check_access(config(sim, pki))
+    assert users.status == "ok"
+    assert (logs.status, logs.impact) == ("missing", "activity unknown for every user") and "paid_only" in logs.detail

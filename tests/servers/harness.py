@@ -274,6 +274,7 @@ class SambaDC:
         marker.write_text(now.isoformat())
 
 
+NO_POLICY_DN = "cn=auditor-no-policy,dc=example,dc=org"
 SLAPD_CONF = """
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
@@ -294,8 +295,11 @@ lastbind on
 overlay ppolicy
 ppolicy_default "cn=default,ou=policies,dc=example,dc=org"
 access to attrs=userPassword by self write by anonymous auth by * none
-access to * by dn.exact="uid=reader,ou=people,dc=example,dc=org" read
+access to dn.subtree="ou=policies,dc=example,dc=org" by dn.exact="uid=reader,ou=people,dc=example,dc=org" read
   by dn.exact="uid=limited,ou=people,dc=example,dc=org" read by * none
+access to * by dn.exact="uid=reader,ou=people,dc=example,dc=org" read
+  by dn.exact="uid=limited,ou=people,dc=example,dc=org" read
+  by dn.exact="{no_policy_dn}" read by * none
 limits dn.exact="uid=reader,ou=people,dc=example,dc=org" size=unlimited
 limits dn.exact="uid=limited,ou=people,dc=example,dc=org" size=3 size.pr=3 size.prtotal=3
 """
@@ -336,6 +340,9 @@ class Slapd:
             person("ol.admin", success(200), "pwdPolicySubentry: cn=strong,ou=policies,dc=example,dc=org"),
             person("reader", success(1)),
             person("limited", success(1)),
+            # A service account that may read people but not the password policies: check-access's "missing".
+            f"dn: {NO_POLICY_DN}\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\n"
+            f"cn: auditor-no-policy\nuserPassword: {USER_PASSWORD}\n",
             "dn: cn=admins,ou=groups,dc=example,dc=org\nobjectClass: groupOfNames\ncn: admins\n"
             "member: uid=ol.admin,ou=people,dc=example,dc=org\n",
             *(person(f"bulk{n:06d}", success(n % 365), f"employeeNumber: {n}") for n in range(self.bulk_people)),
@@ -345,7 +352,7 @@ class Slapd:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "data").mkdir(exist_ok=True)
         conf = self.root / "slapd.conf"
-        conf.write_text(SLAPD_CONF.format(root=self.root, password=ADMIN_PASSWORD))
+        conf.write_text(SLAPD_CONF.format(root=self.root, password=ADMIN_PASSWORD, no_policy_dn=NO_POLICY_DN))
         if not (self.root / "data" / "data.mdb").exists():
             seed = self.root / "seed.ldif"
             seed.write_text(self.seed_ldif(now))

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the real programs the tests run against: Samba AD DC and OpenLDAP slapd (LDAP tests), and
-# Chromium with its driver (report tests in a real browser).
+# Chromium with its driver (report tests in a real browser); systemd's systemd-analyze checks deploy/'s units.
 # Debian package scripts would start system services; a policy-rc.d forbids that for this install
 # only, so nothing but what the tests start ever listens. Idempotent: skips what is installed.
 set -euo pipefail
 needed=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind ldb-tools slapd ldap-utils openssl
-        chromium chromium-driver)
+        chromium chromium-driver systemd)
 missing=()
 for package in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -35,6 +35,8 @@ class OktaOrg:
     groups: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id -> (name, member user ids)
     policies: list[dict[str, Any]] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)
+    # Tokens of lesser admins: each token -> the paths it may not read (403 E0000006, as Okta answers them)
+    limited_tokens: dict[str, set[str]] = field(default_factory=dict)
 
 
 def okta_user(user_id: str, login: str, status: str, *, last_login: datetime | None, created: datetime,
@@ -62,9 +64,12 @@ class OktaSimulator(HttpsSimulator):
                       "Date": http_date()})
 
     def route(self, request: Request) -> Reply:
-        if request.headers.get("authorization") != f"SSWS {self.org.token}":
+        token = request.headers.get("authorization", "").removeprefix("SSWS ")
+        if token != self.org.token and token not in self.org.limited_tokens:
             return Reply(401, okta_error("E0000011", "Invalid token provided"))
         path, query = request.path, request.query
+        if path in self.org.limited_tokens.get(token, set()):
+            return Reply(403, okta_error("E0000006", "You do not have permission to perform the requested action"))
         if path == "/api/v1/users":
             status = re.fullmatch(r'status eq "([A-Z_]+)"', query.get("filter", ""))
             users = [u for u in self.org.users
@@ -81,6 +86,10 @@ class OktaSimulator(HttpsSimulator):
             return self._reply(self.org.policies)
         if path == "/api/v1/logs":
             return self._logs(request)
+        if path == "/api/v1/groups":  # the Groups API's list: {id, type, profile{name, description}}
+            groups = [{"id": group_id, "type": "OKTA_GROUP", "profile": {"name": name, "description": None}}
+                      for group_id, (name, _members) in self.org.groups.items()]
+            return self._page(request, groups, 200)
         return Reply(404, okta_error("E0000022", "The endpoint does not support the provided HTTP method"))
 
     def _reply(self, body: Any, headers: dict[str, str] | None = None) -> Reply:
