@@ -168,12 +168,12 @@ def apprise_url(target: NotifyTarget) -> str:
         assert target.smtp_host is not None  # the config model requires it for email
         return f"mailtos://{credentials}{target.smtp_host}:{port}/?{urlencode(query)}"
     url = _secret(target, "url")
-    scheme = urlsplit(url).scheme.lower()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
     if scheme not in _SCHEMES[target.type]:
         schemes = " or ".join(f"{name}://" for name in _SCHEMES[target.type])
         raise NotifyError(f"the {target.type} URL must start with {schemes} (plain http is refused: the message "
                           "describes your weak spots)")
-    parts = urlsplit(url)
     values = [pair.partition("=")[2] for pair in parts.query.split("&")]
     for part in [*parts.path.split("/"), *values]:
         if len(part) >= 8 and any(c.isdigit() for c in part):  # ids, tokens, signatures; not "services"
