@@ -246,6 +246,22 @@ def _ad_export(people: list[Person], at: datetime) -> str:
     return "version: 1\n\n# Northwind Traders: ldifde export (demo data)\n" + "\n".join(entries)
 
 
+# Microsoft 365 E3 and E5, as GET /subscribedSkus names them (Microsoft's "Product names and service plan
+# identifiers for licensing" lists these skuIds).
+_SKUS = {"SPE_E3": "05e9a617-0261-4cee-bb44-138d3ef5d965", "SPE_E5": "06ebc4ee-1bb5-47dd-8120-11324bc54e06"}
+
+
+def _licence(part_number: str) -> list[dict[str, object]]:
+    return [{"disabledPlans": [], "skuId": _SKUS[part_number]}]
+
+
+def _subscribed_skus() -> dict[str, object]:
+    return {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#subscribedSkus", "value": [
+        {"capabilityStatus": "Enabled", "consumedUnits": 0, "id": f"00000000-0000-0000-0000-000000000000_{sku_id}",
+         "prepaidUnits": {"enabled": 500, "suspended": 0, "warning": 0}, "skuId": sku_id, "skuPartNumber": part,
+         "appliesTo": "User", "servicePlans": []} for part, sku_id in _SKUS.items()]}
+
+
 def _graph_users(people: list[Person], at: datetime) -> list[dict[str, object]]:
     pages: list[dict[str, object]] = []
     users: list[dict[str, object]] = []
@@ -260,6 +276,7 @@ def _graph_users(people: list[Person], at: datetime) -> list[dict[str, object]]:
             "displayName": person.display_name, "accountEnabled": person.enabled_at(at), "userType": "Member",
             "createdDateTime": to_iso(person.hired), "onPremisesSyncEnabled": True,
             "onPremisesSecurityIdentifier": sid, "passwordPolicies": "None",
+            "assignedLicenses": _licence("SPE_E5" if person.index % 9 == 0 else "SPE_E3"),
             "signInActivity": {"lastSuccessfulSignInDateTime": to_iso(last),
                                "lastSignInDateTime": to_iso(last), "lastNonInteractiveSignInDateTime": None},
         })
@@ -283,6 +300,7 @@ def _graph_users(people: list[Person], at: datetime) -> list[dict[str, object]]:
             "accountEnabled": True, "userType": "Guest" if guest else "Member",
             "externalUserState": ("PendingAcceptance" if pending else "Accepted") if guest else None,
             "createdDateTime": to_iso(created), "onPremisesSyncEnabled": None, "passwordPolicies": policies,
+            "assignedLicenses": [] if guest else _licence("SPE_E3"),
             "signInActivity": {"lastSuccessfulSignInDateTime": to_iso(last), "lastSignInDateTime": to_iso(last)},
         })
     for start in range(0, len(users), 100):
@@ -348,6 +366,10 @@ def _saas_csv(people: list[Person], at: datetime) -> str:
     for number, name in enumerate(["api-bot", "sync-bot"]):
         lines.append(f"B{number:04d},{name}@{MAIL_DOMAIN},{name},Active,{to_iso(at - timedelta(hours=3))},"
                      f"{to_iso(at - timedelta(days=700))},Bot,no,no,no")
+    # Signed in through the SSO bridge, which the app does not log: their activity is unknown, never "unused".
+    for number in range(2):
+        lines.append(f"S{number:04d},sso-kiosk{number}@{MAIL_DOMAIN},SSO kiosk {number},Active,not tracked (SSO),"
+                     f"{to_iso(at - timedelta(days=300))},User,no,no,no")
     # Accounts nobody in the directory owns: a private address, and an agency login.
     for number, (login, name) in enumerate([("kim.tempwork@gmail.example", "Kim (temp)"),
                                             ("events-agency@partner.example", "Events agency")]):
@@ -365,6 +387,7 @@ def _write_exports(directory: Path, people: list[Person], at: datetime, as_of: d
     (directory / "entra-audits.json").write_text(json.dumps(_graph_audits(users, at, as_of)), encoding="utf-8")
     mfa = {"value": [{"id": u["id"], "isMfaRegistered": int(str(u["id"])[-2:], 16) % 7 != 0} for u in users]}
     (directory / "entra-mfa.json").write_text(json.dumps(mfa), encoding="utf-8")
+    (directory / "entra-skus.json").write_text(json.dumps(_subscribed_skus(), indent=1), encoding="utf-8")
     (directory / "salesapp-users.csv").write_text(_saas_csv(people, at), encoding="utf-8")
 
 
@@ -390,6 +413,10 @@ type = "graph-json"
 users_file = "{(directory / 'entra-users.json').as_posix()}"
 audits_file = "{(directory / 'entra-audits.json').as_posix()}"
 registration_details_file = "{(directory / 'entra-mfa.json').as_posix()}"
+subscribed_skus_file = "{(directory / 'entra-skus.json').as_posix()}"
+[sources.cost]
+currency = "EUR"
+per_sku = {{ SPE_E3 = 33.75, SPE_E5 = 54.75 }}  # per licence and month; unlicensed guests cost nothing
 
 [[sources]]
 name = "salesapp"
@@ -398,6 +425,10 @@ path = "{(directory / 'salesapp-users.csv').as_posix()}"
 inactive_days = 60
 activity_attribute = "Last Login"
 kind_map = {{ User = "human", Bot = "bot" }}
+[sources.cost]
+currency = "EUR"
+per_account_month = 25.0
+per_kind = {{ bot = 0.0 }}
 [sources.columns]
 id = "User ID"
 username = "Login"

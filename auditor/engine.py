@@ -16,6 +16,7 @@ from typing import Any
 from auditor import __version__
 from auditor.changes import deduplicate, diff_snapshots, merge_events
 from auditor.config import Config, IdentitySettings
+from auditor.cost import Price, account_prices, spend_kpi
 from auditor.exclusions import ExclusionStatus, apply_exclusions
 from auditor.history import History, PastAudit, Pruned, RunRecord
 from auditor.identity import correlate, inherit_on_premises_policies
@@ -33,7 +34,7 @@ from auditor.model import (
 from auditor.policy_rating import PolicyRater
 from auditor.rules import RULES
 from auditor.rules.base import RuleContext
-from auditor.scoring import Verdicts
+from auditor.scoring import Verdicts, verdict_key
 from connectors import SOURCE_TYPES
 from connectors.base import CollectContext, SourceError, SourceResult
 
@@ -77,6 +78,7 @@ class AuditResult:
     # Keys of the open findings that were not open in the previous audit (none recorded on a first audit, where
     # every finding is new): notifications and the OCSF export say which.
     new_findings: list[str] = field(default_factory=list)
+    prices: dict[str, Price] = field(default_factory=dict)  # by verdict key: accounts of sources with a price
     changes: RunChanges | None = field(default=None, repr=False)  # None once stored
 
     @property
@@ -299,6 +301,15 @@ def run_audit(
     verdicts = context.scorer.verdicts(inventory)
 
     kpis = compute_kpis(inventory, findings, verdicts, as_of, settings.period_days)
+    prices = account_prices(config.sources, inventory.accounts)
+    if prices:
+        kpis.append(spend_kpi(inventory.accounts, findings, verdicts, prices))
+        for finding in findings:  # the cost of leaving it as it is, beside the finding's other evidence
+            price = prices.get(verdict_key(finding.source, finding.subject.id)) if finding.subject.type == "account" \
+                else None
+            if price is not None:
+                finding.evidence["monthly_cost"] = {"amount": price.monthly, "currency": price.currency,
+                                                    "basis": price.basis}
     run_id = f"{generated_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     now_open = {f.key for f in findings if f.status == "open"}
     before = past.previous_findings
@@ -311,7 +322,7 @@ def run_audit(
         inventory=inventory, verdicts=verdicts, findings=findings, kpis=kpis,
         exclusions=[s.as_dict() for s in exclusions], accepted_risks=[s.as_dict() for s in accepted],
         previous_run=runs[-1] if runs else None, past_runs=runs, gaps=gaps, notes=notes,
-        since_previous=since_previous, new_findings=sorted(now_open - before) if past.runs else [],
+        since_previous=since_previous, new_findings=sorted(now_open - before) if past.runs else [], prices=prices,
         changes=RunChanges(snapshots, states, departures, bases),
     )
 

@@ -120,9 +120,13 @@ def _state(enabled: bool | None) -> str:
 _TRISTATE = frozenset({"enabled", "password_never_expires", "mfa_registered"})
 
 
+PRICE_COLUMNS = ("monthly_cost", "currency")  # only when a source has a [sources.cost]
+
+
 def accounts_csv(result: AuditResult) -> bytes:
-    return _csv(ACCOUNT_COLUMNS, [[("unknown" if row[c] is None and c in _TRISTATE else row[c])
-                                   for c in ACCOUNT_COLUMNS] for row in account_rows(result)])
+    columns = ACCOUNT_COLUMNS + (PRICE_COLUMNS if result.prices else ())
+    return _csv(columns, [[("unknown" if row[c] is None and c in _TRISTATE else row[c]) for c in columns]
+                          for row in account_rows(result)])
 
 
 PERSON_COLUMNS = ("person", "name", "directory_account", "directory_state", "departed_not_before", "departed_at",

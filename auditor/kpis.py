@@ -14,7 +14,8 @@ from auditor.scoring import Verdicts
 
 # Every KPI id compute_kpis can report (offboarding_gaps only with an identity graph): config keys name them.
 KPI_IDS = ("inactive_enabled_accounts", "inactive_deactivated_share", "activity_unknown_accounts",
-           "enabled_unknown_accounts", "strong_policy_share", "account_changes", "offboarding_gaps")
+           "enabled_unknown_accounts", "strong_policy_share", "account_changes", "offboarding_gaps",
+           "unused_account_spend")  # the last only when a source has a [sources.cost] (auditor.cost)
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,9 @@ class Account:
     password_policy_source: str | None = None
     identifiers: dict[str, str] = field(default_factory=dict)  # join keys: sid, immutable_id, employee_id
     email_aliases: list[str] = field(default_factory=list)  # other addresses of the same mailbox
+    # Licences the account holds (Entra: skuPartNumber, or the skuId when the SKU list was not readable);
+    # None: the source does not say, never "no licence"
+    licences: tuple[str, ...] | None = None
     raw: dict[str, str] = field(default_factory=dict)  # source values quoted as evidence
 
     @property

@@ -82,7 +82,7 @@ def _kpi_moved(target: NotifyTarget, result: AuditResult, kpi: Kpi) -> bool:
 def _figure(value: float | int | None, unit: str) -> str:
     if value is None:
         return "unknown"
-    return f"{value:.1%}" if unit == "ratio" else f"{value:,}"
+    return f"{value:.1%}" if unit == "ratio" else f"{value:,.2f}" if unit == "money" else f"{value:,}"
 
 
 def _change(kpi: Kpi, before: float | int | None) -> str:

@@ -50,6 +50,8 @@ def _kpi_display(kpi: Kpi) -> str:
         return "n/a"
     if kpi.unit == "ratio":
         return f"{kpi.value * 100:.1f}%"
+    if kpi.unit == "money":
+        return f"{kpi.value:,.2f} {kpi.detail.get('currency', '')}".rstrip()
     return f"{kpi.value:,}"
 
 
@@ -194,7 +196,15 @@ def _charts(result: AuditResult) -> dict[str, Markup]:
                                f"{policy.name}: weakest admitted guess ~10^{value:g} guesses"))
     strength = bar_chart(policy_bars, title="Policy strength: log10 guesses of the weakest admitted password",
                          width=700, threshold=strong_at, threshold_label=f"strong from 10^{strong_at:g}")
-    return {"volume": volume, "age": age, "strength": strength}
+    charts = {"volume": volume, "age": age, "strength": strength}
+    spend = next((k for k in result.kpis if k.id == "unused_account_spend"), None)
+    if spend is not None and spend.detail.get("currency"):  # one currency: bars are comparable
+        currency = spend.detail["currency"]
+        charts["spend"] = bar_chart(
+            [Bar(source, amount, "bar weak", f"{source}: {amount:,.2f} {currency} a month on unused accounts")
+             for source, amount in spend.detail["per_source"].items()],
+            title=f"Monthly spend on unused accounts per source ({currency})", width=700)
+    return charts
 
 
 def _policy_rows(result: AuditResult) -> list[dict[str, Any]]:

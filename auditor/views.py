@@ -7,7 +7,7 @@ from typing import Any
 
 from auditor.engine import AuditResult
 from auditor.rules import marked
-from auditor.scoring import AccountVerdict
+from auditor.scoring import AccountVerdict, verdict_key
 from auditor.timeconv import to_iso
 
 
@@ -40,6 +40,10 @@ def account_rows(result: AuditResult) -> list[dict[str, Any]]:
             "groups": ";".join(account.groups),
             "findings": ";".join(sorted(rules_by_account.get((account.source, account.id), []))),
         })
+        if result.prices:  # empty cells: no price for this source, or this account's price is unknown
+            price = result.prices.get(verdict_key(account.source, account.id))
+            rows[-1]["monthly_cost"] = "" if price is None else f"{price.monthly:.2f}"
+            rows[-1]["currency"] = "" if price is None else price.currency
     return rows
 
 

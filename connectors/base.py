@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from auditor.model import Account, ChangeEvent, PasswordPolicy
 
@@ -24,6 +24,35 @@ if TYPE_CHECKING:
 
 # TOML arrays arrive as lists; config models keep immutable tuples.
 StrList = Annotated[tuple[str, ...], Field(strict=False)]
+
+
+class CostSettings(BaseModel):
+    """``[sources.cost]``: what an account of the source costs a month. The first rule that prices an account
+    wins: its Entra licences (``per_sku``, when the source says which it holds), its kind (``per_kind``), then
+    ``per_account_month``; an account none of them prices has an unknown price, never zero."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    per_account_month: float | None = Field(default=None, ge=0, strict=False)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")  # ISO 4217
+    per_kind: dict[str, float] = Field(default_factory=dict, strict=False)  # "guest" = 0, "service" = 0, ...
+    # Entra licences: skuPartNumber (or skuId) -> monthly price; licences not listed here cost nothing
+    per_sku: dict[str, float] = Field(default_factory=dict, strict=False)
+
+    @model_validator(mode="after")
+    def _priced(self) -> CostSettings:
+        from auditor.model import AccountKind
+
+        if self.per_account_month is None and not self.per_kind and not self.per_sku:
+            raise ValueError("set per_account_month, per_kind or per_sku")
+        kinds = {k.value for k in AccountKind}
+        for kind in self.per_kind:
+            if kind not in kinds:
+                raise ValueError(f"per_kind: unknown account kind {kind!r} (one of: {', '.join(sorted(kinds))})")
+        for name, price in (*self.per_kind.items(), *self.per_sku.items()):
+            if price < 0:
+                raise ValueError(f"{name}: a price cannot be negative")
+        return self
 
 
 class SourceConfig(BaseModel):
@@ -35,6 +64,7 @@ class SourceConfig(BaseModel):
     type: str
     enabled: bool = True
     inactive_days: int | None = Field(default=None, ge=1, le=3650)  # overrides [audit] inactive_days
+    cost: CostSettings | None = None  # [sources.cost]: what its accounts cost (auditor.cost)
 
     def insecure_settings(self) -> list[str]:
         """Loud warnings for settings that weaken security: shown whether or not the source could be read."""

@@ -22,7 +22,13 @@ from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
 from auditor.timeconv import from_iso8601, to_iso
 from connectors.base import CollectContext, SourceConfig, SourceError, SourceResult, SourceType
 from connectors.graph_client import GraphClient, GraphError, RetryPolicy, TrustedSession
-from connectors.graph_users import cloud_password_policies, map_directory_audit, map_user, mfa_registrations
+from connectors.graph_users import (
+    cloud_password_policies,
+    map_directory_audit,
+    map_user,
+    mfa_registrations,
+    sku_names,
+)
 from connectors.preflight import AccessCheck, Probe, run_probes
 from connectors.saas import CANNOT_AUDIT, OptionalReads
 from connectors.values import ValueProblems
@@ -53,7 +59,7 @@ PRIVILEGED_ROLES = {
 USER_FIELDS = (
     "id,userPrincipalName,mail,displayName,accountEnabled,userType,externalUserState,"
     "externalUserStateChangeDateTime,createdDateTime,onPremisesSyncEnabled,onPremisesSecurityIdentifier,"
-    "onPremisesImmutableId,employeeId,passwordPolicies,lastPasswordChangeDateTime"
+    "onPremisesImmutableId,employeeId,passwordPolicies,lastPasswordChangeDateTime,assignedLicenses"
 )
 DELTA_FIELDS = "id,userPrincipalName,accountEnabled,createdDateTime,displayName,passwordPolicies,userType"
 AUDIT_RETENTION_DAYS = 30  # P1/P2; 7 on the free tier: older changes must come from our own history
@@ -261,8 +267,17 @@ def collect(config: EntraConfig, context: CollectContext) -> SourceResult:
         if optional.refused(exc, "directory roles"):
             warnings.append(f"directory roles not readable ({exc.code}): privilege from roles unknown")
 
+    names: dict[str, str] = {}
+    try:  # licence names for [sources.cost] per_sku; without them the skuId stands for the licence
+        for page in client.pages("/v1.0/subscribedSkus"):
+            names.update(sku_names(page, problems))
+    except GraphError as exc:
+        if optional.refused(exc, "subscribed SKUs"):
+            warnings.append(f"subscribed SKUs not readable ({exc.code}): licences are named by skuId")
+
     accounts = problems.map_each(users, lambda user: map_user(
-        config.name, user, sign_in_known=sign_in_known, unknown_reason=reason, mfa=mfa, problems=problems))
+        config.name, user, sign_in_known=sign_in_known, unknown_reason=reason, mfa=mfa, problems=problems,
+        sku_names=names))
     for account in accounts:
         if account.id in roles:
             account.privileged = True
@@ -318,13 +333,17 @@ def check_access(config: EntraConfig) -> list[AccessCheck]:
         Probe("directory audit log (AuditLog.Read.All and Directory.Read.All)", "/v1.0/auditLogs/directoryAudits",
               {"$top": "1"}, "account changes known from snapshots only (no audit log)"),
     ]
+    if config.cost is not None and config.cost.per_sku:
+        probes.append(Probe("licence names (Organization.Read.All or Directory.Read.All)", "/v1.0/subscribedSkus", {},
+                            "licences are named by skuId: per_sku prices by name do not apply"))
     return [AccessCheck(what, "ok"), *run_probes(client, probes, redact)]
 
 
 PERMISSIONS = (
     "Application permissions (admin consent): User.Read.All; AuditLog.Read.All (sign-in activity, MFA "
     "registration, audit log; sign-in activity also needs Entra ID P1 or P2); Directory.Read.All (with "
-    "AuditLog.Read.All for the audit log); RoleManagement.Read.Directory (privileged roles).",
+    "AuditLog.Read.All for the audit log, and licence names from /subscribedSkus); RoleManagement.Read.Directory "
+    "(privileged roles).",
     "Credential: a certificate (preferred) or a client secret, read from a file or an environment variable.",
 )
 SOURCE_TYPE = SourceType("entra", "Microsoft Entra ID through Microsoft Graph (msal)", EntraConfig, collect,

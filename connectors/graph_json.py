@@ -10,7 +10,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from connectors.base import CollectContext, SourceConfig, SourceError, SourceResult, SourceType
-from connectors.graph_users import cloud_password_policies, map_directory_audit, map_user, mfa_registrations
+from connectors.graph_users import (
+    cloud_password_policies,
+    map_directory_audit,
+    map_user,
+    mfa_registrations,
+    sku_names,
+)
 from connectors.values import ValueProblems
 
 
@@ -19,6 +25,7 @@ class GraphJsonConfig(SourceConfig):
     users_file: Path = Field(strict=False)  # GET /users?$select=...,signInActivity: one page or a list of pages
     audits_file: Path | None = Field(default=None, strict=False)  # GET /auditLogs/directoryAudits
     registration_details_file: Path | None = Field(default=None, strict=False)  # userRegistrationDetails
+    subscribed_skus_file: Path | None = Field(default=None, strict=False)  # GET /subscribedSkus: licence names
 
 
 def _objects(path: Path, problems: ValueProblems) -> Iterator[Any]:
@@ -54,8 +61,10 @@ def collect(config: GraphJsonConfig, context: CollectContext) -> SourceResult:
     mfa: dict[str, bool] = {}
     if config.registration_details_file:
         mfa = mfa_registrations(_objects(config.registration_details_file, problems), problems)
+    names = sku_names(_objects(config.subscribed_skus_file, problems), problems) if config.subscribed_skus_file else {}
     accounts = problems.map_each(users, lambda u: map_user(
-        config.name, u, sign_in_known=sign_in_known, unknown_reason=reason, mfa=mfa, problems=problems))
+        config.name, u, sign_in_known=sign_in_known, unknown_reason=reason, mfa=mfa, problems=problems,
+        sku_names=names))
     events = []
     if config.audits_file:
         for record in _objects(config.audits_file, problems):

@@ -104,9 +104,44 @@ def _sign_in(
     return True, times[chosen], f"signInActivity.{chosen}", fields.get(chosen)
 
 
+def licences(user: Mapping[str, Any], record: str, sku_names: Mapping[str, str],
+             problems: ValueProblems) -> tuple[str, ...] | None:
+    """``assignedLicenses`` as SKU names (skuPartNumber from ``/subscribedSkus``; the skuId when the list does
+    not name it). Not selected, null or unreadable: unknown (None), never "no licence"."""
+    if "assignedLicenses" not in user:
+        return None
+    value = user["assignedLicenses"]
+    if value is None:
+        problems.missing(record, "assignedLicenses", "licences unknown")
+        return None
+    if not isinstance(value, list):
+        problems.add(record, "assignedLicenses", f"expected a list, got {type(value).__name__}")
+        return None
+    held = []
+    for item in value:
+        sku = problems.text(item.get("skuId") if isinstance(item, Mapping) else item, record, "assignedLicenses.skuId")
+        if sku is None:
+            return None  # one unreadable licence makes the set unknown, not smaller
+        held.append(sku_names.get(sku.lower(), sku))
+    return tuple(sorted(held))
+
+
+def sku_names(skus: Iterable[Any], problems: ValueProblems) -> dict[str, str]:
+    """skuId (lower case) -> skuPartNumber, from ``GET /subscribedSkus`` items."""
+    names = {}
+    for sku in skus:
+        if not isinstance(sku, Mapping):
+            continue
+        sku_id = problems.text(sku.get("skuId"), "subscribedSkus", "skuId")
+        part = problems.text(sku.get("skuPartNumber"), sku_id or "subscribedSkus", "skuPartNumber")
+        if sku_id and part:
+            names[sku_id.lower()] = part
+    return names
+
+
 def map_user(
     source: str, user: Mapping[str, Any], *, sign_in_known: bool, unknown_reason: str | None,
-    mfa: Mapping[str, bool], problems: ValueProblems,
+    mfa: Mapping[str, bool], problems: ValueProblems, sku_names: Mapping[str, str] | None = None,
 ) -> Account:
     """One ``/users`` object. Properties outside Graph's default set come only when ``$select``-ed, so a missing
     key means "not selected": unknown, never false (Graph docs, user resource and query parameters)."""
@@ -161,6 +196,7 @@ def map_user(
                                              "lastPasswordChangeDateTime"),
         password_never_expires=never_expires,
         mfa_registered=mfa.get(user_id), password_policy_id=policy_id, identifiers=identifiers, raw=raw,
+        licences=licences(user, record, sku_names or {}, problems),
         invitation_pending_since=(
             problems.moment(user.get("externalUserStateChangeDateTime"), record, "externalUserStateChangeDateTime")
             or created

@@ -316,3 +316,16 @@ def test_check_access_with_a_wrong_secret(sim: GraphSimulator, pki: Pki, monkeyp
     assert SOURCE_TYPE.check_access is not None
     [token] = SOURCE_TYPE.check_access(config(sim, pki))
     assert token.status == "missing" and "AADSTS" in token.detail and "not-the-secret" not in token.detail
+
+
+def test_licences_named_from_subscribed_skus(sim: GraphSimulator, pki: Pki) -> None:
+    sku = "c7df2760-2c81-4ef7-b578-5b5392b571df"
+    sim.tenant.users[0]["assignedLicenses"] = [{"disabledPlans": [], "skuId": sku}]
+    sim.tenant.subscribed_skus = [{"skuId": sku, "skuPartNumber": "ENTERPRISEPREMIUM", "appliesTo": "User"}]
+    result = collect(config(sim, pki), CollectContext(NOW))
+    by_id = {a.id: a for a in result.accounts}
+    assert by_id[sim.tenant.users[0]["id"]].licences == ("ENTERPRISEPREMIUM",)
+    sim.tenant.forbidden = {"/v1.0/subscribedSkus"}
+    result = collect(config(sim, pki), CollectContext(NOW))
+    assert {a.id: a for a in result.accounts}[sim.tenant.users[0]["id"]].licences == (sku,)
+    assert any("subscribed SKUs not readable" in w for w in result.warnings)

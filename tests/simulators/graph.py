@@ -48,6 +48,7 @@ class Tenant:
     registration: list[dict[str, Any]] = field(default_factory=list)
     role_assignments: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
+    subscribed_skus: list[dict[str, Any]] = field(default_factory=list)  # GET /subscribedSkus (skuId, skuPartNumber)
     forbidden: set[str] = field(default_factory=set)  # paths the app lacks permission for
 
 
@@ -227,6 +228,7 @@ class GraphSimulator:
             "/v1.0/reports/authenticationMethods/userRegistrationDetails": self.tenant.registration,
             "/v1.0/roleManagement/directory/roleAssignments": self.tenant.role_assignments,
             "/v1.0/auditLogs/directoryAudits": self.tenant.audits,
+            "/v1.0/subscribedSkus": self.tenant.subscribed_skus,
         }
         if url.path not in collections:
             send(404, graph_error("Request_ResourceNotFound", f"Resource '{url.path}' does not exist."))
