@@ -326,6 +326,87 @@ def prune_command(config_path: Path, keep_runs: int | None, keep_days: int | Non
             f"{pruned.rebased} snapshot(s) stored whole again")
 
 
+@main.group("review")
+def review_group() -> None:
+    """User-access reviews: packets for reviewers, and their decisions back into the history."""
+
+
+@review_group.command("create")
+@click.option("--run", "run_id", required=True, help="The audit whose accounts are reviewed.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("auditor.toml"), show_default=True, help="The config whose history holds the run.")
+@click.option("--by", type=click.Choice(["manager", "source", "group"]), default="manager", show_default=True,
+              help="Who reviews: each account's manager, or the owners [[review.owners]] names per source or group.")
+@click.option("--output", "output_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="New directory for the packets (must not exist yet).")
+def review_create(run_id: str, config_path: Path, by: str, output_dir: Path) -> None:
+    """Create a review campaign: one CSV to fill in and one HTML page to read per reviewer."""
+    from auditor.fileio import write_set
+    from auditor.history import History, HistoryError
+    from auditor.reviews import packet_files, plan
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise Fatal(str(exc)) from None
+    if output_dir.exists():
+        raise Fatal(f"{output_dir} exists: give a new directory")
+    _files, result = _past_run(config, run_id, with_result=True)
+    assert result is not None
+    planned = plan(result, by, config.review.owners, datetime.now(UTC).replace(microsecond=0))
+    files = {name: scrub_bytes(data) for name, data in packet_files(planned, result).items()}
+    try:
+        history = History(config.history_db)
+        try:
+            history.record_campaign(planned.campaign)  # first: a packet exists only for a recorded campaign
+        finally:
+            history.close()
+        output_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_set(output_dir, files)
+    except HistoryError as exc:
+        raise Fatal(str(exc)) from None
+    except OSError as exc:
+        raise Fatal(f"cannot write to {output_dir}: {exc.strerror}") from None
+    campaign = planned.campaign
+    say(f"{output_dir}: campaign {campaign.id} for run {run_id}: {len(campaign.packets)} packet(s), "
+        f"{sum(len(p.accounts) for p in campaign.packets)} account(s) to review, "
+        f"{len(campaign.unassigned)} without a reviewer (no-reviewer.csv)")
+
+
+@review_group.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("auditor.toml"), show_default=True, help="The config whose history holds the campaign.")
+def review_import(files: tuple[Path, ...], config_path: Path) -> None:
+    """Import filled-in packets (CSV). Every file is checked before any is stored: a packet of another campaign,
+    an edited account list or an unknown decision is refused, naming the file and row."""
+    from auditor.history import History, HistoryError
+    from auditor.review_outcomes import completion
+    from auditor.reviews import ReviewError, read_packet
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise Fatal(str(exc)) from None
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        history = History(config.history_db)
+        try:
+            campaigns = {c.id: c for c in history.review_campaigns()}
+            imported = [read_packet(path, campaigns, now) for path in files]
+            for packet in imported:
+                history.record_decisions(packet.campaign_id, packet.packet_id, packet.decisions)
+            after = {c.id: c for c in history.review_campaigns()}
+        finally:
+            history.close()
+    except (ReviewError, HistoryError) as exc:
+        raise Fatal(str(exc)) from None
+    for campaign_id in sorted({p.campaign_id for p in imported}):
+        done = completion(after[campaign_id])
+        say(f"campaign {campaign_id}: {done['decided']} of {done['accounts']} account(s) decided")
+    say(f"imported {sum(len(p.decisions) for p in imported)} decision(s) from {len(imported)} packet(s)")
+
+
 @main.command("verify")
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--public-key", "public_key_path", type=click.Path(dir_okay=False, path_type=Path),

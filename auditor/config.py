@@ -133,6 +133,39 @@ class AcceptedRisk(Exclusion):
         return f"{super().label}, owner {self.owner}, until {self.expires}"
 
 
+class ReviewOwner(BaseModel):
+    """``[[review.owners]]``: who reviews a source's or a group's accounts when no manager does."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    owner: str = Field(min_length=3)  # the reviewer: an address or a username
+    source: str | None = None
+    group: str | None = None  # a group name or DN, case-insensitive (with `source`: only in that source)
+
+    @model_validator(mode="after")
+    def _scope(self) -> ReviewOwner:
+        if not self.source and not self.group:
+            raise ValueError("needs 'source' or 'group': what this owner reviews")
+        return self
+
+    def covers(self, source: str, groups: list[str], by: str) -> bool:
+        """Whether this owner reviews the account in a campaign ``by`` manager (any owner: for accounts without
+        a manager), source (owners of a whole source) or group (owners of a group)."""
+        if (self.source and self.source != source) or (by == "source" and self.group) or (
+                by == "group" and not self.group):
+            return False
+        if self.group:
+            wanted = self.group.lower()
+            return any(g.lower() == wanted or g.lower().startswith(f"cn={wanted},") for g in groups)
+        return True
+
+
+class ReviewSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    owners: tuple[ReviewOwner, ...] = Field(default=(), strict=False)
+
+
 class NotifyTarget(BaseModel):
     """A ``[[notify]]`` table: where to say how a run went (auditor.notify). The webhook URL and the SMTP password
     are secrets (a chat webhook URL carries its signature), so they come from ``*_env`` / ``*_file`` only."""
@@ -210,6 +243,7 @@ class Config:
     # [rules.<id>] tables: parameter values by rule id, validated against each rule's declared parameters
     rule_parameters: Mapping[str, Mapping[str, int | float]] = field(default_factory=dict)
     notify: tuple[NotifyTarget, ...] = ()
+    review: ReviewSettings = field(default_factory=ReviewSettings)
 
     def inactive_days_for(self, source: str) -> int:
         for cfg in self.sources:
@@ -252,7 +286,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     except RecursionError:
         raise ConfigError(f"{file}: not valid TOML: arrays or tables nested too deeply") from None
     base_dir = path.resolve().parent if path else Path.cwd()
-    known = {"audit", "sources", "exclusions", "accepted_risks", "identity", "evidence", "rules", "notify"}
+    known = {"audit", "sources", "exclusions", "accepted_risks", "identity", "evidence", "rules", "notify", "review"}
     for key in data:
         if key not in known:
             raise ConfigError(f"{file}: {key}: unknown key (expected one of: {', '.join(sorted(known))})")
@@ -309,8 +343,15 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     parameters = _rule_parameters(file, data.get("rules", {}))
     notify = tuple(_notify_target(file, index, raw, base_dir)
                    for index, raw in enumerate(_tables(file, data, "notify")))
+    try:
+        review = ReviewSettings.model_validate(data.get("review", {}))
+    except ValidationError as exc:
+        raise _describe(file, "review", exc) from None
+    for index, owner in enumerate(review.owners):
+        if owner.source and owner.source not in names:
+            raise ConfigError(f"{file}: review.owners[{index}].source: no source named {owner.source!r}")
     return Config(path, audit, tuple(sources), tuple(exclusions), history, tuple(accepted), identity, evidence,
-                  parameters, notify)
+                  parameters, notify, review)
 
 
 def _tables(file: str, data: dict[str, Any], key: str) -> list[Any]:

@@ -19,8 +19,9 @@ from pathlib import Path
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from auditor.config import Config, load_config
-from auditor.engine import record, run_audit
+from auditor.engine import AuditResult, record, run_audit
 from auditor.history import History
+from auditor.model import ReviewDecision
 from auditor.policy_rating import PolicyRater
 from auditor.timeconv import FILETIME_NEVER, to_filetime, to_iso
 
@@ -202,13 +203,19 @@ def _ad_export(people: list[Person], at: datetime) -> str:
             ("groupType", "-2147483646"),
         ]))
     used: set[str] = set()
+    dns: dict[int, str] = {}
     for person in people:
         if person.hired > at:
             continue
         # CN is unique within a container: a second "Robin Santiago" is named as an admin would name them.
         cn = person.display_name if person.display_name not in used else f"{person.display_name} ({person.username})"
         used.add(cn)
-        dn = f"CN={cn},{_USERS}"
+        if not (person.deleted and person.deleted <= at):
+            dns[person.index] = f"CN={cn},{_USERS}"
+    for person in people:
+        if person.hired > at:
+            continue
+        dn = dns.get(person.index, "")
         if person.deleted and person.deleted <= at:
             entries.append(ldif_entry(f"CN={person.display_name}\\0ADEL:{person.guid},CN=Deleted Objects,{DOMAIN_DN}", [
                 ("objectClass", "user"), ("isDeleted", "TRUE"), ("objectGUID", person.guid.bytes_le),
@@ -235,6 +242,9 @@ def _ad_export(people: list[Person], at: datetime) -> str:
         if "Domain Admins" in person.groups:
             attrs.append(("adminCount", "1"))
         attrs.extend(("memberOf", group_dns[g][0]) for g in person.groups)
+        lead = person.index - person.index % 12  # teams of twelve, each led by its first member
+        if lead != person.index and lead in dns and not person.username.startswith(("svc-", "bg-")):
+            attrs.append(("manager", dns[lead]))
         entries.append(ldif_entry(dn, attrs))
     for number in range(8):
         created = at - timedelta(days=900 - number)
@@ -447,6 +457,18 @@ keys = ["sid", "immutable_id", "employee_id", "email"]
 domain_aliases = [["{MAIL_DOMAIN}", "{ALIAS_DOMAIN}"]]
 service_accounts = ["svc-*"]
 
+[[review.owners]]
+owner = "security@{MAIL_DOMAIN}"
+group = "Domain Admins"
+
+[[review.owners]]
+owner = "cloud-admins@{MAIL_DOMAIN}"
+source = "entra"
+
+[[review.owners]]
+owner = "sales-ops@{MAIL_DOMAIN}"
+source = "salesapp"
+
 [[exclusions]]
 username = "bg-*"
 source = "corp-ad"
@@ -462,6 +484,24 @@ expires = {exclusion_expired}
 """
 
 
+def _seed_review(history: History, config: Config, result: AuditResult, at: datetime) -> None:
+    """An access review of the audit 8 weeks ago: half the reviewers answered within a week, revoking the
+    inactive accounts they were shown (which nobody has disabled since) and keeping the rest."""
+    from auditor.reviews import plan
+
+    campaign = plan(result, "manager", config.review.owners, at + timedelta(days=1)).campaign
+    history.record_campaign(campaign)
+    inactive = {(f.source, f.subject.id) for f in result.open_findings() if f.rule == "inactive-enabled"}
+    accounts = {(a.source, a.id): a for a in result.inventory.accounts}
+    for packet in campaign.packets[::2]:
+        history.record_decisions(campaign.id, packet.id, [
+            ReviewDecision(source, account_id, accounts[(source, account_id)].username,
+                           "revoke" if (source, account_id) in inactive else "keep",
+                           "not used for months" if (source, account_id) in inactive else "",
+                           at + timedelta(days=7))
+            for source, account_id, _username in packet.accounts])
+
+
 def prepare_demo(workdir: Path, as_of: datetime) -> Config:
     """Write the demo exports and config under ``workdir``, seed history, return the config to audit."""
     as_of_people = _people(as_of) + _special_accounts(as_of)
@@ -474,7 +514,11 @@ def prepare_demo(workdir: Path, as_of: datetime) -> Config:
             directory = workdir / f"exports-{at:%Y%m%d}"
             _write_exports(directory, as_of_people, at, as_of)
             (directory / "demo.toml").write_text(_config_text(directory, history_path, as_of), encoding="utf-8")
-            record(history, run_audit(load_config(directory / "demo.toml"), at, history, rater=rater))
+            config = load_config(directory / "demo.toml")
+            result = run_audit(config, at, history, rater=rater)
+            record(history, result)
+            if weeks == 8:
+                _seed_review(history, config, result, at)
     finally:
         history.close()
     directory = workdir / f"exports-{as_of:%Y%m%d}"

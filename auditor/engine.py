@@ -283,6 +283,7 @@ def run_audit(
     past = history.read_past(as_of, enabled, authority, since)
 
     inventory, snapshots, states = _collect(config, as_of, past, progress)
+    inventory.reviews = past.reviews
     inherit_on_premises_policies(inventory)
     gaps = _source_gaps(inventory)
 

@@ -24,6 +24,7 @@ from auditor import __version__, jsonio
 from auditor.config import Config, EvidenceSettings, redacted_config
 from auditor.engine import AuditResult
 from auditor.model import to_jsonable
+from auditor.review_outcomes import campaign_evidence
 from auditor.rules import RULES
 from auditor.secrets import SecretUnavailable, resolve_secret
 from auditor.timeconv import to_iso
@@ -57,6 +58,8 @@ def result_files(result: AuditResult) -> dict[str, bytes]:
         "change_events": to_jsonable([e for e in result.inventory.change_events
                                       if result.period_start < e.at <= result.as_of]),
     }
+    if result.inventory.reviews:  # the access reviews: scope, packets' digests, decisions and their outcome
+        inventory["access_reviews"] = campaign_evidence(result.inventory, result.as_of)
     if result.pseudonymised:
         inventory["pseudonymised"] = True
     return {INVENTORY: _json(inventory), "controls.json": _json(control_index(result))}

@@ -6,6 +6,7 @@ earlier history as it was (SQLite's journal rolls back the unfinished transactio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -23,6 +24,9 @@ from auditor.model import (
     ChangeAction,
     ChangeEvent,
     DepartedAccount,
+    ReviewCampaign,
+    ReviewDecision,
+    ReviewPacket,
     account_from_jsonable,
     to_jsonable,
 )
@@ -31,7 +35,8 @@ from auditor.timeconv import from_iso8601, to_iso
 
 # 2: snapshots as deltas (base_run, depth); open findings in run_findings; outputs rendered again from the
 # stored result instead of kept as copies (run_outputs names them). Version 1 histories are read as they are.
-SCHEMA_VERSION = 2
+# 3: access-review campaigns, their packets and decisions (new tables only).
+SCHEMA_VERSION = 3
 MAX_DELTA_CHAIN = 30  # a snapshot more deltas away from a whole copy than this is stored whole
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,6 +70,18 @@ CREATE TABLE IF NOT EXISTS run_findings (
 );
 CREATE TABLE IF NOT EXISTS run_outputs (
     run_id TEXT PRIMARY KEY REFERENCES runs(id), names TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS review_campaigns (
+    id TEXT PRIMARY KEY, run_id TEXT NOT NULL, created_at TEXT NOT NULL, by TEXT NOT NULL, unassigned TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS review_packets (
+    campaign_id TEXT NOT NULL REFERENCES review_campaigns(id), packet_id TEXT NOT NULL, reviewer TEXT NOT NULL,
+    digest TEXT NOT NULL, accounts TEXT NOT NULL, PRIMARY KEY (campaign_id, packet_id)
+);
+CREATE TABLE IF NOT EXISTS review_decisions (
+    campaign_id TEXT NOT NULL, packet_id TEXT NOT NULL, source TEXT NOT NULL, account_id TEXT NOT NULL,
+    username TEXT NOT NULL, decision TEXT NOT NULL, comment TEXT NOT NULL, decided_at TEXT NOT NULL,
+    PRIMARY KEY (campaign_id, packet_id, source, account_id)
 );
 CREATE TABLE IF NOT EXISTS source_state (
     run_id TEXT NOT NULL REFERENCES runs(id), source TEXT NOT NULL, as_of TEXT NOT NULL, state TEXT NOT NULL,
@@ -108,6 +125,7 @@ class PastAudit:
     leaving_events: list[ChangeEvent]  # every recorded disable and delete, however old
     snapshot_times: list[datetime]
     previous_findings: set[str] = field(default_factory=set)  # keys of the previous complete run's open findings
+    reviews: list[ReviewCampaign] = field(default_factory=list)  # access-review campaigns as they stood at as_of
 
 
 class History:
@@ -160,6 +178,9 @@ class History:
                     self.account_events(authority, leaving, as_of) if authority else [],
                     self.snapshot_times(authority, as_of) if authority else [],
                     self.open_finding_keys(runs[-1].id) if runs else set(),
+                    [dataclasses.replace(c, packets=[dataclasses.replace(p, decisions=[
+                        d for d in p.decisions if d.decided_at <= as_of]) for p in c.packets])
+                     for c in self.review_campaigns() if c.created_at <= as_of],
                 )
             finally:
                 db.execute("COMMIT")
@@ -405,6 +426,59 @@ class History:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise HistoryError(f"{self.path}: cannot record the run: {exc}") from None
+
+
+    # ---- access reviews: kept for the life of the history, whatever retention prunes (they are evidence) ----
+
+    def record_campaign(self, campaign: ReviewCampaign) -> None:
+        with self._writing("record the review campaign") as db:
+            db.execute("INSERT INTO review_campaigns VALUES (?, ?, ?, ?, ?)",
+                       (campaign.id, campaign.run_id, to_iso(campaign.created_at), campaign.by,
+                        _json(campaign.unassigned)))
+            db.executemany("INSERT INTO review_packets VALUES (?, ?, ?, ?, ?)",
+                           [(campaign.id, p.id, p.reviewer, p.digest, _json(p.accounts)) for p in campaign.packets])
+
+    def record_decisions(self, campaign_id: str, packet_id: str, decisions: Iterable[ReviewDecision]) -> None:
+        """A packet's decisions; a packet imported again replaces the decisions it carries."""
+        with self._writing("record the review decisions") as db:
+            db.executemany("INSERT OR REPLACE INTO review_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(campaign_id, packet_id, d.source, d.account_id, scrub_text(d.username), d.decision,
+                             scrub_text(d.comment), to_iso(d.decided_at)) for d in decisions])
+
+    def review_campaigns(self) -> list[ReviewCampaign]:
+        """Every campaign, oldest first, with its packets and the decisions imported so far."""
+        with self._reading() as db:
+            decided: dict[tuple[str, str], list[ReviewDecision]] = {}
+            for row in db.execute("SELECT campaign_id, packet_id, source, account_id, username, decision, comment, "
+                                  "decided_at FROM review_decisions ORDER BY rowid"):
+                decided.setdefault((row[0], row[1]), []).append(
+                    ReviewDecision(row[2], row[3], row[4], row[5], row[6], self._moment(row[7])))
+            packets: dict[str, list[ReviewPacket]] = {}
+            for row in db.execute("SELECT campaign_id, packet_id, reviewer, digest, accounts FROM review_packets "
+                                  "ORDER BY campaign_id, packet_id"):
+                packets.setdefault(row[0], []).append(
+                    ReviewPacket(row[1], row[2], row[3], json.loads(row[4]), decided.get((row[0], row[1]), [])))
+            return [ReviewCampaign(row[0], row[1], self._moment(row[2]), row[3],
+                                   packets.get(row[0], []), json.loads(row[4]))
+                    for row in db.execute("SELECT id, run_id, created_at, by, unassigned FROM review_campaigns "
+                                          "ORDER BY created_at, id")]
+
+    def _moment(self, text: str) -> datetime:
+        moment = from_iso8601(text)
+        if moment is None:
+            raise HistoryError(f"{self.path}: a stored time is unreadable: {text[:40]!r}")
+        return moment
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            yield self._db
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise HistoryError(f"{self.path}: cannot {what}: {exc}") from None
 
 
 @dataclass(frozen=True)

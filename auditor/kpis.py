@@ -9,13 +9,15 @@ from typing import Any
 from auditor.activity import ActivityState
 from auditor.change_volume import in_period, per_action
 from auditor.model import AccountKind, Finding, Inventory, SourceState
+from auditor.review_outcomes import completion, revocations
 from auditor.rules import marked
 from auditor.scoring import Verdicts
 
 # Every KPI id compute_kpis can report (offboarding_gaps only with an identity graph): config keys name them.
 KPI_IDS = ("inactive_enabled_accounts", "inactive_deactivated_share", "activity_unknown_accounts",
            "enabled_unknown_accounts", "strong_policy_share", "account_changes", "offboarding_gaps",
-           "unused_account_spend")  # the last only when a source has a [sources.cost] (auditor.cost)
+           "unused_account_spend",  # only when a source has a [sources.cost] (auditor.cost)
+           "review_completion", "revocations_carried_out")  # only once the history has an access review
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,25 @@ def compute_kpis(
     ]
     if inventory.identity is not None:
         kpis.append(_offboarding_kpi(findings))
+    if inventory.reviews:
+        kpis += _review_kpis(inventory, as_of)
     return kpis
+
+
+def _review_kpis(inventory: Inventory, as_of: datetime) -> list[Kpi]:
+    """The latest campaign's completion, and every revocation decided so far: carried out or not."""
+    done = completion(inventory.reviews[-1])
+    outcomes = [outcome for _decided, _account, outcome in revocations(inventory, as_of)]
+    carried = sum(1 for o in outcomes if o.startswith("carried out"))
+    return [
+        # Counts only: who reviewed (identifiers) is in the report's access-review table and the evidence.
+        Kpi("review_completion", "Accounts decided in the latest access review", done["share"], "ratio",
+            {"campaign": done["campaign"], "accounts": done["accounts"], "decided": done["decided"],
+             "unassigned": done["unassigned"], "reviewers": len(done["per_reviewer"]),
+             "reviewers_done": sum(1 for d, n in done["per_reviewer"].values() if d == n)}),
+        Kpi("revocations_carried_out", "Access-review revocations carried out", carried, "count",
+            {"revocations_decided": len(outcomes), "not_carried_out": len(outcomes) - carried}),
+    ]
 
 
 def _offboarding_kpi(findings: list[Finding]) -> Kpi:

@@ -92,6 +92,9 @@ class Account:
     # Licences the account holds (Entra: skuPartNumber, or the skuId when the SKU list was not readable);
     # None: the source does not say, never "no licence"
     licences: tuple[str, ...] | None = None
+    # The account's manager as the source names them: "dn:<DN>" (AD manager), "id:<object id>" (Entra), or
+    # "ref:<value>" (Okta managerId, a Google relation of type manager: an id, login or address). None: not said.
+    manager: str | None = None
     raw: dict[str, str] = field(default_factory=dict)  # source values quoted as evidence
 
     @property
@@ -238,6 +241,37 @@ class IdentityGraph:
         return any(fnmatch.fnmatchcase(name, pattern.casefold()) for pattern in self.service_accounts)
 
 
+@dataclass(frozen=True)
+class ReviewDecision:
+    """A reviewer's decision on one account in an access-review campaign (auditor.reviews)."""
+
+    source: str
+    account_id: str
+    username: str
+    decision: str  # keep | revoke | modify
+    comment: str
+    decided_at: datetime  # when the packet carrying it was imported
+
+
+@dataclass(frozen=True)
+class ReviewPacket:
+    id: str
+    reviewer: str
+    digest: str  # SHA-256 of the campaign, packet and account list: an edited packet is refused
+    accounts: list[list[str]]  # [source, account id, username] of every account in scope, in the packet's order
+    decisions: list[ReviewDecision] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReviewCampaign:
+    id: str
+    run_id: str  # the audit whose accounts it reviews
+    created_at: datetime
+    by: str  # manager | source | group
+    packets: list[ReviewPacket]
+    unassigned: list[list[str]]  # [source, account id, username] with no reviewer
+
+
 @dataclass
 class Inventory:
     accounts: list[Account] = field(default_factory=list)
@@ -245,6 +279,7 @@ class Inventory:
     change_events: list[ChangeEvent] = field(default_factory=list)
     sources: list[SourceStatus] = field(default_factory=list)
     identity: IdentityGraph | None = None  # set when [identity] is configured and its directory was read
+    reviews: list[ReviewCampaign] = field(default_factory=list)  # access-review campaigns in the history
 
     def policy_for(self, account: Account) -> PasswordPolicy | None:
         return self.policy(*account.policy_key)

@@ -30,6 +30,8 @@ from auditor.model import (
     Inventory,
     PasswordPolicy,
     Person,
+    ReviewCampaign,
+    ReviewDecision,
     SourceStatus,
     Subject,
     UnlinkedAccount,
@@ -124,6 +126,7 @@ class Pseudonymiser:
             change_events=[self._event(e) for e in inventory.change_events],
             sources=[self._status(s) for s in inventory.sources],
             identity=None if graph is None else self._graph(graph, accounts),
+            reviews=[self._campaign(c) for c in inventory.reviews],
         )
         verdicts = Verdicts(
             accounts={verdict_key(accounts[id(a)].source, accounts[id(a)].id): source.verdicts.of(a)
@@ -151,7 +154,19 @@ class Pseudonymiser:
             password_policy_id=None if account.password_policy_id is None else self.ident(account.password_policy_id),
             identifiers={k: self.alias(v) for k, v in account.identifiers.items()},
             email_aliases=[self.alias(v) for v in account.email_aliases], raw={},
+            manager=self._maybe(account.manager),
         )
+
+    def _campaign(self, campaign: ReviewCampaign) -> ReviewCampaign:
+        def decision(d: ReviewDecision) -> ReviewDecision:
+            return dataclasses.replace(d, account_id=self.ident(d.account_id), username=self.alias(d.username),
+                                       comment=self.text(d.comment))
+
+        return dataclasses.replace(
+            campaign, unassigned=[[s, self.ident(i), self.alias(u)] for s, i, u in campaign.unassigned],
+            packets=[dataclasses.replace(p, reviewer=self.alias(p.reviewer),
+                                         accounts=[[s, self.ident(i), self.alias(u)] for s, i, u in p.accounts],
+                                         decisions=[decision(d) for d in p.decisions]) for p in campaign.packets])
 
     def _maybe(self, value: str | None) -> str | None:
         return None if value is None else self.text(value)
@@ -236,7 +251,13 @@ def _identifying_values(result: AuditResult) -> Iterator[str]:
         yield from (account.id, account.username, *account.groups, *account.email_aliases,
                     *account.identifiers.values())
         yield from (v for v in (account.email, account.display_name) if v)
+        if account.manager:  # "dn:CN=Ann Lee,OU=...": the name inside is found as the DN's own account's
+            yield account.manager.partition(":")[2]
         yield from (v for k, v in account.raw.items() if _IDENTIFYING_RAW.search(k))
+    for campaign in inventory.reviews:
+        for packet in campaign.packets:
+            yield packet.reviewer
+            yield from (v for d in packet.decisions for v in (d.account_id, d.username))
     for policy in inventory.policies:
         yield policy.id
         yield from policy.applies_to

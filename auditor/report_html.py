@@ -22,6 +22,7 @@ from auditor.controls import FRAMEWORKS
 from auditor.engine import AuditResult
 from auditor.kpis import Kpi
 from auditor.model import AccountKind, Finding, Severity, SourceState
+from auditor.review_outcomes import completion
 from auditor.rules import RULES, marked
 from auditor.rules.base import AREAS
 from auditor.timeconv import to_iso
@@ -60,6 +61,8 @@ def _detail_text(detail: dict[str, Any]) -> str:
     for key, value in detail.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value)) or "none"
         parts.append(f"{key.replace('_', ' ')}: {value}")
     return "; ".join(parts)
 
@@ -123,7 +126,9 @@ def _posture(result: AuditResult) -> list[dict[str, Any]]:
     for area in AREAS:
         rules = [r.meta for r in RULES.values() if r.meta.area == area]
         mine = [f for f in problems if RULES[f.rule].meta.area == area]
-        if not mine and result.inventory.identity is None and all(meta.needs_identity for meta in rules):
+        unevaluated = [m for m in rules if (m.needs_identity and result.inventory.identity is None)
+                       or (m.needs_reviews and not result.inventory.reviews)]
+        if not mine and result.inventory.identity is None and len(unevaluated) == len(rules):
             rows.append({"area": area, "state": "not evaluated", "css": "attention",
                          "summary": "accounts are not linked to people: configure [identity]"})
             continue
@@ -140,6 +145,19 @@ def _posture(result: AuditResult) -> list[dict[str, Any]]:
                  "summary": f"{gaps} source(s) or rule(s) missing" if gaps else
                  "; ".join(unknown) if unknown else "every source read in full"})
     return rows
+
+
+def _access_review(result: AuditResult) -> dict[str, Any] | None:
+    """The latest access-review campaign: how far each reviewer got."""
+    if not result.inventory.reviews:
+        return None
+    campaign = result.inventory.reviews[-1]
+    done = completion(campaign)
+    return {"campaign": campaign.id, "run": campaign.run_id, "by": campaign.by,
+            "created_at": to_iso(campaign.created_at), "accounts": done["accounts"], "decided": done["decided"],
+            "unassigned": done["unassigned"],
+            "reviewers": [{"reviewer": r, "decided": d, "accounts": n, "share": f"{d / n:.0%}" if n else "n/a"}
+                          for r, (d, n) in done["per_reviewer"].items()]}
 
 
 def _kpi_trends(result: AuditResult) -> dict[str, Markup]:
@@ -324,7 +342,7 @@ def render_report(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) 
         complete=result.complete, gaps=result.gaps, notes=result.notes,
         kpis=[{"id": k.id, "label": k.label, "display": _kpi_display(k), "detail_text": _detail_text(k.detail),
                "trend": trends[k.id]} for k in result.kpis],
-        posture=_posture(result), charts=_charts(result),
+        posture=_posture(result), charts=_charts(result), access_review=_access_review(result),
         since_previous=since_previous, rule_sections=sections, policies=_policy_rows(result),
         sources=_source_rows(result), people=person_rows(result), identity=_identity_summary(result),
         exclusions=result.exclusions, accepted_risks=result.accepted_risks,

@@ -473,6 +473,7 @@ def _map_account(
         if has_logon_data else "export has no lastLogonTimestamp or lastLogon values",
         last_activity_at=activity if has_logon_data and not unreadable else None,
         last_activity_attribute=attribute, last_activity_raw=raw_value, activity_lag=lag,
+        manager=f"dn:{manager}" if (manager := entry.text("manager")) else None,
         password_last_set_at=_filetime(entry, "pwdLastSet", problems),
         password_never_expires=_flag(uac_value, UF_DONT_EXPIRE_PASSWD),
         password_not_required=_flag(uac_value, UF_PASSWD_NOTREQD),

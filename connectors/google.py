@@ -163,6 +163,9 @@ def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> A
         privilege_evidence=(["isAdmin (super administrator)"] if admin else [])
         + (["isDelegatedAdmin"] if delegated else []),
         identifiers={"employee_id": employee} if employee else {},
+        manager=next((f"ref:{r['value']}" for r in problems.items(user.get("relations"), email, "relations")
+                      if isinstance(r, dict) and r.get("type") == "manager" and isinstance(r.get("value"), str)
+                      and r["value"]), None),
         email_aliases=[str(a) for a in [*problems.items(user.get("aliases"), email, "aliases"),
                                         *problems.items(user.get("nonEditableAliases"), email, "nonEditableAliases")]],
         raw=raw,

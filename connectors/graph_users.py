@@ -126,6 +126,13 @@ def licences(user: Mapping[str, Any], record: str, sku_names: Mapping[str, str],
     return tuple(sorted(held))
 
 
+def manager_of(user: Mapping[str, Any], record: str, problems: ValueProblems) -> str | None:
+    """``$expand=manager``: the manager's object id (a user or an orgContact); absent when there is none."""
+    manager = problems.mapping(user.get("manager"), record, "manager")
+    manager_id = problems.text(manager.get("id"), record, "manager.id") if manager else None
+    return f"id:{manager_id}" if manager_id else None
+
+
 def sku_names(skus: Iterable[Any], problems: ValueProblems) -> dict[str, str]:
     """skuId (lower case) -> skuPartNumber, from ``GET /subscribedSkus`` items."""
     names = {}
@@ -197,6 +204,7 @@ def map_user(
         password_never_expires=never_expires,
         mfa_registered=mfa.get(user_id), password_policy_id=policy_id, identifiers=identifiers, raw=raw,
         licences=licences(user, record, sku_names or {}, problems),
+        manager=manager_of(user, record, problems),
         invitation_pending_since=(
             problems.moment(user.get("externalUserStateChangeDateTime"), record, "externalUserStateChangeDateTime")
             or created

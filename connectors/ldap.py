@@ -31,7 +31,7 @@ _AD_ACCOUNT_ATTRIBUTES = [
     "objectClass", "sAMAccountName", "userPrincipalName", "mail", "displayName", "cn", "userAccountControl",
     "msDS-User-Account-Control-Computed", "lastLogonTimestamp", "lastLogon", "pwdLastSet", "accountExpires",
     "whenCreated", "whenChanged", "uSNChanged", "objectSid", "objectGUID", "adminCount", "memberOf",
-    "primaryGroupID", "msDS-ResultantPSO", "servicePrincipalName", "employeeID",
+    "primaryGroupID", "msDS-ResultantPSO", "servicePrincipalName", "employeeID", "manager",
 ]
 _AD_DOMAIN_ATTRIBUTES = [
     "objectClass", "objectSid", "minPwdLength", "pwdProperties", "maxPwdAge", "minPwdAge", "pwdHistoryLength",

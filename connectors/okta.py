@@ -93,6 +93,9 @@ def map_user(source: str, user: Mapping[str, Any], problems: ValueProblems) -> A
         invitation_pending_since=changed if status == "PROVISIONED" else None,
         identifiers={"employee_id": employee} if employee else {},
         email_aliases=[second] if second else [],
+        # managerId is free text (often an HR or directory id, or a login); the reviewer is resolved later
+        manager=f"ref:{manager}" if (manager := problems.text(profile.get("managerId"), record, "profile.managerId",
+                                                               numbers=True)) else None,
         raw={k: str(v) for k, v in (("status", status), ("statusChanged", user.get("statusChanged")),
                                     ("transitioningToStatus", user.get("transitioningToStatus")),
                                     ("userType", profile.get("userType"))) if v},

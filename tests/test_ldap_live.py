@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import threading
@@ -370,3 +371,72 @@ def test_check_access_wrong_password_and_no_server(directories: Directories, tmp
     assert rows["bind as Administrator@audit.test to ldaps://127.0.0.1"].startswith("MISSING")
     assert rows[f"bind as uid=reader,ou=people,{OL_BASE} to ldap://127.0.0.1:{closed}"].startswith("UNREACHABLE")
     assert "Wrong-Passw0rd-42" not in result.output
+
+
+def test_access_review_end_to_end(directories: Directories, secrets: None, tmp_path: Path, pki: Pki,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit Samba AD and the Entra simulator, create packets from their manager data, fill them in, import
+    them (a tampered one refused), and see the next audit report the revocations nobody carried out."""
+    import csv
+    import io
+
+    from tests.simulators.graph import GraphSimulator, make_tenant
+
+    tenant = make_tenant(6, directories.now, client_secret="entra-secret-0123456789")
+    tenant.managers = {tenant.users[3]["id"]: tenant.users[1]["id"]}
+    monkeypatch.setenv("ENTRA_SECRET", "entra-secret-0123456789")
+    with GraphSimulator(tenant, pki.cert, pki.key) as graph:
+        settings = {"tenant_id": tenant.tenant_id, "client_id": tenant.client_id, "client_secret_env": "ENTRA_SECRET",
+                    "authority_host": graph.base_url, "graph_endpoint": graph.base_url, "ca_bundle": str(pki.ca),
+                    "read_managers": True}
+        entra = '[[sources]]\nname = "entra"\ntype = "entra"\n' + "".join(
+            f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+        config = tmp_path / "audit.toml"
+        config.write_text('[audit]\norganization = "Audit Test"\nhistory_db = "history.sqlite"\n'
+                          + ad_source(directories) + entra
+                          + "[rules.review-revocation-not-applied]\ngrace_days = 0\n")
+
+        def cli(*args: str) -> Result:
+            return CliRunner().invoke(main, [*args])
+
+        first = cli("run", "--config", str(config), "--output", str(tmp_path / "one"), "--quiet")
+        assert first.exit_code == 0, first.output
+        run_id = json.loads((tmp_path / "one" / "findings.json").read_text())["run_id"]
+        made = cli("review", "create", "--run", run_id, "--config", str(config), "--by", "manager",
+                   "--output", str(tmp_path / "packets"))
+        assert made.exit_code == 0, made.output
+        campaign = json.loads((tmp_path / "packets" / "campaign.json").read_text())
+        packets = {p["reviewer"]: p for p in campaign["packets"]}
+        assert set(packets) == {"active.user@audit.test", "stale.admin@audit.test", "user1@contoso.test"}
+
+        def fill(reviewer: str, decisions: dict[str, str]) -> Path:
+            path = tmp_path / "packets" / packets[reviewer]["csv"]
+            table = list(csv.reader(io.StringIO(path.read_text("utf-8-sig"), newline="")))
+            for row in table[1:]:
+                row[13] = decisions.get(row[5], "")
+            buffer = io.StringIO(newline="")
+            csv.writer(buffer, lineterminator="\r\n").writerows(table)
+            path.write_text(buffer.getvalue(), encoding="utf-8-sig")
+            return path
+
+        ad_packet = fill("active.user@audit.test", {"stale.user": "revoke", "never.user": "keep"})
+        entra_packet = fill("user1@contoso.test", {"user3@contoso.test": "revoke"})
+        tampered = tmp_path / "tampered.csv"
+        tampered.write_text(ad_packet.read_text("utf-8-sig").replace("stale.user", "stale.admin"),
+                            encoding="utf-8-sig")  # the reviewer "moved" a decision to another account
+        refused = cli("review", "import", str(tampered), "--config", str(config))
+        assert refused.exit_code == 2 and re.search(r"tampered\.csv: row \d+: the account list differs", refused.stderr)
+        imported = cli("review", "import", str(ad_packet), str(entra_packet), "--config", str(config))
+        assert imported.exit_code == 0, imported.output
+        assert "imported 3 decision(s) from 2 packet(s)" in imported.output
+
+        second = cli("run", "--config", str(config), "--output", str(tmp_path / "two"), "--quiet")
+        assert second.exit_code == 0, second.output
+    document = json.loads((tmp_path / "two" / "findings.json").read_text())
+    unapplied = {(f["source"], f["subject"]["name"]) for f in document["findings"]
+                 if f["rule"] == "review-revocation-not-applied"}
+    assert unapplied == {("ad", "stale.user"), ("entra", "user3@contoso.test")}
+    completion = document["kpis"]["review_completion"]["detail"]
+    assert completion["decided"] == 3 and completion["reviewers_done"] == 2  # stale.admin has not answered
+    assert document["kpis"]["revocations_carried_out"]["detail"] == {"revocations_decided": 2,
+                                                                      "not_carried_out": 2}

@@ -395,3 +395,18 @@ ca_bundle = "{pki.ca}"
     said = warnings(document)
     assert any("left@example.com" in w and "active" in w for w in said)
     assert any("projected@example.com" in w for w in said)
+
+
+def test_managers_as_okta_and_google_send_them() -> None:
+    """Okta's profile.managerId is free text (a string, a number, or junk); Google's relations carry the manager
+    as a typed relation. Absent, empty or unreadable: no manager (the account goes to an owner or unassigned)."""
+    from connectors.google import map_user as google_user
+    from connectors.okta import map_user as okta_user
+    from connectors.values import ValueProblems
+
+    problems = ValueProblems()
+    okta = [okta_user("okta", u, problems) for u in json.loads((DATA / "okta" / "users_with_manager.json").read_text())]
+    assert [a.manager for a in okta] == ["ref:00u1ero7vZFVEIYLWPBM", "ref:1042", None]
+    assert any("profile.managerId" in w for w in problems.warnings())
+    users = json.loads((DATA / "google" / "users_relations.json").read_text())["users"]
+    assert [google_user("google", u, ValueProblems()).manager for u in users] == ["ref:boss@example.com", None, None]

@@ -15,6 +15,7 @@ from auditor.rules import (
     password_not_required,
     person_inactive,
     reversible_password_encryption,
+    review_revocation_not_applied,
     unmanaged_account,
     weak_password_policy,
 )
@@ -37,6 +38,7 @@ RULES: dict[str, Rule] = {
         unmanaged_account.RULE,
         person_inactive.RULE,
         mfa_not_enforced.RULE,
+        review_revocation_not_applied.RULE,
     )
 }
 

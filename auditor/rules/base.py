@@ -68,6 +68,7 @@ class RuleMeta:
     remediation: str
     controls: tuple[ControlRef, ...]
     needs_identity: bool = False  # evaluated only when accounts are linked to people ([identity])
+    needs_reviews: bool = False  # evaluated only once the history holds an access-review campaign
     parameters: tuple[RuleParameter, ...] = ()  # settable in [rules.<id>]
     marks: tuple[str, ...] = ()  # from MARKS
 

@@ -237,6 +237,10 @@ class SambaDC:
         user("big.member", 512, "Member of a large group", logon_days=1, groups=(large,))
         gone = user("deleted.user", 512, "Deleted User", logon_days=30)
         conn.delete(gone)
+        # Managers, for access reviews by manager (AD's manager attribute holds the manager's DN).
+        for report, manager in (("stale.user", "active.user"), ("never.user", "active.user"),
+                                ("contractor1", "stale.admin")):
+            conn.modify(f"CN={report},{OU}", {"manager": [(MODIFY_REPLACE, [f"CN={manager},{OU}"])]})
         conn.add(f"CN=WS01,{OU}", ["top", "computer"], {"sAMAccountName": "WS01$", "userAccountControl": "4096"})
         contacts = []
         for n in range(LARGE_GROUP_MEMBERS):

@@ -49,6 +49,7 @@ class Tenant:
     role_assignments: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
     subscribed_skus: list[dict[str, Any]] = field(default_factory=list)  # GET /subscribedSkus (skuId, skuPartNumber)
+    managers: dict[str, str] = field(default_factory=dict)  # user id -> manager's user id ($expand=manager)
     forbidden: set[str] = field(default_factory=set)  # paths the app lacks permission for
 
 
@@ -239,6 +240,8 @@ class GraphSimulator:
                                   "Neither tenant is B2C or tenant doesn't have premium license"))
             return
         top = int(query.get("$top", str(DEFAULT_PAGE.get(url.path, 100))))
+        if "$expand" in query:
+            top = min(top, 100)  # Graph caps /users pages at 100 with $expand, whatever $top says
         if "signInActivity" in selected and top > 500:
             send(400, graph_error("Request_UnsupportedQuery", "$top is limited to 500 with signInActivity."))
             return
@@ -250,6 +253,12 @@ class GraphSimulator:
         page = items[start : start + top]
         if selected:
             page = [{k: v for k, v in item.items() if k in selected or k == "id"} for item in page]
+        if url.path == "/v1.0/users" and query.get("$expand", "").startswith("manager"):
+            by_id = {u["id"]: u for u in self.tenant.users}
+            page = [item | ({"manager": {"@odata.type": "#microsoft.graph.user", "id": manager,
+                                         "displayName": by_id[manager]["displayName"],
+                                         "userPrincipalName": by_id[manager]["userPrincipalName"]}}
+                            if (manager := self.tenant.managers.get(item["id"])) else {}) for item in page]
         body: dict[str, Any] = {"@odata.context": f"{self.base_url}/v1.0/$metadata", "value": page}
         if start + top < len(items):
             next_query = {k: v for k, v in query.items() if k != "$skiptoken"} | {"$skiptoken": str(start + top)}
