@@ -235,6 +235,23 @@ def _past_run(config: Config, run_id: str, *, with_result: bool) -> tuple[dict[s
     return files, result
 
 
+def _load(config_path: Path) -> Config:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise Fatal(str(exc)) from None
+
+
+def _past_run_into(config_path: Path, run_id: str, output_dir: Path) -> tuple[Config, dict[str, bytes], AuditResult]:
+    """The config, and a recorded run's files and result, for a command that writes a new directory."""
+    config = _load(config_path)
+    if output_dir.exists():
+        raise Fatal(f"{output_dir} exists: give a new directory (it is written whole or not at all)")
+    files, result = _past_run(config, run_id, with_result=True)
+    assert result is not None
+    return config, files, result
+
+
 def _stored_result(run_id: str, stored: bytes | None) -> AuditResult:
     from auditor.result_store import StoredResultError, decode_result
 
@@ -260,14 +277,7 @@ def render_command(run_id: str, config_path: Path, output_dir: Path, pseudonymis
     from auditor.fileio import write_set
     from auditor.outputs import JSONL, OCSF, render_outputs
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        raise Fatal(str(exc)) from None
-    if output_dir.exists():
-        raise Fatal(f"{output_dir} exists: give a new directory (a rendered run is written whole or not at all)")
-    files, result = _past_run(config, run_id, with_result=True)
-    assert result is not None
+    _config, files, result = _past_run_into(config_path, run_id, output_dir)
     if pseudonymise:
         from auditor.pseudonymise import Pseudonymiser
 
@@ -345,14 +355,7 @@ def review_create(run_id: str, config_path: Path, by: str, output_dir: Path) -> 
     from auditor.history import History, HistoryError
     from auditor.reviews import packet_files, plan
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        raise Fatal(str(exc)) from None
-    if output_dir.exists():
-        raise Fatal(f"{output_dir} exists: give a new directory")
-    _files, result = _past_run(config, run_id, with_result=True)
-    assert result is not None
+    config, _files, result = _past_run_into(config_path, run_id, output_dir)
     planned = plan(result, by, config.review.owners, datetime.now(UTC).replace(microsecond=0))
     files = {name: scrub_bytes(data) for name, data in packet_files(planned, result).items()}
     try:
@@ -384,10 +387,7 @@ def review_import(files: tuple[Path, ...], config_path: Path) -> None:
     from auditor.review_outcomes import completion
     from auditor.reviews import ReviewError, read_packet
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        raise Fatal(str(exc)) from None
+    config = _load(config_path)
     now = datetime.now(UTC).replace(microsecond=0)
     try:
         history = History(config.history_db)
@@ -459,10 +459,7 @@ def check_access_command(config_path: Path, as_json: bool) -> None:
     Exit 0 when everything is readable, 3 when something is missing or unreachable, 2 on config errors."""
     from auditor.access import access_document, access_table, check_sources
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        raise Fatal(str(exc)) from None
+    config = _load(config_path)
     results = check_sources(config)
     if as_json:
         say(json.dumps(access_document(results), indent=2, ensure_ascii=False))

@@ -4,12 +4,16 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from auditor.secrets import forget_secrets
 from tests.ldif_fixtures import AS_OF, b64, domain_head, filetime, group, ldif, pso, user
 from tests.servers.harness import Pki
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 HOSTILE_NAME = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 FORMULA = '=HYPERLINK("http://evil.test","click")'
@@ -101,3 +105,18 @@ def _secrets_of_one_test_only() -> Iterator[None]:
     """Each test's secrets are its own: one test's token must not redact text in another test's outputs."""
     yield
     forget_secrets()
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    """Headless Chromium (tests/browser.py), one per test module."""
+    from tests import browser
+
+    problem = browser.available()
+    if problem:
+        pytest.fail(problem)
+    chrome = browser.start(str(tmp_path_factory.mktemp("chromium-profile")))
+    try:
+        yield chrome
+    finally:
+        chrome.quit()

@@ -3,7 +3,6 @@ hostile directory values."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,18 +46,6 @@ def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     compressed = root / "compressed.html"
     compressed.write_bytes(page)
     return compressed
-
-
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    problem = browser.available()
-    if problem:
-        pytest.fail(problem)
-    chrome = browser.start(str(tmp_path_factory.mktemp("chromium-profile")))
-    try:
-        yield chrome
-    finally:
-        chrome.quit()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,18 +13,6 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tests import browser
 from tests.conftest import HOSTILE_LOGIN, HOSTILE_NAME
 from tests.test_cli import audit, run
-
-
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    problem = browser.available()
-    if problem:
-        pytest.fail(problem)
-    chrome = browser.start(str(tmp_path_factory.mktemp("chromium-profile")))
-    try:
-        yield chrome
-    finally:
-        chrome.quit()
 
 
 def test_packet_page(small_org: Path, tmp_path: Path, driver: WebDriver) -> None:
