@@ -49,8 +49,12 @@ class Directory:
             raise_exceptions=False, receive_timeout=self.config.timeout, auto_range=True,
             # We read raw values and convert them ourselves (auditor.timeconv): skip ldap3's formatting pass.
             check_names=False,
+            # An attribute the entry lacks stays absent (unknown to the mapping), not an empty list ldap3 adds
+            # under the requested name's spelling, once per entry and attribute.
+            return_empty_attributes=False,
             authentication=ldap3.SIMPLE if self.config.bind_dn else ldap3.ANONYMOUS,
         )
+        _decode_entries_raw(conn)
         try:
             conn.open()
             if self.config.start_tls and not conn.start_tls():
@@ -104,9 +108,11 @@ class Directory:
             for item in self.conn.response or []:
                 if item.get("type") != "searchResEntry":
                     continue
-                attributes_raw: dict[str, list[bytes]] = {}
-                for name, values in item["raw_attributes"].items():
-                    attributes_raw.setdefault(name.lower().split(";", 1)[0], []).extend(values)
+                attributes_raw: dict[str, list[bytes]] = item["raw_attributes"]
+                if any(";" in name or not name.islower() for name in attributes_raw):  # options, or ldap3's case
+                    attributes_raw = {}
+                    for name, values in item["raw_attributes"].items():
+                        attributes_raw.setdefault(name.lower().split(";", 1)[0], []).extend(values)
                 yield DirectoryEntry(dn=item["dn"], attributes=attributes_raw)
             control = (result.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
             cookie = (control.get("value") or {}).get("cookie")
@@ -142,11 +148,42 @@ class Directory:
             raise SourceError(f"{self.url}: reading the rootDSE failed: {self.redact(str(exc))}") from None
         for item in self.conn.response or []:
             if item.get("type") == "searchResEntry":
-                return DirectoryEntry(dn="", attributes={k.lower(): list(v) for k, v in item["raw_attributes"].items()})
+                attributes: dict[str, list[bytes]] = {}
+                for name, values in item["raw_attributes"].items():  # ldap3 may add an empty "namingContexts"
+                    attributes.setdefault(name.lower(), []).extend(values)
+                return DirectoryEntry(dn="", attributes=attributes)
         raise SourceError(f"{self.url}: the server returned no rootDSE: {self._diagnostic(self.conn)}")
 
     def close(self) -> None:
         self.conn.unbind()
+
+
+_SEARCH_RESULT_ENTRY = 4  # LDAPMessage protocolOp of a searchResEntry (RFC 4511 4.5.2)
+
+
+def _decode_entries_raw(conn: ldap3.Connection) -> None:
+    """Decode this connection's search entries as raw bytes only. ldap3 builds every entry twice (raw values,
+    and formatted values in case-insensitive dictionaries) with a configuration lookup per value; the mapping
+    reads raw bytes and converts them itself (auditor.timeconv, connectors.values), so the second copy is pure
+    cost: most of the client's time on a large directory. Every other response is decoded by ldap3 as before.
+    Replaced on this connection's strategy object only, never in ldap3 itself."""
+    strategy = conn.strategy
+    decode = strategy.decode_response_fast
+
+    def decode_fast(message: dict[str, Any]) -> dict[str, Any]:
+        if message["protocolOp"] != _SEARCH_RESULT_ENTRY:
+            return decode(message)  # type: ignore[no-any-return]
+        payload = message["payload"]  # [objectName, attributes]; each value a (class, constructed, tag, bytes)
+        attributes: dict[str, list[bytes]] = {}
+        for attribute in payload[1][3]:
+            name = attribute[3][0][3].decode("utf-8", "replace").lower()  # ";range=" stays for ldap3
+            attributes.setdefault(name, []).extend([bytes(value[3]) for value in attribute[3][1][3]])
+        raw_dn = payload[0][3]
+        # ldap3's ranged retrieval (auto_range) edits "member;range=0-1499" in both dictionaries: those keys only.
+        return {"type": "searchResEntry", "raw_dn": raw_dn, "dn": raw_dn.decode("utf-8", "replace"),
+                "raw_attributes": attributes, "attributes": {k: [] for k in attributes if ";range=" in k}}
+
+    strategy.decode_response_fast = decode_fast
 
 
 def open_first(config: LdapConfig, password: str | None, redact: Redactor) -> Directory:

@@ -45,8 +45,8 @@ class DirectoryEntry:
         return values[0] if values else None
 
     def text(self, name: str) -> str | None:
-        value = self.first(name)
-        return value.decode("utf-8", "replace") if value is not None else None
+        values = self.attributes.get(name.lower())  # the hottest call of every mapping: no helper in between
+        return values[0].decode("utf-8", "replace") if values else None
 
     def texts(self, name: str) -> list[str]:
         return [v.decode("utf-8", "replace") for v in self.values(name)]

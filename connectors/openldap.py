@@ -37,9 +37,10 @@ class OpenLdapOptions:
 
 
 def _time(entry: DirectoryEntry, name: str, problems: ValueProblems) -> datetime | None:
-    if entry.text(name) == OPENLDAP_PERMANENT_LOCK:  # a lock state, not a time
+    text = entry.text(name)
+    if text is None or text == OPENLDAP_PERMANENT_LOCK:  # absent; or a lock state, not a time
         return None
-    return entry.moment(name, from_generalized_time, problems)
+    return problems.checked(lambda: from_generalized_time(text), entry.dn, name)
 
 
 _PPOLICY_INTEGERS = {"min_length": "pwdMinLength", "quality": "pwdCheckQuality", "max_age": "pwdMaxAge",
