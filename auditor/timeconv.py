@@ -111,6 +111,13 @@ def from_generalized_time(value: str | bytes) -> datetime:
     """
     text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
     text = text.strip()
+    if len(text) == 15 and text[14] == "Z" and text[:14].isascii() and text[:14].isdigit():
+        # YYYYMMDDHHMMSSZ, how AD and OpenLDAP write every time: the regular expression's result, without it
+        try:
+            return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
+                            int(text[12:14]), tzinfo=UTC)
+        except ValueError as exc:
+            raise TimeFormatError(f"GeneralizedTime: {text!r}: {exc}") from exc
     match = _GENERALIZED.fullmatch(text)
     if not match:
         raise TimeFormatError(f"GeneralizedTime: cannot parse {text!r}")

@@ -12,6 +12,7 @@ Policy entries are policies, never accounts: the admin guide's example policy is
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,11 +37,24 @@ class OpenLdapOptions:
     service_account_patterns: Sequence[str] = ("svc*", "svc-*", "svc_*")
 
 
-def _time(entry: DirectoryEntry, name: str, problems: ValueProblems) -> datetime | None:
-    text = entry.text(name)
+def _time(entry: DirectoryEntry, name: str, problems: ValueProblems, text: str | None = None) -> datetime | None:
+    text = entry.text(name) if text is None else text
     if text is None or text == OPENLDAP_PERMANENT_LOCK:  # absent; or a lock state, not a time
         return None
     return problems.checked(lambda: from_generalized_time(text), entry.dn, name)
+
+
+# Every attribute an account's mapping reads, decoded once per entry (the first value of each).
+_ACCOUNT_TEXTS = tuple((name, name.lower()) for name in (
+    "pwdAccountLockedTime", "loginShell", "nsAccountLock", "uid", "pwdPolicySubentry", "authTimestamp",
+    "pwdLastSuccess", "pwdChangedTime", "createTimestamp", "entryUUID", "mail", "displayName", "cn",
+    "employeeNumber"))
+
+
+def _texts(entry: DirectoryEntry) -> dict[str, str]:
+    attributes = entry.attributes
+    return {name: values[0].decode("utf-8", "replace") for name, key in _ACCOUNT_TEXTS
+            if (values := attributes.get(key))}
 
 
 _PPOLICY_INTEGERS = {"min_length": "pwdMinLength", "quality": "pwdCheckQuality", "max_age": "pwdMaxAge",
@@ -81,16 +95,16 @@ def policy_from_entry(source: str, entry: DirectoryEntry, problems: ValueProblem
 def map_openldap(source: str, entries: Sequence[DirectoryEntry], options: OpenLdapOptions) -> DirectoryInventory:
     result = DirectoryInventory()
     problems = ValueProblems()
-    policies = {dn_key(e.dn): policy_from_entry(source, e, problems)
-                for e in entries if "pwdpolicy" in e.object_classes()}
+    classes = [(e, e.object_classes()) for e in entries]  # once per entry: it decodes every objectClass value
+    policies = {dn_key(e.dn): policy_from_entry(source, e, problems) for e, kinds in classes if "pwdpolicy" in kinds}
     result.policies.extend(policies.values())
     members: dict[str, set[str]] = {}
     by_uid: dict[str, str] = {}
-    users = [e for e in entries if e.object_classes() & _USER_CLASSES and "pwdpolicy" not in e.object_classes()]
+    users = [e for e, kinds in classes if kinds & _USER_CLASSES and "pwdpolicy" not in kinds]
     for user in users:
         if uid := user.text("uid"):
             by_uid[uid.lower()] = dn_key(user.dn)
-    for group in (e for e in entries if e.object_classes() & _GROUP_CLASSES):
+    for group in (e for e, kinds in classes if kinds & _GROUP_CLASSES):
         name = rdn_value(group.dn)
         for member in group.texts("member") + group.texts("uniqueMember"):
             members.setdefault(dn_key(member), set()).add(name)
@@ -100,23 +114,27 @@ def map_openldap(source: str, entries: Sequence[DirectoryEntry], options: OpenLd
     privileged = {g.lower() for g in options.privileged_groups}
     has_logon_data = any(u.has("authTimestamp") or u.has("pwdLastSuccess") for u in users)
     default_policy = dn_key(options.default_policy_dn) if options.default_policy_dn else None
+    service = re.compile("|".join(fnmatch.translate(p.lower()) for p in options.service_account_patterns)) \
+        if options.service_account_patterns else None
+
     def add_account(user: DirectoryEntry) -> None:
-        locked = user.text("pwdAccountLockedTime")
-        shell = user.text("loginShell")
+        texts = _texts(user)
+        locked = texts.get("pwdAccountLockedTime")
+        shell = texts.get("loginShell")
         disabled_by = None
         if locked == OPENLDAP_PERMANENT_LOCK:
             disabled_by = "pwdAccountLockedTime=000001010000Z (permanent lock)"
-        elif (user.text("nsAccountLock") or "").upper() == "TRUE":
+        elif (texts.get("nsAccountLock") or "").upper() == "TRUE":
             disabled_by = "nsAccountLock=TRUE"
         elif shell in NOLOGIN_SHELLS:
             disabled_by = f"loginShell={shell}"
         before = len(problems)
-        logons = {name: _time(user, name, problems) for name in ("authTimestamp", "pwdLastSuccess")}
+        logons = {name: _time(user, name, problems, texts.get(name)) for name in ("authTimestamp", "pwdLastSuccess")}
         unreadable = len(problems) != before  # then the last use could be later than what was read
         read = {name: moment for name, moment in logons.items() if moment is not None}
         attribute = max(read, key=read.__getitem__) if read else None
         activity = read[attribute] if attribute else None
-        username = user.text("uid") or rdn_value(user.dn)
+        username = texts.get("uid") or rdn_value(user.dn)
         groups = sorted(members.get(dn_key(user.dn), set()) | {rdn_value(g) for g in user.texts("memberOf")})
         evidence = [f"member of {g}" for g in groups if g.lower() in privileged]
         shadow_expire = user.integer("shadowExpire", problems)
@@ -124,34 +142,33 @@ def map_openldap(source: str, entries: Sequence[DirectoryEntry], options: OpenLd
         expires = None
         if shadow_expire is not None and shadow_expire > 0:
             expires = problems.checked(partial(from_unix, shadow_expire * 86_400), user.dn, "shadowExpire")
-        subentry = user.text("pwdPolicySubentry")
+        subentry = texts.get("pwdPolicySubentry")
         policy_dn = dn_key(subentry) if subentry else default_policy
         raw = {"dn": user.dn}
         for name in ("pwdAccountLockedTime", "authTimestamp", "pwdLastSuccess", "pwdChangedTime", "loginShell"):
-            if (text := user.text(name)) is not None:
+            if (text := texts.get(name)) is not None:
                 raw[name] = text
         if disabled_by:
             raw["disabled_by"] = disabled_by
-        kind = AccountKind.SERVICE if any(
-            fnmatch.fnmatchcase(username.lower(), p.lower()) for p in options.service_account_patterns
-        ) else AccountKind.HUMAN
+        kind = AccountKind.SERVICE if service and service.match(username.lower()) else AccountKind.HUMAN
         account = Account(
-            source=source, id=(user.text("entryUUID") or "").lower() or dn_key(user.dn), username=username,
-            email=user.text("mail"), display_name=user.text("displayName") or user.text("cn"),
-            kind=kind, enabled=disabled_by is None, created_at=_time(user, "createTimestamp", problems),
+            source=source, id=(texts.get("entryUUID") or "").lower() or dn_key(user.dn), username=username,
+            email=texts.get("mail"), display_name=texts.get("displayName") or texts.get("cn"),
+            kind=kind, enabled=disabled_by is None,
+            created_at=_time(user, "createTimestamp", problems, texts.get("createTimestamp")),
             expires_at=expires,
             activity_known=has_logon_data and not unreadable,
             activity_unknown_reason=None if has_logon_data and not unreadable else (
                 "authTimestamp or pwdLastSuccess unreadable" if unreadable else
                 "no authTimestamp (lastbind overlay) or pwdLastSuccess values: logons are not recorded"),
             last_activity_at=activity if not unreadable else None, last_activity_attribute=attribute,
-            last_activity_raw=user.text(attribute) if attribute else None,
-            password_last_set_at=_time(user, "pwdChangedTime", problems),
+            last_activity_raw=texts.get(attribute) if attribute else None,
+            password_last_set_at=_time(user, "pwdChangedTime", problems, texts.get("pwdChangedTime")),
             password_never_expires=None if policy_dn is None or policy_dn not in policies
             else policies[policy_dn].max_age is None,
             privileged=bool(evidence), privilege_evidence=evidence, groups=groups,
             password_policy_id=policy_dn,
-            identifiers={k: v for k, v in (("employee_id", user.text("employeeNumber")),) if v},
+            identifiers={k: v for k, v in (("employee_id", texts.get("employeeNumber")),) if v},
             raw=raw,
         )
         result.accounts.append(account)
