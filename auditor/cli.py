@@ -106,6 +106,7 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
         pseudonymised_files,
     )
     from auditor.fileio import publish_run
+    from auditor.gctuning import bulk_allocation
     from auditor.history import History, HistoryError
     from auditor.outputs import render_outputs
 
@@ -125,24 +126,26 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
         except (ConfigError, HistoryError, SigningKeyError) as exc:
             raise Fatal(str(exc)) from None
         try:
-            result = run_audit(config, as_of, history, progress)
-            progress("writing outputs")
-            outputs = render_outputs(result, jsonl=jsonl or "jsonl" in formats, ocsf="ocsf" in formats)
-            # The redaction boundary: no byte that leaves carries a secret, whatever field it arrived in. The
-            # evidence files hold every output, so each is scrubbed once there and the outputs taken from them.
-            files = {name: scrub_bytes(data) for name, data in evidence_files(result, config, outputs).items()}
-            outputs = {name: files[name] for name in outputs}
-            if evidence:
-                bundled = files
-                if pseudonymise:  # every file made again from the pseudonymised result
-                    bundled = {name: scrub_bytes(data) for name, data in pseudonymised_files(result, files).items()}
-                outputs[f"evidence-{result.run_id}.zip"] = build_bundle(bundled, signing_key=signing_key)
-            # One set: written aside, the run recorded, then published with one atomic switch.
-            # The history keeps the result, and what is rendered from it only by name.
-            publish_run(output_dir, result.run_id, outputs,
-                        lambda: record(history, result, files, [n for n in files if n not in RUN_CONTEXT_FILES]))
-            if config.audit.history_keep_runs or config.audit.history_keep_days:
-                prune_history(config, history, datetime.now(UTC))  # retention; the run is already recorded
+            # One audit per process, every object it builds kept to the end: see auditor.gctuning.
+            with bulk_allocation():
+                result = run_audit(config, as_of, history, progress)
+                progress("writing outputs")
+                outputs = render_outputs(result, jsonl=jsonl or "jsonl" in formats, ocsf="ocsf" in formats)
+                # The redaction boundary: no byte that leaves carries a secret, whatever field it arrived in. The
+                # evidence files hold every output, so each is scrubbed once there and the outputs taken from them.
+                files = {name: scrub_bytes(data) for name, data in evidence_files(result, config, outputs).items()}
+                outputs = {name: files[name] for name in outputs}
+                if evidence:
+                    bundled = files
+                    if pseudonymise:  # every file made again from the pseudonymised result
+                        bundled = {name: scrub_bytes(data) for name, data in pseudonymised_files(result, files).items()}
+                    outputs[f"evidence-{result.run_id}.zip"] = build_bundle(bundled, signing_key=signing_key)
+                # One set: written aside, the run recorded, then published with one atomic switch.
+                # The history keeps the result, and what is rendered from it only by name.
+                publish_run(output_dir, result.run_id, outputs,
+                            lambda: record(history, result, files, [n for n in files if n not in RUN_CONTEXT_FILES]))
+                if config.audit.history_keep_runs or config.audit.history_keep_days:
+                    prune_history(config, history, datetime.now(UTC))  # retention; the run is already recorded
         except HistoryError as exc:
             raise Fatal(str(exc)) from None
         except OSError as exc:

@@ -18,6 +18,7 @@ from auditor.changes import deduplicate, diff_snapshots, merge_events
 from auditor.config import Config, IdentitySettings
 from auditor.cost import Price, account_prices, spend_kpi
 from auditor.exclusions import ExclusionStatus, apply_exclusions
+from auditor.gctuning import bulk_allocation
 from auditor.history import History, PastAudit, Pruned, RunRecord
 from auditor.identity import correlate, inherit_on_premises_policies
 from auditor.kpis import Kpi, compute_kpis
@@ -282,7 +283,8 @@ def run_audit(
     authority = config.identity.authoritative_source if config.identity is not None else None
     past = history.read_past(as_of, enabled, authority, since)
 
-    inventory, snapshots, states = _collect(config, as_of, past, progress)
+    with bulk_allocation():  # the inventory is built once and lives to the end: see auditor.gctuning
+        inventory, snapshots, states = _collect(config, as_of, past, progress)
     inventory.reviews = past.reviews
     inherit_on_premises_policies(inventory)
     gaps = _source_gaps(inventory)
