@@ -18,7 +18,7 @@ from auditor.config import load_config
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 UNIT, TIMER = DEPLOY / "systemd" / "auditor.service", DEPLOY / "systemd" / "auditor.timer"
-INSTALLED_AT = "/opt/auditor/bin/auditor"  # where deploy/README.md installs the tool
+INSTALLED_AT = "/opt/auditor/bin/auditor"  # where the README ("Running on a schedule") installs the tool
 
 
 def _analyze(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
