@@ -22,6 +22,7 @@ from connectors.base import CostSettings, SourceConfig
 # The rule that makes an account waste, and the reason it is counted under; the first that applies wins.
 WASTE_REASONS = {"offboarding-gap": "left", "unmanaged-account": "unmanaged", "never-used-enabled": "never_used",
                  "inactive-enabled": "inactive"}
+_PRIORITY = {reason: rank for rank, reason in enumerate(WASTE_REASONS.values())}
 
 
 @dataclass(frozen=True)
@@ -67,18 +68,12 @@ def spend_kpi(accounts: Iterable[Account], findings: Iterable[Finding], verdicts
         if reason is None or finding.status != "open" or finding.subject.type != "account":
             continue
         key = verdict_key(finding.source, finding.subject.id)
-        if key not in reasons or list(WASTE_REASONS.values()).index(reason) < list(WASTE_REASONS.values()).index(
-                reasons[key]):
+        if key not in reasons or _PRIORITY[reason] < _PRIORITY[reasons[key]]:
             reasons[key] = reason
-    by_currency: dict[str, dict[str, Any]] = {}
-
-    def bucket(currency: str) -> dict[str, Any]:
-        return by_currency.setdefault(currency, {
-            "monthly": 0.0, "accounts": 0, "by_reason": defaultdict(float), "per_source": defaultdict(float),
-            "unknown_activity_monthly": 0.0, "unknown_activity_accounts": 0})
-
-    for currency in sorted({p.currency for p in prices.values()}):  # a currency with nothing unused says 0
-        bucket(currency)
+    by_currency: dict[str, dict[str, Any]] = {  # every currency priced, so one with nothing unused says 0
+        currency: {"monthly": 0.0, "accounts": 0, "by_reason": defaultdict(float), "per_source": defaultdict(float),
+                   "unknown_activity_monthly": 0.0, "unknown_activity_accounts": 0}
+        for currency in sorted({p.currency for p in prices.values()})}
     unpriced = 0
     for account in accounts:
         key = verdict_key(account.source, account.id)
@@ -91,14 +86,13 @@ def spend_kpi(accounts: Iterable[Account], findings: Iterable[Finding], verdicts
         unknown = verdict is not None and verdict.usable and verdict.activity == ActivityState.UNKNOWN
         if unknown and reason != "left":  # may be in use: not waste (a leaver's account is, used or not)
             reason = None
+        spent = by_currency[price.currency]
         if reason is not None:
-            spent = bucket(price.currency)
             spent["monthly"] += price.monthly
             spent["accounts"] += 1
             spent["by_reason"][reason] += price.monthly
             spent["per_source"][account.source] += price.monthly
         elif unknown:
-            spent = bucket(price.currency)
             spent["unknown_activity_monthly"] += price.monthly
             spent["unknown_activity_accounts"] += 1
     currencies = {
