@@ -91,7 +91,7 @@ def _change(kpi: Kpi, before: float | int | None) -> str:
     delta = kpi.value - before
     if kpi.unit == "ratio":
         return f" ({delta * 100:+.1f} points)"
-    return f" ({delta:+,})"
+    return f" ({delta:+,.2f})" if kpi.unit == "money" else f" ({delta:+,})"
 
 
 def _by_severity(findings: list[Finding]) -> str:

@@ -31,10 +31,8 @@ from auditor.timeconv import to_iso
 from connectors.dn import dn_key
 
 DECISIONS = ("keep", "revoke", "modify")
-BY = ("manager", "source", "group")
 COLUMNS = ("campaign", "packet", "row", "source", "account_id", "username", "name", "kind", "last_use",
            "privileged", "groups", "open_findings", "monthly_cost", "decision", "comment")
-_FORMULA_PREFIX = re.compile(r"^'(?=[=+\-@\t\r\n])")  # csv_safe's mark, taken off again on the way in
 
 
 class ReviewError(Exception):
@@ -150,31 +148,36 @@ class Row:
     monthly_cost: str
 
 
-def rows(result: AuditResult, keys: Iterable[Iterable[str]]) -> list[Row]:
-    accounts = {(a.source, a.id): a for a in result.inventory.accounts}
-    findings: dict[tuple[str, str], list[str]] = {}
-    for finding in result.open_findings():
-        if finding.subject.type == "account":
-            findings.setdefault((finding.source, finding.subject.id), []).append(finding.rule)
-    made = []
-    for source, account_id, *_username in keys:
-        account = accounts[(source, account_id)]
-        verdict = result.verdicts.of(account)
-        price = result.prices.get(verdict_key(source, account_id))
-        last_use = (to_iso(account.last_activity_at) or "never") if account.activity_known else "unknown"
-        made.append(Row(source, account_id, account.username, account.display_name or "", account.kind.value,
-                        last_use if verdict.activity.value != "unknown" else "unknown",
-                        "yes" if account.privileged else "no", ";".join(account.groups),
-                        ";".join(sorted(findings.get((source, account_id), []))),
-                        f"{price.monthly:.2f} {price.currency}" if price else ""))
-    return made
+class Rows:
+    """The packet rows of one audit: its accounts and open findings indexed once for every packet."""
+
+    def __init__(self, result: AuditResult) -> None:
+        self.result = result
+        self.accounts = {(a.source, a.id): a for a in result.inventory.accounts}
+        self.findings: dict[tuple[str, str], list[str]] = {}
+        for finding in result.open_findings():
+            if finding.subject.type == "account":
+                self.findings.setdefault((finding.source, finding.subject.id), []).append(finding.rule)
+
+    def __call__(self, keys: Iterable[Iterable[str]]) -> list[Row]:
+        made = []
+        for source, account_id, *_username in keys:
+            account = self.accounts[(source, account_id)]
+            unknown = not account.activity_known or self.result.verdicts.of(account).activity.value == "unknown"
+            price = self.result.prices.get(verdict_key(source, account_id))
+            made.append(Row(source, account_id, account.username, account.display_name or "", account.kind.value,
+                            "unknown" if unknown else to_iso(account.last_activity_at) or "never",
+                            "yes" if account.privileged else "no", ";".join(account.groups),
+                            ";".join(sorted(self.findings.get((source, account_id), []))),
+                            f"{price.monthly:.2f} {price.currency}" if price else ""))
+        return made
 
 
-def packet_csv(campaign: ReviewCampaign, packet: ReviewPacket, result: AuditResult) -> bytes:
+def packet_csv(campaign: ReviewCampaign, packet: ReviewPacket, rows: list[Row]) -> bytes:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    for number, row in enumerate(rows(result, packet.accounts), start=1):
+    for number, row in enumerate(rows, start=1):
         writer.writerow([csv_safe(v) for v in (campaign.id, packet.id, number, row.source, row.account_id,
                                                row.username, row.name, row.kind, row.last_use, row.privileged,
                                                row.groups, row.open_findings, row.monthly_cost, "", "")])
@@ -187,14 +190,15 @@ _STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{bor
           "padding:0 4px;margin-right:3px}.meta{color:#555}")
 
 
-def packet_html(campaign: ReviewCampaign, packet: ReviewPacket, reviewer_name: str, result: AuditResult) -> bytes:
+def packet_html(campaign: ReviewCampaign, packet: ReviewPacket, reviewer_name: str, rows: list[Row]) -> bytes:
     """A self-contained page: no script, no request (the CSP allows only its own style block)."""
     style_hash = b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
     csp = f"default-src 'none'; style-src 'sha256-{style_hash}'; base-uri 'none'; form-action 'none'"
     e = html.escape
+    decisions = {(d.source, d.account_id): d for d in packet.decisions}
     body = []
-    for number, row in enumerate(rows(result, packet.accounts), start=1):
-        decided = {d.account_id: d for d in packet.decisions if d.source == row.source}.get(row.account_id)
+    for number, row in enumerate(rows, start=1):
+        decided = decisions.get((row.source, row.account_id))
         decision = (f'<td class="decision">{e(decided.decision)}</td><td>{e(decided.comment)}</td>' if decided
                     else '<td class="decision choices"><span>keep</span><span>revoke</span><span>modify</span></td>'
                          "<td></td>")
@@ -226,12 +230,14 @@ def packet_files(plan: Plan, result: AuditResult) -> dict[str, bytes]:
     """A campaign's directory: each reviewer's CSV (to return) and HTML (to read), the accounts nobody was found
     to review, and campaign.json (scope, packets and their digests)."""
     campaign = plan.campaign
+    make_rows = Rows(result)
     files: dict[str, bytes] = {}
     listing = []
     for packet in campaign.packets:
         stem = f"{packet.id}-{re.sub(r'[^A-Za-z0-9@._-]', '_', packet.reviewer)[:60]}"
-        files[f"{stem}.csv"] = packet_csv(campaign, packet, result)
-        files[f"{stem}.html"] = packet_html(campaign, packet, plan.reviewers.get(packet.id, packet.reviewer), result)
+        rows = make_rows(packet.accounts)
+        files[f"{stem}.csv"] = packet_csv(campaign, packet, rows)
+        files[f"{stem}.html"] = packet_html(campaign, packet, plan.reviewers.get(packet.id, packet.reviewer), rows)
         listing.append({"packet": packet.id, "reviewer": packet.reviewer, "digest": packet.digest,
                         "accounts": len(packet.accounts), "csv": f"{stem}.csv", "html": f"{stem}.html"})
     if campaign.unassigned:
@@ -240,7 +246,7 @@ def packet_files(plan: Plan, result: AuditResult) -> dict[str, bytes]:
         writer.writerow(COLUMNS[3:-2])
         writer.writerows([csv_safe(v) for v in (r.source, r.account_id, r.username, r.name, r.kind, r.last_use,
                                                 r.privileged, r.groups, r.open_findings, r.monthly_cost)]
-                         for r in rows(result, campaign.unassigned))
+                         for r in make_rows(campaign.unassigned))
         files["no-reviewer.csv"] = buffer.getvalue().encode("utf-8-sig")
     files["campaign.json"] = jsonio.dumps({
         "campaign": campaign.id, "run": campaign.run_id, "by": campaign.by,
@@ -250,7 +256,9 @@ def packet_files(plan: Plan, result: AuditResult) -> dict[str, bytes]:
 
 
 def _cell(value: str) -> str:
-    return _FORMULA_PREFIX.sub("", value)
+    """A cell as it was before csv_safe marked it (a spreadsheet that saved the packet may have dropped the
+    mark already: then the cell is left as it is)."""
+    return value[1:] if value.startswith("'") and csv_safe(value[1:]) == value else value
 
 
 @dataclass(frozen=True)
@@ -274,21 +282,24 @@ def read_packet(path: Path, campaigns: Mapping[str, ReviewCampaign], now: dateti
         raise ReviewError(f"{path}: not a readable CSV file: {exc}") from None
     if not table or [c.strip().lower() for c in table[0]] != list(COLUMNS):
         raise ReviewError(f"{path}: row 1: not a review packet (expected the columns {', '.join(COLUMNS)})")
-    records = [dict(zip(COLUMNS, (_cell(c) for c in cells), strict=False)) for cells in table[1:] if any(cells)]
+    numbered = [(number, cells) for number, cells in enumerate(table[1:], start=2) if any(cells)]  # file rows
+    for number, cells in numbered:
+        if len(cells) != len(COLUMNS):
+            raise ReviewError(f"{path}: row {number}: {len(cells)} columns, expected {len(COLUMNS)}")
+    records = [(number, dict(zip(COLUMNS, map(_cell, cells), strict=True))) for number, cells in numbered]
     if not records:
         raise ReviewError(f"{path}: the packet has no rows")
-    campaign_id, packet_id = records[0]["campaign"], records[0]["packet"]
+    first, head = records[0]
+    campaign_id, packet_id = head["campaign"], head["packet"]
     campaign = campaigns.get(campaign_id)
     if campaign is None:
-        raise ReviewError(f"{path}: row 2: campaign {campaign_id[:40]!r} is not in this history (a packet of "
+        raise ReviewError(f"{path}: row {first}: campaign {campaign_id[:40]!r} is not in this history (a packet of "
                           "another campaign or organisation?)")
     packet = next((p for p in campaign.packets if p.id == packet_id), None)
     if packet is None:
-        raise ReviewError(f"{path}: row 2: campaign {campaign_id} has no packet {packet_id[:20]!r}")
+        raise ReviewError(f"{path}: row {first}: campaign {campaign_id} has no packet {packet_id[:20]!r}")
     decisions = []
-    for number, record in enumerate(records, start=2):
-        if len(record) != len(COLUMNS):
-            raise ReviewError(f"{path}: row {number}: {len(record)} columns, expected {len(COLUMNS)}")
+    for number, record in records:
         if (record["campaign"], record["packet"]) != (campaign_id, packet_id):
             raise ReviewError(f"{path}: row {number}: belongs to campaign {record['campaign'][:40]!r} packet "
                               f"{record['packet'][:20]!r}, not to {campaign_id} {packet_id}: packets were mixed")
@@ -299,11 +310,13 @@ def read_packet(path: Path, campaigns: Mapping[str, ReviewCampaign], now: dateti
         if decision:
             decisions.append(ReviewDecision(record["source"], record["account_id"], record["username"], decision,
                                             record["comment"].strip()[:2000], now))
-    listed = [[r["source"], r["account_id"], r["username"]] for r in records]
+    listed = [[r["source"], r["account_id"], r["username"]] for _, r in records]
     if packet_digest(campaign_id, packet_id, listed) != packet.digest:
         expected = [list(k) for k in packet.accounts]
-        row = next((n for n, (got, want) in enumerate(zip(listed, expected, strict=False), start=2) if got != want),
-                   min(len(listed), len(expected)) + 2)
+        numbers = [n for n, _ in records]
+        differs = next((i for i, (got, want) in enumerate(zip(listed, expected, strict=False)) if got != want),
+                       min(len(listed), len(expected)))  # else the first row beyond the shorter list
+        row = numbers[differs] if differs < len(numbers) else numbers[-1] + 1
         raise ReviewError(f"{path}: row {row}: the account list differs from packet {packet_id} as issued "
                           "(a row added, removed, reordered, or its source, id or username changed): the digest does "
                           "not match")
