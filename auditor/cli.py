@@ -216,6 +216,18 @@ def _past_run(config: Config, run_id: str, *, with_result: bool) -> tuple[dict[s
     """A recorded run's evidence files, the ones the history keeps as its result made again, and (``with_result``,
     or when files must be made again) its stored result; or a one-line error naming the latest runs."""
     from auditor.evidence import rendered_again
+
+    files, rendered, result = _recorded_run(config, run_id, with_result=with_result)
+    if rendered:
+        assert result is not None
+        files.update({name: scrub_bytes(data) for name, data in rendered_again(result, rendered).items()})
+    return files, result
+
+
+def _recorded_run(config: Config, run_id: str, *,
+                  with_result: bool) -> tuple[dict[str, bytes], list[str], AuditResult | None]:
+    """What the history keeps of a run: its files, the names of those it makes again from the stored result, and
+    (``with_result``, or when there are such names) that result; or a one-line error naming the latest runs."""
     from auditor.history import History, HistoryError
 
     try:
@@ -231,11 +243,7 @@ def _past_run(config: Config, run_id: str, *, with_result: bool) -> tuple[dict[s
         raise Fatal(str(exc)) from None
     if not files and not rendered:
         raise Fatal(f"no evidence for run {run_id!r} in the history (latest runs: {', '.join(known) or 'none'})")
-    result = _stored_result(run_id, stored) if with_result or rendered else None
-    if rendered:
-        assert result is not None
-        files.update({name: scrub_bytes(data) for name, data in rendered_again(result, rendered).items()})
-    return files, result
+    return files, rendered, _stored_result(run_id, stored) if with_result or rendered else None
 
 
 def _load(config_path: Path) -> Config:
@@ -245,14 +253,15 @@ def _load(config_path: Path) -> Config:
         raise Fatal(str(exc)) from None
 
 
-def _past_run_into(config_path: Path, run_id: str, output_dir: Path) -> tuple[Config, dict[str, bytes], AuditResult]:
-    """The config, and a recorded run's files and result, for a command that writes a new directory."""
+def _past_run_into(config_path: Path, run_id: str, output_dir: Path) -> tuple[Config, set[str], AuditResult]:
+    """The config, the names of a recorded run's files and its result, for a command that writes a new directory
+    from the result (nothing is rendered here: the command renders what it needs)."""
     config = _load(config_path)
     if output_dir.exists():
         raise Fatal(f"{output_dir} exists: give a new directory (it is written whole or not at all)")
-    files, result = _past_run(config, run_id, with_result=True)
+    files, rendered, result = _recorded_run(config, run_id, with_result=True)
     assert result is not None
-    return config, files, result
+    return config, {*files, *rendered}, result
 
 
 def _stored_result(run_id: str, stored: bytes | None) -> AuditResult:
@@ -280,13 +289,13 @@ def render_command(run_id: str, config_path: Path, output_dir: Path, pseudonymis
     from auditor.fileio import write_set
     from auditor.outputs import JSONL, OCSF, render_outputs
 
-    _config, files, result = _past_run_into(config_path, run_id, output_dir)
+    _config, names, result = _past_run_into(config_path, run_id, output_dir)
     if pseudonymise:
         from auditor.pseudonymise import Pseudonymiser
 
         result = Pseudonymiser(result).result()
-    outputs = {name: scrub_bytes(data) for name, data in render_outputs(result, jsonl=JSONL in files,
-                                                                                ocsf=OCSF in files).items()}
+    outputs = {name: scrub_bytes(data) for name, data in render_outputs(result, jsonl=JSONL in names,
+                                                                                ocsf=OCSF in names).items()}
     try:
         output_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_set(output_dir, outputs)
@@ -358,7 +367,7 @@ def review_create(run_id: str, config_path: Path, by: str, output_dir: Path) -> 
     from auditor.history import History, HistoryError
     from auditor.reviews import packet_files, plan
 
-    config, _files, result = _past_run_into(config_path, run_id, output_dir)
+    config, _names, result = _past_run_into(config_path, run_id, output_dir)
     planned = plan(result, by, config.review.owners, datetime.now(UTC).replace(microsecond=0))
     files = {name: scrub_bytes(data) for name, data in packet_files(planned, result).items()}
     try:

@@ -1,4 +1,5 @@
-"""No cyclic garbage collection while a connector builds a directory's worth of inventory.
+"""No cyclic garbage collection while an audit builds its inventory (auditor.engine) and, in the CLI, for the
+whole run.
 
 Reading a large directory allocates millions of container objects that all live until the audit ends.
 CPython 3.11's collector walks every new container at each young collection and everything at each full

@@ -13,7 +13,6 @@ from urllib.parse import urlparse
 
 from pydantic import Field, model_validator
 
-from auditor.gctuning import bulk_allocation
 from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
 from connectors.activedirectory import AdOptions, map_active_directory
 from connectors.base import CollectContext, SourceConfig, SourceError, SourceResult, SourceType, StrList
@@ -148,11 +147,6 @@ def _read_active_directory(config: LdapConfig, directory: Directory, password: s
 
 
 def collect(config: LdapConfig, context: CollectContext) -> SourceResult:
-    with bulk_allocation():  # a directory's worth of entries and accounts: see auditor.gctuning
-        return _collect(config, context)
-
-
-def _collect(config: LdapConfig, context: CollectContext) -> SourceResult:
     from connectors.ldap_client import open_first  # ldap3 is loaded only when a directory is read
 
     redact = Redactor()
