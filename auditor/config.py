@@ -12,12 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from connectors import SOURCE_TYPES
 from connectors.base import SourceConfig, StrList, config_path
+
+if TYPE_CHECKING:
+    from auditor.model import Account
 
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "private_key", "passphrase")
 
@@ -148,16 +151,13 @@ class ReviewOwner(BaseModel):
             raise ValueError("needs 'source' or 'group': what this owner reviews")
         return self
 
-    def covers(self, source: str, groups: list[str], by: str) -> bool:
+    def covers(self, account: Account, by: str) -> bool:
         """Whether this owner reviews the account in a campaign ``by`` manager (any owner: for accounts without
         a manager), source (owners of a whole source) or group (owners of a group)."""
-        if (self.source and self.source != source) or (by == "source" and self.group) or (
+        if (self.source and self.source != account.source) or (by == "source" and self.group) or (
                 by == "group" and not self.group):
             return False
-        if self.group:
-            wanted = self.group.lower()
-            return any(g.lower() == wanted or g.lower().startswith(f"cn={wanted},") for g in groups)
-        return True
+        return not self.group or account.in_group(self.group)
 
 
 class ReviewSettings(BaseModel):

@@ -39,11 +39,7 @@ def matches(exclusion: Exclusion, account: Account, rule: str) -> bool:
         return False
     if exclusion.username and not fnmatch.fnmatchcase(account.username.lower(), exclusion.username.lower()):
         return False
-    if exclusion.group:
-        wanted = exclusion.group.lower()
-        if wanted not in {g.lower() for g in account.groups}:
-            return False
-    return True
+    return not exclusion.group or account.in_group(exclusion.group)
 
 
 def apply_exclusions(

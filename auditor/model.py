@@ -107,6 +107,11 @@ class Account:
         """(source, id) of the governing password policy."""
         return (self.password_policy_source or self.source, self.password_policy_id)
 
+    def in_group(self, group: str) -> bool:
+        """Member of ``group`` as the config names it (exclusions, review owners): case-insensitive."""
+        wanted = group.lower()
+        return any(g.lower() == wanted for g in self.groups)
+
     def usable_at(self, moment: datetime) -> bool:
         """Known to be enabled and not past its expiry date: the account can still be used to sign in.
         An account whose enabled state is unknown is not usable here and not disabled either: see

@@ -91,7 +91,7 @@ def _reviewer(manager: Account) -> tuple[str, str]:
 
 
 def _owner(owners: Iterable[ReviewOwner], account: Account, by: str) -> str | None:
-    return next((o.owner.lower() for o in owners if o.covers(account.source, account.groups, by)), None)
+    return next((o.owner.lower() for o in owners if o.covers(account, by)), None)
 
 
 def packet_digest(campaign_id: str, packet_id: str, accounts: Iterable[Iterable[str]]) -> str:
