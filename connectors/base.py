@@ -125,6 +125,10 @@ class SourceError(Exception):
     """The source could not be read at all. The message is shown to the user: no secrets in it."""
 
 
+class SourceUnreachable(SourceError):
+    """The service was not reached (network, TLS): nothing was refused. check-access tells the two apart."""
+
+
 @dataclass
 class SourceResult:
     accounts: list[Account] = field(default_factory=list)

@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from auditor.model import ChangeAction, ChangeEvent
 from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
 from auditor.timeconv import from_iso8601, to_iso
-from connectors.base import CollectContext, SourceConfig, SourceError, SourceResult, SourceType
+from connectors.base import CollectContext, SourceConfig, SourceError, SourceResult, SourceType, SourceUnreachable
 from connectors.graph_client import GraphClient, GraphError, RetryPolicy, TrustedSession
 from connectors.graph_users import (
     cloud_password_policies,
@@ -150,13 +150,13 @@ def _token_provider(config: EntraConfig, session: requests.Session, redact: Reda
             http_client=session, instance_discovery=known, timeout=config.timeout,
         )
     except (ValueError, requests.RequestException) as exc:  # msal fetches the OpenID configuration here
-        raise SourceError(f"cannot reach the authority {authority}: {redact(str(exc))}") from None
+        raise SourceUnreachable(f"cannot reach the authority {authority}: {redact(str(exc))}") from None
 
     def token() -> str:
         try:
             result = app.acquire_token_for_client(scopes=[scope])
         except requests.RequestException as exc:
-            raise SourceError(f"token request to {authority} failed: {redact(str(exc))}") from None
+            raise SourceUnreachable(f"token request to {authority} failed: {redact(str(exc))}") from None
         if "access_token" not in result:
             description = redact(str(result.get("error_description", ""))).split("\r\n")[0].split("\n")[0]
             raise SourceError(f"token request failed: {result.get('error')}: {description}")
@@ -271,13 +271,13 @@ def collect(config: EntraConfig, context: CollectContext) -> SourceResult:
             warnings.append(f"directory roles not readable ({exc.code}): privilege from roles unknown")
 
     managers: dict[str, dict[str, Any]] = {}
-    try:  # a separate read: $expand pages cap at 100 and do not mix with signInActivity's limits
-        for page in client.pages("/v1.0/users", {"$select": "id", "$expand": "manager"}) if config.read_managers \
-                else ():
-            managers.update({str(u.get("id")): u for u in page if isinstance(u, dict) and "manager" in u})
-    except GraphError as exc:
-        if optional.refused(exc, "managers"):
-            warnings.append(f"managers not readable ({exc.code}): access-review packets by manager miss them")
+    if config.read_managers:
+        try:  # a separate read: $expand pages cap at 100 and do not mix with signInActivity's limits
+            for page in client.pages("/v1.0/users", {"$select": "id", "$expand": "manager"}):
+                managers.update({str(u.get("id")): u for u in page if isinstance(u, dict) and "manager" in u})
+        except GraphError as exc:
+            if optional.refused(exc, "managers"):
+                warnings.append(f"managers not readable ({exc.code}): access-review packets by manager miss them")
     for user in users:
         if (expanded := managers.get(str(user.get("id")))) is not None:
             user["manager"] = expanded["manager"]
@@ -331,9 +331,10 @@ def check_access(config: EntraConfig) -> list[AccessCheck]:
     try:
         token = _token_provider(config, session, redact)
         token()
-    except SourceError as exc:
-        network = str(exc).startswith(("cannot reach the authority", "token request to "))  # see _token_provider
-        return [AccessCheck(what, "unreachable" if network else "missing", CANNOT_AUDIT, redact(str(exc)))]
+    except SourceUnreachable as exc:
+        return [AccessCheck(what, "unreachable", CANNOT_AUDIT, redact(str(exc)))]
+    except SourceError as exc:  # the credential unreadable, or refused by the token endpoint
+        return [AccessCheck(what, "missing", CANNOT_AUDIT, redact(str(exc)))]
     _authority, graph_url, _scope = config.endpoints()
     client = GraphClient(session, graph_url, token, RetryPolicy(1, 0), config.timeout)
     probes = [

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from auditor.secrets import Redactor, SecretUnavailable, resolve_secret
-from connectors.base import SourceError
+from connectors.base import SourceError, SourceUnreachable
 from connectors.ldap import AD_CAPABILITY, BASE, LEVEL, LdapConfig
-from connectors.ldap_client import BindRefused, Directory
+from connectors.ldap_client import Directory
 from connectors.preflight import AccessCheck
 
 _DENIED = (50, 53)  # insufficientAccessRights, unwillingToPerform
@@ -21,13 +21,10 @@ def check_access(config: LdapConfig) -> list[AccessCheck]:
         except SecretUnavailable as exc:
             return [AccessCheck(who, "missing", "the source cannot be audited", str(exc))]
         redact.add(password)
-    try:
-        directory = Directory(config, config.url, password, redact)
-    except BindRefused as exc:
-        return [AccessCheck(who, "missing", "the source cannot be audited", str(exc))]
-    except SourceError as exc:
-        return [AccessCheck(who, "unreachable", "the source cannot be audited", str(exc))]
-    checks = [AccessCheck(who, "ok")]
+    bound, directory = _bind(config, config.url, password, redact, who, "the source cannot be audited")
+    if directory is None:
+        return [bound]
+    checks = [bound]
     try:
         root = directory.root_dse()
         base = config.base_dn or root.text("defaultNamingContext") or next(iter(root.texts("namingContexts")), "")
@@ -40,6 +37,17 @@ def check_access(config: LdapConfig) -> list[AccessCheck]:
     finally:
         directory.close()
     return checks
+
+
+def _bind(config: LdapConfig, url: str, password: str | None, redact: Redactor, what: str,
+          impact: str) -> tuple[AccessCheck, Directory | None]:
+    """A bound connection to ``url``, or why not: unreachable (network, TLS) or missing (the bind refused)."""
+    try:
+        return AccessCheck(what, "ok"), Directory(config, url, password, redact)
+    except SourceUnreachable as exc:
+        return AccessCheck(what, "unreachable", impact, str(exc)), None
+    except SourceError as exc:
+        return AccessCheck(what, "missing", impact, str(exc)), None
 
 
 def _read(directory: Directory, what: str, impact: str, base: str, search_filter: str, attributes: list[str],
@@ -78,17 +86,11 @@ def _active_directory(config: LdapConfig, directory: Directory, base: str, passw
         checks.append(AccessCheck(what, "ok") if code not in (*_DENIED, 32) else
                       AccessCheck(what, "missing", impact, f"the server answered result code {code}"))
     for url in config.urls:
-        where = f"bind to {url} (lastLogon is kept per DC)"
-        try:
-            Directory(config, url, password, redact).close()
-        except BindRefused as exc:
-            checks.append(AccessCheck(where, "missing", f"lastLogon from {url} unknown: activity may look older",
-                                      str(exc)))
-        except SourceError as exc:
-            checks.append(AccessCheck(where, "unreachable", f"lastLogon from {url} unknown: activity may look "
-                                      "older", str(exc)))
-        else:
-            checks.append(AccessCheck(where, "ok"))
+        bound, other = _bind(config, url, password, redact, f"bind to {url} (lastLogon is kept per DC)",
+                             f"lastLogon from {url} unknown: activity may look older")
+        checks.append(bound)
+        if other is not None:
+            other.close()
     return checks
 
 

@@ -12,16 +12,12 @@ import ldap3
 from ldap3.core import exceptions as ldap_errors
 
 from auditor.secrets import Redactor
-from connectors.base import SourceError
+from connectors.base import SourceError, SourceUnreachable
 from connectors.ldap import LdapConfig
 from connectors.ldif_format import DirectoryEntry
 
 _CONNECTION_ERRORS = (ldap_errors.LDAPCommunicationError, ldap_errors.LDAPSessionTerminatedByServerError,
                       ldap_errors.LDAPSocketOpenError, ldap_errors.LDAPSocketReceiveError)
-
-
-class BindRefused(SourceError):
-    """The server was reached and refused the credentials (not a network failure)."""
 
 
 class Directory:
@@ -58,12 +54,12 @@ class Directory:
         try:
             conn.open()
             if self.config.start_tls and not conn.start_tls():
-                raise SourceError(f"{self.url}: StartTLS failed: {self._diagnostic(conn)}")
+                raise SourceUnreachable(f"{self.url}: StartTLS failed: {self._diagnostic(conn)}")
             if not conn.bind():
-                raise BindRefused(f"{self.url}: bind as {self.config.bind_dn or 'anonymous'} failed: "
+                raise SourceError(f"{self.url}: bind as {self.config.bind_dn or 'anonymous'} failed: "
                                   f"{self._diagnostic(conn)}")
         except ldap_errors.LDAPException as exc:
-            raise SourceError(f"{self.url}: cannot connect: {self.redact(str(exc))}") from None
+            raise SourceUnreachable(f"{self.url}: cannot connect: {self.redact(str(exc))}") from None
         return conn
 
     def _diagnostic(self, conn: ldap3.Connection) -> str:
