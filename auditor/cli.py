@@ -97,18 +97,11 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
     """Run an audit and write the report and exports."""
     from auditor.demo import prepare_demo
     from auditor.engine import prune_history, record, run_audit
-    from auditor.evidence import (
-        RUN_CONTEXT_FILES,
-        SigningKeyError,
-        build_bundle,
-        evidence_files,
-        load_signing_key,
-        pseudonymised_files,
-    )
+    from auditor.evidence import RESULT_FILES, SigningKeyError, context_files, load_signing_key, write_evidence
     from auditor.fileio import publish_run
     from auditor.gctuning import bulk_allocation
     from auditor.history import History, HistoryError
-    from auditor.outputs import render_outputs
+    from auditor.outputs import output_names, write_outputs
 
     if demo and config_path:
         raise click.UsageError("--demo and --config cannot be combined")
@@ -130,20 +123,23 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
             with bulk_allocation():
                 result = run_audit(config, as_of, history, progress)
                 progress("writing outputs")
-                outputs = render_outputs(result, jsonl=jsonl or "jsonl" in formats, ocsf="ocsf" in formats)
-                # The redaction boundary: no byte that leaves carries a secret, whatever field it arrived in. The
-                # evidence files hold every output, so each is scrubbed once there and the outputs taken from them.
-                files = {name: scrub_bytes(data) for name, data in evidence_files(result, config, outputs).items()}
-                outputs = {name: files[name] for name in outputs}
-                if evidence:
-                    bundled = files
-                    if pseudonymise:  # every file made again from the pseudonymised result
-                        bundled = {name: scrub_bytes(data) for name, data in pseudonymised_files(result, files).items()}
-                    outputs[f"evidence-{result.run_id}.zip"] = build_bundle(bundled, signing_key=signing_key)
+                names = output_names(result, jsonl=jsonl or "jsonl" in formats, ocsf="ocsf" in formats)
+                # The redaction boundary: no byte that leaves carries a secret, whatever field it arrived in. Every
+                # output is streamed through it to its file; the bundle is made from those files.
+                context = {name: scrub_bytes(data) for name, data in context_files(result, config).items()}
+
+                def write(directory: Path) -> list[str]:
+                    written = write_outputs(directory, result, names)
+                    if evidence:
+                        bundle = write_evidence(directory, result, written, context, signing_key=signing_key,
+                                                pseudonymise=pseudonymise)
+                        return [*written, bundle.name]
+                    return list(written)
+
                 # One set: written aside, the run recorded, then published with one atomic switch.
                 # The history keeps the result, and what is rendered from it only by name.
-                publish_run(output_dir, result.run_id, outputs,
-                            lambda: record(history, result, files, [n for n in files if n not in RUN_CONTEXT_FILES]))
+                publish_run(output_dir, result.run_id, write,
+                            lambda: record(history, result, context, [*names, *RESULT_FILES]))
                 if config.audit.history_keep_runs or config.audit.history_keep_days:
                     prune_history(config, history, datetime.now(UTC))  # retention; the run is already recorded
         except HistoryError as exc:
@@ -287,18 +283,17 @@ def render_command(run_id: str, config_path: Path, output_dir: Path, pseudonymis
     """Render a past run's report and exports again from what the history stored (no source is read and
     nothing is judged again: the same bytes as the run wrote, with this version's templates)."""
     from auditor.fileio import write_set
-    from auditor.outputs import JSONL, OCSF, render_outputs
+    from auditor.outputs import JSONL, OCSF, output_names, write_outputs
 
     _config, names, result = _past_run_into(config_path, run_id, output_dir)
     if pseudonymise:
         from auditor.pseudonymise import Pseudonymiser
 
         result = Pseudonymiser(result).result()
-    outputs = {name: scrub_bytes(data) for name, data in render_outputs(result, jsonl=JSONL in names,
-                                                                                ocsf=OCSF in names).items()}
+    rendered = output_names(result, jsonl=JSONL in names, ocsf=OCSF in names)
     try:
         output_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_set(output_dir, outputs)
+        write_set(output_dir, lambda directory: list(write_outputs(directory, result, rendered)))
     except OSError as exc:
         raise Fatal(f"cannot write to {output_dir}: {exc.strerror}") from None
     click.echo(f"{output_dir}: run {run_id} rendered from the history")

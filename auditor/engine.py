@@ -332,12 +332,12 @@ def run_audit(
 
 def record(history: History, result: AuditResult, files: dict[str, bytes] | None = None,
            rendered: Collection[str] = ()) -> None:
-    """Write the run once: its scored result, snapshots, events, source states, departures and the files of
-    ``files`` not in ``rendered`` (those are made again from the result when a bundle of the run is asked for)."""
+    """Write the run once: its scored result, snapshots, events, source states, departures, the files ``files``
+    (those not made from the result), and the names of the files ``rendered`` from the result (made again from
+    it when a bundle of the run is asked for)."""
     from auditor.result_store import encode_result
 
     changes = result.changes or RunChanges()
-    kept = {name: data for name, data in (files or {}).items() if name not in rendered}
     history.record_run(result.run_record(), changes.snapshots, result.inventory.change_events, changes.source_states,
-                       kept, changes.departures, encode_result(result, changes.snapshots), changes.bases,
-                       [name for name in rendered if name in (files or {})])
+                       files or {}, changes.departures, encode_result(result, changes.snapshots), changes.bases,
+                       rendered)

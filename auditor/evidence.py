@@ -8,13 +8,17 @@ import getpass
 import hashlib
 import io
 import json
+import os
 import platform
+import shutil
 import socket
+import tempfile
+import time
 import zipfile
 import zlib
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -26,7 +30,7 @@ from auditor.engine import AuditResult
 from auditor.model import to_jsonable
 from auditor.review_outcomes import campaign_evidence
 from auditor.rules import RULES
-from auditor.secrets import SecretUnavailable, resolve_secret
+from auditor.secrets import SecretUnavailable, resolve_secret, scrub_bytes
 from auditor.timeconv import to_iso
 
 BUNDLE_FORMAT = "identity-auditor-evidence/1"
@@ -36,42 +40,54 @@ INVENTORY = "inventory.json"
 RUN_CONTEXT_FILES = ("config.json", "run.json")  # written from the config and the machine, not from the result
 
 
-def evidence_files(result: AuditResult, config: Config, outputs: dict[str, bytes]) -> dict[str, bytes]:
-    """Every file of the bundle except the manifest."""
-    files = {**outputs, **result_files(result)}
-    files["config.json"] = _json(redacted_config(config))
-    files["run.json"] = _json({
-        "tool": {"name": "identity-auditor", "version": __version__}, "run_id": result.run_id,
-        "as_of": to_iso(result.as_of), "generated_at": to_iso(result.generated_at), "complete": result.complete,
-        "gaps": result.gaps, "notes": result.notes, "sources": to_jsonable(result.inventory.sources),
-        "operator": _operator(), "host": socket.gethostname(), "python": platform.python_version(),
-    })
-    return files
-
-
-def result_files(result: AuditResult) -> dict[str, bytes]:
-    """The bundle's files made from the scored result alone (beside the outputs)."""
-    inventory: dict[str, Any] = {
-        "as_of": to_iso(result.as_of),
-        "accounts": to_jsonable(result.inventory.accounts),
-        "password_policies": to_jsonable(result.inventory.policies),
-        "change_events": to_jsonable([e for e in result.inventory.change_events
-                                      if result.period_start < e.at <= result.as_of]),
+def context_files(result: AuditResult, config: Config) -> dict[str, bytes]:
+    """The bundle's files written from the config and the machine, not from the result (the history keeps them)."""
+    return {
+        "config.json": _json(redacted_config(config)),
+        "run.json": _json({
+            "tool": {"name": "identity-auditor", "version": __version__}, "run_id": result.run_id,
+            "as_of": to_iso(result.as_of), "generated_at": to_iso(result.generated_at), "complete": result.complete,
+            "gaps": result.gaps, "notes": result.notes, "sources": to_jsonable(result.inventory.sources),
+            "operator": _operator(), "host": socket.gethostname(), "python": platform.python_version(),
+        }),
     }
+
+
+def evidence_files(result: AuditResult, config: Config, outputs: dict[str, bytes]) -> dict[str, bytes]:
+    """Every file of the bundle except the manifest, in memory."""
+    return {**outputs, **result_files(result), **context_files(result, config)}
+
+
+def inventory_json(result: AuditResult) -> Iterator[bytes]:
+    """What was examined: the accounts, policies and the period's change events, a batch at a time."""
+    inventory: dict[str, Any] = {"as_of": to_iso(result.as_of), "password_policies": result.inventory.policies}
     if result.inventory.reviews:  # the access reviews: scope, packets' digests, decisions and their outcome
         inventory["access_reviews"] = campaign_evidence(result.inventory, result.as_of)
     if result.pseudonymised:
         inventory["pseudonymised"] = True
-    return {INVENTORY: _json(inventory), "controls.json": _json(control_index(result))}
+    period = (e for e in result.inventory.change_events if result.period_start < e.at <= result.as_of)
+    return jsonio.dumps_streamed(inventory, {"accounts": result.inventory.accounts, "change_events": period},
+                                 sort_keys=True)
+
+
+RESULT_FILES: dict[str, Callable[[AuditResult], Iterable[bytes]]] = {
+    INVENTORY: inventory_json,
+    "controls.json": lambda result: [_json(control_index(result))],
+}
+
+
+def result_files(result: AuditResult) -> dict[str, bytes]:
+    """The bundle's files made from the scored result alone (beside the outputs)."""
+    return {name: b"".join(render(result)) for name, render in RESULT_FILES.items()}
 
 
 def rendered_again(result: AuditResult, names: Collection[str]) -> dict[str, bytes]:
     """The files ``names`` of a run whose history keeps them as its result, not as copies: made again from it,
     by the renderers the run used, to the same bytes."""
-    from auditor.outputs import JSONL, OCSF, render_outputs
+    from auditor.outputs import RENDERERS
 
-    made = {**render_outputs(result, jsonl=JSONL in names, ocsf=OCSF in names), **result_files(result)}
-    return {name: made[name] for name in names}
+    renderers = {**RENDERERS, **RESULT_FILES}
+    return {name: b"".join(renderers[name](result)) for name in names}
 
 
 def pseudonymised_files(result: AuditResult, files: dict[str, bytes]) -> dict[str, bytes]:
@@ -86,6 +102,33 @@ def pseudonymised_files(result: AuditResult, files: dict[str, bytes]) -> dict[st
         if name in files:
             rendered[name] = pseudonymiser.json_file(files[name])
     return rendered
+
+
+def write_evidence(directory: Path, result: AuditResult, outputs: dict[str, Path], context: dict[str, bytes], *,
+                   signing_key: Ed25519PrivateKey | None, pseudonymise: bool) -> Path:
+    """Write the run's bundle into ``directory`` beside ``outputs`` (the files the run wrote there), streamed:
+    the result's own files, or with ``pseudonymise`` every file made again from the pseudonymised result, are
+    written to a private scratch directory inside ``directory`` and zipped from disk."""
+    from auditor.outputs import RENDERERS, write_outputs
+
+    target = directory / f"evidence-{result.run_id}.zip"
+    with tempfile.TemporaryDirectory(prefix=".bundle-", dir=directory) as scratch:
+        files: dict[str, Path | bytes] = {**outputs, **context}
+        renderers = {**RENDERERS, **RESULT_FILES}
+        if pseudonymise:
+            from auditor.pseudonymise import Pseudonymiser
+
+            pseudonymiser = Pseudonymiser(result)
+            files = {**write_outputs(Path(scratch), pseudonymiser.result(), [*outputs, *RESULT_FILES], renderers),
+                     **{name: scrub_bytes(pseudonymiser.json_file(data)) for name, data in context.items()}}
+        else:
+            files.update(write_outputs(Path(scratch), result, list(RESULT_FILES), renderers))
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as stream:
+            write_bundle(stream, files, signing_key=signing_key)
+            stream.flush()
+            os.fsync(stream.fileno())
+    return target
 
 
 def control_index(result: AuditResult) -> list[dict[str, Any]]:
@@ -146,24 +189,54 @@ def key_fingerprint(key: Ed25519PublicKey) -> str:
 
 
 def build_bundle(files: dict[str, bytes], *, signing_key: Ed25519PrivateKey | None = None) -> bytes:
-    """The zip an auditor receives: the files, manifest.json with each file's SHA-256, and with a signing key
-    manifest.sig, the raw Ed25519 signature (RFC 8032) of manifest.json's bytes."""
+    """The bundle of ``files``, in memory (see :func:`write_bundle`)."""
+    buffer = io.BytesIO()
+    write_bundle(buffer, dict(files), signing_key=signing_key)
+    return buffer.getvalue()
+
+
+def write_bundle(stream: BinaryIO, files: Mapping[str, Path | bytes], *,
+                 signing_key: Ed25519PrivateKey | None = None) -> None:
+    """The zip an auditor receives: the files (contents, or files on disk copied in chunks), manifest.json with
+    each file's SHA-256, and with a signing key manifest.sig, the raw Ed25519 signature (RFC 8032) of
+    manifest.json's bytes."""
     manifest: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
-        "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-                  for name, data in sorted(files.items())},
+        "files": {name: _digest(files[name]) for name in sorted(files)},
     }
     if signing_key is not None:
         manifest["signed_by"] = key_fingerprint(signing_key.public_key())
     raw_manifest = _json(manifest)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for name, data in sorted(files.items()):
-            bundle.writestr(name, data)
+    with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name in sorted(files):
+            content = files[name]
+            if isinstance(content, bytes):
+                bundle.writestr(name, content)
+                continue
+            # As writestr makes an entry (its time, owner-only mode), filled from the file a megabyte at a time.
+            info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o600 << 16
+            with content.open("rb") as source, \
+                    bundle.open(info, "w", force_zip64=content.stat().st_size >= zipfile.ZIP64_LIMIT) as entry:
+                shutil.copyfileobj(source, entry, _CHUNK)
         bundle.writestr(MANIFEST, raw_manifest)
         if signing_key is not None:
             bundle.writestr(SIGNATURE, signing_key.sign(raw_manifest))
-    return buffer.getvalue()
+
+
+_CHUNK = 1 << 20
+
+
+def _digest(content: Path | bytes) -> dict[str, Any]:
+    if isinstance(content, bytes):
+        return {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
+    digest, size = hashlib.sha256(), 0
+    with content.open("rb") as source:
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"sha256": digest.hexdigest(), "bytes": size}
 
 
 # A bundle holds reports and exports: far below these. Larger entries are refused before anything is read.

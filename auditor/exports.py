@@ -1,16 +1,20 @@
-"""Machine-readable outputs: ``findings.json`` (versioned contract) and ``accounts.csv``."""
+"""Machine-readable outputs: ``findings.json`` (versioned contract), ``findings.jsonl``, and the CSV files.
+
+Each is made as a stream of chunks, a batch of findings or rows at a time: at a million accounts no output is
+ever whole in memory (``auditor.outputs`` writes the chunks to their file as they come)."""
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import json
 import unicodedata
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 from auditor import __version__, jsonio
 from auditor.engine import AuditResult
-from auditor.model import to_jsonable
+from auditor.model import Finding, to_jsonable
 from auditor.rules import RULES
 from auditor.timeconv import to_iso
 from auditor.views import account_rows, person_rows
@@ -21,6 +25,7 @@ _FORMULA_CHARS = "=+-@"
 # Leading characters a spreadsheet may skip before reading "=": white space, NBSP, zero-width and BOM.
 _BLANKS = " \t\r\n\x0b\x0c\u00a0\u1680\u180e\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009" \
     "\u200a\u200b\u200c\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
+T = TypeVar("T")
 
 
 def csv_safe(value: Any) -> str:
@@ -46,7 +51,8 @@ def csv_safe(value: Any) -> str:
     return text
 
 
-def findings_document(result: AuditResult) -> dict[str, Any]:
+def findings_head(result: AuditResult) -> dict[str, Any]:
+    """findings.json without its findings (``"findings": None`` holds their place, last)."""
     return {
         "schema_version": FINDINGS_SCHEMA_VERSION,
         "tool": {"name": "identity-auditor", "version": __version__},
@@ -71,30 +77,34 @@ def findings_document(result: AuditResult) -> dict[str, Any]:
              "controls": [to_jsonable(c) for c in r.meta.controls]}
             for r in RULES.values()
         ],
-        "findings": [
-            {
-                "rule": f.rule, "severity": f.severity.value, "source": f.source,
-                "subject": {"type": f.subject.type, "id": f.subject.id, "name": f.subject.name,
-                            **({"username": f.subject.name} if f.subject.type == "account" else {})},
-                "message": f.message, "evidence": to_jsonable(f.evidence),
-                "controls": [to_jsonable(c) for c in f.controls], "excluded_by": f.excluded_by,
-                "accepted_by": f.accepted_by, "status": f.status,
-            }
-            for f in result.findings
-        ],
+        "findings": None,
     }
 
 
-def findings_json(result: AuditResult) -> bytes:
-    return jsonio.dumps(findings_document(result), indent=True)
+def finding_entry(finding: Finding) -> dict[str, Any]:
+    """One finding as findings.json and findings.jsonl write it."""
+    subject = finding.subject
+    return {
+        "rule": finding.rule, "severity": finding.severity.value, "source": finding.source,
+        "subject": {"type": subject.type, "id": subject.id, "name": subject.name,
+                    **({"username": subject.name} if subject.type == "account" else {})},
+        "message": finding.message, "evidence": to_jsonable(finding.evidence),
+        "controls": [to_jsonable(c) for c in finding.controls], "excluded_by": finding.excluded_by,
+        "accepted_by": finding.accepted_by, "status": finding.status,
+    }
 
 
-def findings_jsonl(result: AuditResult) -> bytes:
+def findings_json(result: AuditResult) -> Iterator[bytes]:
+    """The versioned findings document, written a batch of findings at a time."""
+    return jsonio.dumps_streamed(findings_head(result), {"findings": map(finding_entry, result.findings)})
+
+
+def findings_jsonl(result: AuditResult) -> Iterator[bytes]:
     """One finding per line for SIEM ingestion, each carrying the run it came from."""
-    document = findings_document(result)
-    stamp = {"run_id": document["run_id"], "as_of": document["as_of"], "organization": document["organization"],
-             "tool_version": __version__, "audit_complete": document["complete"]}
-    return b"".join(jsonio.dumps({**stamp, **finding}) + b"\n" for finding in document["findings"])
+    stamp = {"run_id": result.run_id, "as_of": to_iso(result.as_of), "organization": result.organization,
+             "tool_version": __version__, "audit_complete": result.complete}
+    for batch in batched(result.findings):
+        yield b"".join(jsonio.dumps({**stamp, **finding_entry(f)}) + b"\n" for f in batch)
 
 
 ACCOUNT_COLUMNS = (
@@ -104,12 +114,48 @@ ACCOUNT_COLUMNS = (
 )
 
 
-def _csv(header: tuple[str, ...], rows: list[list[Any]]) -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
+_ROWS_A_CHUNK = 256  # rows or findings converted and written together: a chunk is some 100 kilobytes
+
+
+def batched(items: Iterable[T]) -> Iterator[list[T]]:
+    """``items`` in lists of ``_ROWS_A_CHUNK``."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == _ROWS_A_CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _EncodedRows:
+    """Where csv.writer writes: each row as UTF-8 bytes, taken a batch at a time (a StringIO would hold the
+    batch as four bytes a character once one is outside Latin-1)."""
+
+    def __init__(self) -> None:
+        self.rows: list[bytes] = []
+
+    def write(self, text: str) -> int:
+        self.rows.append(text.encode("utf-8"))
+        return len(text)
+
+    def take(self) -> bytes:
+        data = b"".join(self.rows)
+        self.rows.clear()
+        return data
+
+
+def _csv(header: tuple[str, ...], rows: Iterable[Iterable[Any]]) -> Iterator[bytes]:
+    """UTF-8 with a BOM (Excel opens UTF-8 names correctly), CRLF, every cell through :func:`csv_safe`;
+    written a batch of rows at a time."""
+    sink = _EncodedRows()
+    writer = csv.writer(sink, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows([csv_safe(value) for value in row] for row in rows)
-    return buffer.getvalue().encode("utf-8-sig")  # BOM: Excel opens UTF-8 names correctly
+    yield codecs.BOM_UTF8 + sink.take()
+    for batch in batched(rows):
+        writer.writerows([csv_safe(value) for value in row] for row in batch)
+        yield sink.take()
 
 
 def _state(enabled: bool | None) -> str:
@@ -123,17 +169,17 @@ _TRISTATE = frozenset({"enabled", "password_never_expires", "mfa_registered"})
 PRICE_COLUMNS = ("monthly_cost", "currency")  # only when a source has a [sources.cost]
 
 
-def accounts_csv(result: AuditResult) -> bytes:
+def accounts_csv(result: AuditResult) -> Iterator[bytes]:
     columns = ACCOUNT_COLUMNS + (PRICE_COLUMNS if result.prices else ())
-    return _csv(columns, [[("unknown" if row[c] is None and c in _TRISTATE else row[c]) for c in columns]
-                          for row in account_rows(result)])
+    return _csv(columns, ([("unknown" if row[c] is None and c in _TRISTATE else row[c]) for c in columns]
+                          for row in account_rows(result)))
 
 
 PERSON_COLUMNS = ("person", "name", "directory_account", "directory_state", "departed_not_before", "departed_at",
                   "last_activity_anywhere", "enabled_accounts", "accounts", "findings")
 
 
-def people_csv(result: AuditResult) -> bytes:
+def people_csv(result: AuditResult) -> Iterator[bytes]:
     """One row per person; their accounts as "source:username (state, last use, linked by key)"."""
     rows = []
     for row in person_rows(result):
@@ -148,11 +194,11 @@ FINDING_COLUMNS = ("rule", "severity", "status", "source", "subject_type", "subj
                    "controls", "evidence")
 
 
-def findings_csv(result: AuditResult) -> bytes:
-    return _csv(FINDING_COLUMNS, [
+def findings_csv(result: AuditResult) -> Iterator[bytes]:
+    return _csv(FINDING_COLUMNS, (
         [f.rule, f.severity.value, f.status_note or "open", f.source,
          f.subject.type, f.subject.id, f.subject.name, f.message,
          "; ".join(f"{c.framework} {c.control}" for c in f.controls),
          json.dumps(to_jsonable(f.evidence), ensure_ascii=False, sort_keys=True)]
         for f in result.findings
-    ])
+    ))

@@ -7,7 +7,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 
@@ -38,11 +38,14 @@ LATEST = "latest"
 KEEP_RUNS = 3  # run directories kept in the output directory; the history keeps every run's evidence
 
 
-def publish_run(output_dir: Path, run_id: str, outputs: dict[str, bytes], commit: Callable[[], None]) -> None:
+Writer = Callable[[Path], Collection[str]]  # writes a set's files into the directory given; their names
+
+
+def publish_run(output_dir: Path, run_id: str, write: Writer, commit: Callable[[], None]) -> None:
     """Publish one run's outputs as one set: readers of ``output_dir`` see the previous set or this one whole.
 
-    The files are written into a private staging directory and renamed to ``runs/<run_id>``; ``commit``
-    (recording the run in the history) runs next, and only then is ``latest`` switched to the new directory
+    ``write`` writes the files into a private staging directory, renamed to ``runs/<run_id>`` when it is done;
+    ``commit`` (recording the run in the history) runs next, and only then is ``latest`` switched to the new directory
     with one atomic rename. ``output_dir/<name>`` are links to ``latest/<name>``, so the names users open
     never change. A run killed at any point leaves the previous set in place and its own staging directory,
     swept by the next run. Directories are created 0700 and files 0600: outputs carry personal data.
@@ -56,14 +59,14 @@ def publish_run(output_dir: Path, run_id: str, outputs: dict[str, bytes], commit
         with contextlib.suppress(OSError):
             stale_link.unlink()
     final = runs / run_id
-    write_set(final, outputs)
+    names = write_set(final, write)
     try:
         commit()
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
     _link(output_dir / LATEST, f"{RUNS}/{run_id}")
-    for name in outputs:
+    for name in names:
         _link(output_dir / name, f"{LATEST}/{name}")
     for entry in output_dir.iterdir():  # links to files the new set does not have (an old evidence zip)
         if entry.is_symlink() and not entry.exists():
@@ -76,25 +79,33 @@ def publish_run(output_dir: Path, run_id: str, outputs: dict[str, bytes], commit
             shutil.rmtree(old, ignore_errors=True)
 
 
-def write_set(directory: Path, files: dict[str, bytes]) -> None:
-    """Create ``directory`` holding ``files``, whole or not at all: written in a private staging directory
-    beside it (``.NAME.*.partial``, swept by the next run if killed) and renamed into place."""
+def write_set(directory: Path, files: dict[str, bytes] | Writer) -> Collection[str]:
+    """Create ``directory`` holding ``files`` (or what the writer writes), whole or not at all: written in a
+    private staging directory beside it (``.NAME.*.partial``, swept by the next run if killed) and renamed into
+    place. The files' names."""
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial", dir=directory.parent))  # 0700
     try:
-        for name, data in files.items():
-            _write_private(staging / name, data)
+        if isinstance(files, dict):
+            for name, data in files.items():
+                write_stream(staging / name, [data])
+            names: Collection[str] = list(files)
+        else:
+            names = files(staging)
         _fsync_directory(staging)
         os.rename(staging, directory)
         _fsync_directory(directory.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return names
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_stream(path: Path, chunks: Iterable[bytes]) -> None:
+    """Create ``path``, a new owner-only file, from ``chunks`` as they come; synced to disk before it returns."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+        for chunk in chunks:
+            handle.write(chunk)
         handle.flush()
         os.fsync(handle.fileno())
 

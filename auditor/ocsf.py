@@ -20,6 +20,7 @@ from typing import Any
 from auditor import __version__, jsonio
 from auditor.engine import AuditResult
 from auditor.evidence import control_index
+from auditor.exports import batched
 from auditor.model import Finding, Severity, to_jsonable
 from auditor.rules import RULES
 
@@ -33,8 +34,10 @@ _PASS, _WARNING, _FAIL = 1, 2, 3  # compliance status_id
 _COMPLIANCE_STATUS = {_PASS: "Pass", _WARNING: "Warning", _FAIL: "Fail"}
 
 
-def findings_ocsf(result: AuditResult) -> bytes:
-    return b"".join(jsonio.dumps(event) + b"\n" for event in ocsf_events(result))
+def findings_ocsf(result: AuditResult) -> Iterator[bytes]:
+    """One event a line, written a batch at a time."""
+    for events in batched(ocsf_events(result)):
+        yield b"".join(jsonio.dumps(event) + b"\n" for event in events)
 
 
 def ocsf_events(result: AuditResult) -> Iterator[dict[str, Any]]:

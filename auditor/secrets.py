@@ -7,6 +7,7 @@ import html
 import json
 import os
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -93,6 +94,29 @@ def scrub_bytes(data: bytes) -> bytes:
     if b"eyJ" in data:
         data = _JWT.sub(_MARK, data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
     return data
+
+
+_JWT_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-."
+
+
+def scrub_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """:func:`scrub_bytes` over a stream, without the whole of it in memory: a secret split between two chunks
+    is still found. A trailing run of token characters is kept back unread (a JWT has no length bound, and its
+    start alone would match); what comes before it is scrubbed, and its last bytes (one short of the longest
+    form, which a form could still be completing) are kept back with it, to be scrubbed again with the next
+    chunk."""
+    longest = max((len(form.encode("utf-8")) for form in _REGISTERED), default=1)
+    held = b""
+    for chunk in chunks:
+        data = held + chunk
+        run = len(data.rstrip(_JWT_ALPHABET))
+        scrubbed = scrub_bytes(data[:run])
+        cut = max(len(scrubbed) - (longest - 1), 0)
+        if cut:
+            yield scrubbed[:cut]
+        held = scrubbed[cut:] + data[run:]
+    if held:
+        yield scrub_bytes(held)
 
 
 class Redactor:

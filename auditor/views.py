@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from auditor.engine import AuditResult
@@ -16,15 +17,15 @@ def _enabled(verdict: AccountVerdict) -> bool | None:
     return None if verdict.state == "unknown" else verdict.usable
 
 
-def account_rows(result: AuditResult) -> list[dict[str, Any]]:
+def account_rows(result: AuditResult) -> Iterator[dict[str, Any]]:
+    """One row per account, in the inventory's order, made as they are read (the CSV export streams them)."""
     rules_by_account: dict[tuple[str, str], list[str]] = defaultdict(list)
     for finding in result.open_findings():
         if finding.subject.type == "account":
             rules_by_account[(finding.source, finding.subject.id)].append(finding.rule)
-    rows = []
     for account in result.inventory.accounts:
         verdict = result.verdicts.of(account)
-        rows.append({
+        row: dict[str, Any] = {
             "source": account.source, "id": account.id, "username": account.username,
             "display_name": account.display_name or "", "email": account.email or "",
             "kind": account.kind.value, "enabled": _enabled(verdict),
@@ -39,12 +40,12 @@ def account_rows(result: AuditResult) -> list[dict[str, Any]]:
             "password_policy": verdict.policy_name or "", "policy_strength": verdict.policy_strength,
             "groups": ";".join(account.groups),
             "findings": ";".join(sorted(rules_by_account.get((account.source, account.id), []))),
-        })
+        }
         if result.prices:  # empty cells: no price for this source, or this account's price is unknown
             price = result.prices.get(verdict_key(account.source, account.id))
-            rows[-1]["monthly_cost"] = "" if price is None else f"{price.monthly:.2f}"
-            rows[-1]["currency"] = "" if price is None else price.currency
-    return rows
+            row["monthly_cost"] = "" if price is None else f"{price.monthly:.2f}"
+            row["currency"] = "" if price is None else price.currency
+        yield row
 
 
 def person_rows(result: AuditResult) -> list[dict[str, Any]]:

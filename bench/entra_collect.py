@@ -62,7 +62,7 @@ def main() -> None:
             start = time.perf_counter()
             history = History(config.history_db)
             audit = run_audit(config, now, history)
-            outputs = [findings_json(audit), accounts_csv(audit), render_report(audit)]
+            outputs = [b"".join(findings_json(audit)), b"".join(accounts_csv(audit)), render_report(audit)]
             history.close()
             total = time.perf_counter() - start
             print(f"{'whole audit: collect, rules, three outputs':<46}{total:>10.2f}{total / floor:>10.1f}")

@@ -69,3 +69,17 @@ _MOMENTS = st.datetimes(timezones=st.just(UTC)) | st.none()
 def test_the_fast_converter_gives_the_generic_walks_values(account: Account) -> None:
     assert to_jsonable(account) == _generic(account)
     assert to_jsonable({AccountKind.HUMAN: (account, 1)}) == _generic({AccountKind.HUMAN: (account, 1)})
+
+
+@given(st.dictionaries(st.text(), _VALUES, max_size=4), st.lists(_VALUES, max_size=30),
+       st.lists(_VALUES, max_size=5), st.booleans(), st.integers(min_value=1, max_value=7))
+def test_a_streamed_document_is_the_same_bytes(document: dict[str, Any], first: list[Any], second: list[Any],
+                                               sort_keys: bool, batch: int) -> None:
+    """findings.json and inventory.json are written with their long lists streamed: the same bytes."""
+    try:
+        expected = jsonio.dumps({**document, "first": first, "second": second}, indent=True, sort_keys=sort_keys)
+    except UnicodeEncodeError:
+        return
+    chunks = list(jsonio.dumps_streamed(document, {"first": iter(first), "second": iter(second)},
+                                        sort_keys=sort_keys, batch=batch))
+    assert b"".join(chunks) == expected
