@@ -340,7 +340,7 @@ def prune_command(config_path: Path, keep_runs: int | None, keep_days: int | Non
         say(f"{config.history_db}: would remove {len(pruned.runs)} run(s): {', '.join(pruned.runs) or 'none'}")
     else:
         say(f"{config.history_db}: removed {len(pruned.runs)} run(s), {pruned.events} old change event(s); "
-            f"{pruned.rebased} snapshot(s) stored whole again")
+            f"{pruned.rebased} snapshot(s) stored whole again, and {pruned.rebased_events} run(s)' change events")
 
 
 @main.group("review")

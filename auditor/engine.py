@@ -339,5 +339,5 @@ def record(history: History, result: AuditResult, files: dict[str, bytes] | None
 
     changes = result.changes or RunChanges()
     history.record_run(result.run_record(), changes.snapshots, result.inventory.change_events, changes.source_states,
-                       files or {}, changes.departures, encode_result(result, changes.snapshots), changes.bases,
-                       rendered)
+                       files or {}, changes.departures, encode_result(result, changes.snapshots, events_apart=True),
+                       changes.bases, rendered, result.inventory.change_events)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from auditor import jsonio, snapshot_delta
+from auditor import jsonio, list_delta, snapshot_delta
 from auditor.model import (
     Account,
     ChangeAction,
@@ -36,7 +36,9 @@ from auditor.timeconv import from_iso8601, to_iso
 # 2: snapshots as deltas (base_run, depth); open findings in run_findings; outputs rendered again from the
 # stored result instead of kept as copies (run_outputs names them). Version 1 histories are read as they are.
 # 3: access-review campaigns, their packets and decisions (new tables only).
-SCHEMA_VERSION = 3
+# 4: a stored result's change events kept apart in run_events, as a delta from the previous run's (list_delta);
+# departed accounts compressed (rows written before stay text, and are read as such).
+SCHEMA_VERSION = 4
 MAX_DELTA_CHAIN = 30  # a snapshot more deltas away from a whole copy than this is stored whole
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,6 +70,9 @@ CREATE TABLE IF NOT EXISTS run_results (
 CREATE TABLE IF NOT EXISTS run_findings (
     run_id TEXT PRIMARY KEY REFERENCES runs(id), data BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS run_events (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id), data BLOB NOT NULL, base_run TEXT, depth INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS run_outputs (
     run_id TEXT PRIMARY KEY REFERENCES runs(id), names TEXT NOT NULL
 );
@@ -90,9 +95,11 @@ CREATE TABLE IF NOT EXISTS source_state (
 """
 
 
-# How a stored result names a source's accounts it left to the run's snapshot (see auditor.result_store).
+# How a stored result names a source's accounts it left to the run's snapshot, and its change events it left to
+# run_events (see auditor.result_store).
 SNAPSHOT_KEY = "from_snapshot"
-_SNAPSHOT_REFERENCE = f'"{SNAPSHOT_KEY}"'.encode()  # a key: inside a string value its quotes are escaped
+EVENTS_KEY = "from_run_events"
+_REFERENCES = (f'"{SNAPSHOT_KEY}"'.encode(), f'"{EVENTS_KEY}"'.encode())  # keys: in a string their quotes are escaped
 
 
 class HistoryError(Exception):
@@ -257,8 +264,9 @@ class History:
             rows = db.execute(
                 "SELECT missing_since, last_seen, account FROM departures WHERE source=? AND missing_since<?",
                 (source, to_iso(before))).fetchall()
-        return [DepartedAccount(account_from_jsonable(json.loads(r[2])), from_iso8601(r[0]) or before,
-                                from_iso8601(r[1]) if r[1] else None) for r in rows]
+        return [DepartedAccount(account_from_jsonable(jsonio.loads(zlib.decompress(r[2]) if isinstance(r[2], bytes)
+                                                                   else r[2])),  # text: written before schema 4
+                                from_iso8601(r[0]) or before, from_iso8601(r[1]) if r[1] else None) for r in rows]
 
     def snapshot_times(self, source: str, before: datetime) -> list[datetime]:
         """As-of times of the complete snapshots of ``source`` taken before ``before``, oldest first."""
@@ -280,13 +288,34 @@ class History:
         if row is None:
             return None
         data = zlib.decompress(row[0])
-        if _SNAPSHOT_REFERENCE not in data:
+        if not any(reference in data for reference in _REFERENCES):
             return data
         document = jsonio.loads(data)
-        for segment in document["result"]["inventory"]["accounts"]:
+        inventory = document["result"]["inventory"]
+        for segment in inventory["accounts"]:
             if segment.pop(SNAPSHOT_KEY, None):
                 segment["accounts"] = to_jsonable(self.snapshot_accounts(run_id, segment["source"]))
+        if isinstance(inventory.get("change_events"), dict) and inventory["change_events"].get(EVENTS_KEY):
+            inventory["change_events"] = jsonio.loads(b"[" + b",".join(self.run_events(run_id)) + b"]")
         return jsonio.dumps(document)
+
+    def run_events(self, run_id: str) -> list[bytes]:
+        """The change events a run's result holds, each as its stored JSON: from their whole copy and the deltas
+        back to it."""
+        blobs: list[bytes] = []
+        with self._reading() as db:
+            run: str | None = run_id
+            while run is not None:
+                row = db.execute("SELECT data, base_run FROM run_events WHERE run_id=?", (run,)).fetchone()
+                if row is None or len(blobs) > 10 * MAX_DELTA_CHAIN:
+                    raise HistoryError(f"{self.path}: the change events of run {run_id} are damaged "
+                                       f"(its base {run} is missing)")
+                blobs.append(row[0])
+                run = row[1]
+        events = list_delta.items_of(zlib.decompress(blobs.pop()))
+        while blobs:
+            events = list_delta.apply(events, zlib.decompress(blobs.pop()))
+        return events
 
     def rendered_outputs(self, run_id: str) -> list[str] | None:
         """Names of the files a run rendered from its result and did not store (None: it stored them all)."""
@@ -343,7 +372,7 @@ class History:
             removed = [run for run, _ in runs if run not in kept]
             if not removed or dry_run:
                 db.execute("ROLLBACK")
-                return Pruned(removed, 0, 0)
+                return Pruned(removed, 0, 0, 0)
             gone = json.dumps(removed)
             rebase = db.execute("SELECT run_id, source FROM snapshots WHERE base_run IN "
                                 "(SELECT value FROM json_each(?)) AND run_id NOT IN (SELECT value FROM json_each(?))",
@@ -352,6 +381,12 @@ class History:
                 whole = _blob(jsonio.dumps(self.snapshot_accounts(run, source)))
                 db.execute("UPDATE snapshots SET accounts=?, base_run=NULL, depth=0 WHERE run_id=? AND source=?",
                            (whole, run, source))
+            rebase_events = [r[0] for r in db.execute(
+                "SELECT run_id FROM run_events WHERE base_run IN (SELECT value FROM json_each(?)) "
+                "AND run_id NOT IN (SELECT value FROM json_each(?))", (gone, gone))]
+            for run in rebase_events:
+                db.execute("UPDATE run_events SET data=?, base_run=NULL, depth=0 WHERE run_id=?",
+                           (_blob(list_delta.whole(self.run_events(run))), run))
             for table in _PER_RUN_TABLES:  # names are constants
                 db.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))", (gone,))  # noqa: S608
             db.execute("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))", (gone,))
@@ -364,7 +399,7 @@ class History:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise HistoryError(f"{self.path}: cannot prune the history: {exc}") from None
-        return Pruned(removed, len(rebase), events)
+        return Pruned(removed, len(rebase), events, len(rebase_events))
 
     def compact(self) -> None:
         """Give the space of removed rows back to the file system (SQLite keeps it for reuse otherwise)."""
@@ -378,11 +413,14 @@ class History:
         states: dict[str, dict[str, str]] | None = None, files: dict[str, bytes] | None = None,
         departures: Iterable[DepartedAccount] = (), result: bytes | None = None,
         bases: dict[str, tuple[str, int, list[Account]]] | None = None, rendered: Iterable[str] = (),
+        result_events: list[ChangeEvent] | None = None,
     ) -> None:
         """Store a finished run atomically: all of it, or (if the process dies) none of it.
 
         ``bases``: for a source, the previous snapshot (run id, delta depth, accounts): this run's is stored as
-        the difference from it. ``rendered``: files of the run made from ``result`` and not kept as copies."""
+        the difference from it. ``rendered``: files of the run made from ``result`` and not kept as copies.
+        ``result_events``: the change events ``result`` left out (``EVENTS_KEY``), stored as the difference
+        from the latest run's."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             # Every text stored passes the redaction boundary (scrub): the history leaves the process too.
@@ -406,6 +444,8 @@ class History:
                 self._db.execute("INSERT INTO run_files VALUES (?, ?, ?)", (run.id, name, _blob(data)))
             if result is not None:  # the scored result: what every output of the run was rendered from
                 self._db.execute("INSERT INTO run_results VALUES (?, ?)", (run.id, _blob(result)))
+                if result_events is not None:
+                    self._record_run_events(run.id, result_events)
                 self._db.execute("INSERT INTO run_outputs VALUES (?, ?)", (run.id, json.dumps(sorted(rendered))))
             for source, state in (states or {}).items():
                 self._db.execute("INSERT INTO source_state VALUES (?, ?, ?, ?)",
@@ -414,7 +454,7 @@ class History:
             self._db.executemany(
                 "INSERT OR IGNORE INTO departures VALUES (?, ?, ?, ?, ?)",
                 [(d.account.source, d.account.id, to_iso(d.missing_since), to_iso(d.last_seen),
-                  _json(to_jsonable(d.account))) for d in departures],
+                  _blob(jsonio.dumps(d.account))) for d in departures],
             )
             self._db.executemany(
                 "INSERT OR IGNORE INTO change_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -427,6 +467,18 @@ class History:
                 self._db.execute("ROLLBACK")
             raise HistoryError(f"{self.path}: cannot record the run: {exc}") from None
 
+
+    def _record_run_events(self, run_id: str, events: list[ChangeEvent]) -> None:
+        """Inside record_run's transaction: ``events`` whole, or as the difference from the latest run's."""
+        items = [jsonio.dumps(event) for event in events]
+        latest = self._db.execute(
+            "SELECT e.run_id, e.depth FROM run_events e JOIN runs r ON r.id=e.run_id WHERE e.run_id<>? "
+            "ORDER BY r.as_of DESC, r.generated_at DESC LIMIT 1", (run_id,)).fetchone()
+        if latest is None or latest[1] >= MAX_DELTA_CHAIN:
+            stored, base, depth = list_delta.whole(items), None, 0
+        else:
+            stored, base, depth = list_delta.delta(self.run_events(latest[0]), items), latest[0], latest[1] + 1
+        self._db.execute("INSERT INTO run_events VALUES (?, ?, ?, ?)", (run_id, _blob(stored), base, depth))
 
     # ---- access reviews: kept for the life of the history, whatever retention prunes (they are evidence) ----
 
@@ -486,9 +538,11 @@ class Pruned:
     runs: list[str]  # ids of the runs removed
     rebased: int  # snapshots of kept runs stored whole again because the one they were a delta from went
     events: int  # change events removed (older than every kept run's look-back; disables and deletes stay)
+    rebased_events: int  # kept runs' lists of change events stored whole again, likewise
 
 
-_PER_RUN_TABLES = ("snapshots", "run_files", "run_results", "run_findings", "run_outputs", "source_state")
+_PER_RUN_TABLES = ("snapshots", "run_files", "run_results", "run_events", "run_findings", "run_outputs",
+                   "source_state")
 
 
 def _blob(data: bytes) -> bytes:

@@ -3,7 +3,8 @@
 JSON through :func:`auditor.model.to_jsonable`, read back by the dataclasses' own type hints, so a field
 added to the model is stored and restored without touching this module. The accounts are kept as segments, one
 a source in the inventory's order; a source the run also snapshotted names the snapshot instead of repeating
-its accounts (the history puts them back when it reads the result: ``History.run_result``).
+its accounts, and the run's change events are left to the list the history keeps beside the result, stored
+as a delta from the previous run's (the history puts both back when it reads the result: ``History.run_result``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from auditor import jsonio
 from auditor.engine import AuditResult
-from auditor.history import SNAPSHOT_KEY
+from auditor.history import EVENTS_KEY, SNAPSHOT_KEY
 from auditor.model import Account, to_jsonable
 from auditor.timeconv import from_iso8601
 
@@ -32,14 +33,18 @@ class StoredResultError(Exception):
     """The stored result cannot be read back (another format, or damaged)."""
 
 
-def encode_result(result: AuditResult, snapshots: Mapping[str, list[Account]] | None = None) -> bytes:
+def encode_result(result: AuditResult, snapshots: Mapping[str, list[Account]] | None = None, *,
+                  events_apart: bool = False) -> bytes:
     """The stored form. A source whose accounts are ``snapshots[source]`` (the same objects) is left to the
-    snapshot the history records with the run."""
+    snapshot the history records with the run; with ``events_apart``, the change events are left to the list
+    the history records beside the result (``History.record_run``'s ``result_events``)."""
     data = {f.name: to_jsonable(getattr(result, f.name)) for f in dataclasses.fields(AuditResult)
             if f.name not in ("changes", "inventory")}  # changes: recorded beside the result, not read by outputs
     inventory = result.inventory
     data["inventory"] = {f.name: to_jsonable(getattr(inventory, f.name)) for f in dataclasses.fields(inventory)
-                         if f.name != "accounts" and not f.name.startswith("_")}
+                         if f.name not in ("accounts", "change_events") and not f.name.startswith("_")}
+    data["inventory"]["change_events"] = ({EVENTS_KEY: True} if events_apart
+                                          else to_jsonable(inventory.change_events))
     segments = []
     for source, group in itertools.groupby(inventory.accounts, key=lambda a: a.source):
         accounts = list(group)
@@ -53,7 +58,7 @@ def encode_result(result: AuditResult, snapshots: Mapping[str, list[Account]] | 
 
 
 def decode_result(text: str | bytes) -> AuditResult:
-    """A result as ``History.run_result`` gives it (every segment's accounts in place)."""
+    """A result as ``History.run_result`` gives it (every segment's accounts and the change events in place)."""
     try:
         document = jsonio.loads(text)
         stored_format = document.get("format")
