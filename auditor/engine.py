@@ -335,9 +335,9 @@ def record(history: History, result: AuditResult, files: dict[str, bytes] | None
     """Write the run once: its scored result, snapshots, events, source states, departures, the files ``files``
     (those not made from the result), and the names of the files ``rendered`` from the result (made again from
     it when a bundle of the run is asked for)."""
-    from auditor.result_store import encode_result
+    from auditor.result_store import result_chunks
 
     changes = result.changes or RunChanges()
     history.record_run(result.run_record(), changes.snapshots, result.inventory.change_events, changes.source_states,
-                       files or {}, changes.departures, encode_result(result, changes.snapshots, events_apart=True),
+                       files or {}, changes.departures, result_chunks(result, changes.snapshots, events_apart=True),
                        changes.bases, rendered, result.inventory.change_events)

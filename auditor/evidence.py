@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from auditor import __version__, jsonio
 from auditor.config import Config, EvidenceSettings, redacted_config
 from auditor.engine import AuditResult
+from auditor.jsonio import Streamed
 from auditor.model import to_jsonable
 from auditor.review_outcomes import campaign_evidence
 from auditor.rules import RULES
@@ -66,8 +67,8 @@ def inventory_json(result: AuditResult) -> Iterator[bytes]:
     if result.pseudonymised:
         inventory["pseudonymised"] = True
     period = (e for e in result.inventory.change_events if result.period_start < e.at <= result.as_of)
-    return jsonio.dumps_streamed(inventory, {"accounts": result.inventory.accounts, "change_events": period},
-                                 sort_keys=True)
+    inventory.update(accounts=Streamed(result.inventory.accounts), change_events=Streamed(period))
+    return jsonio.dumps_streamed(inventory, indent=True, sort_keys=True)
 
 
 RESULT_FILES: dict[str, Callable[[AuditResult], Iterable[bytes]]] = {

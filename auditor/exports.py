@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from auditor import __version__, jsonio
 from auditor.engine import AuditResult
+from auditor.jsonio import Streamed
 from auditor.model import Finding, to_jsonable
 from auditor.rules import RULES
 from auditor.timeconv import to_iso
@@ -96,7 +97,8 @@ def finding_entry(finding: Finding) -> dict[str, Any]:
 
 def findings_json(result: AuditResult) -> Iterator[bytes]:
     """The versioned findings document, written a batch of findings at a time."""
-    return jsonio.dumps_streamed(findings_head(result), {"findings": map(finding_entry, result.findings)})
+    return jsonio.dumps_streamed({**findings_head(result), "findings": Streamed(map(finding_entry, result.findings))},
+                                 indent=True)
 
 
 def findings_jsonl(result: AuditResult) -> Iterator[bytes]:

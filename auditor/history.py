@@ -30,7 +30,7 @@ from auditor.model import (
     account_from_jsonable,
     to_jsonable,
 )
-from auditor.secrets import scrub_bytes, scrub_text
+from auditor.secrets import scrub_bytes, scrub_stream, scrub_text
 from auditor.timeconv import from_iso8601, to_iso
 
 # 2: snapshots as deltas (base_run, depth); open findings in run_findings; outputs rendered again from the
@@ -378,7 +378,7 @@ class History:
                                 "(SELECT value FROM json_each(?)) AND run_id NOT IN (SELECT value FROM json_each(?))",
                                 (gone, gone)).fetchall()
             for run, source in rebase:  # whole again, before its base goes
-                whole = _blob(jsonio.dumps(self.snapshot_accounts(run, source)))
+                whole = _blob(_whole(self.snapshot_accounts(run, source)))
                 db.execute("UPDATE snapshots SET accounts=?, base_run=NULL, depth=0 WHERE run_id=? AND source=?",
                            (whole, run, source))
             rebase_events = [r[0] for r in db.execute(
@@ -411,7 +411,7 @@ class History:
     def record_run(
         self, run: RunRecord, snapshots: dict[str, list[Account]], events: Iterable[ChangeEvent],
         states: dict[str, dict[str, str]] | None = None, files: dict[str, bytes] | None = None,
-        departures: Iterable[DepartedAccount] = (), result: bytes | None = None,
+        departures: Iterable[DepartedAccount] = (), result: bytes | Iterable[bytes] | None = None,
         bases: dict[str, tuple[str, int, list[Account]]] | None = None, rendered: Iterable[str] = (),
         result_events: list[ChangeEvent] | None = None,
     ) -> None:
@@ -434,7 +434,7 @@ class History:
                 base = (bases or {}).get(source)
                 change = (snapshot_delta.delta(base[2], accounts)
                           if base is not None and base[1] < MAX_DELTA_CHAIN else None)
-                stored, base_run, depth = ((jsonio.dumps(accounts), None, 0) if base is None or change is None
+                stored, base_run, depth = ((_whole(accounts), None, 0) if base is None or change is None
                                            else (jsonio.dumps(change), base[0], base[1] + 1))
                 self._db.execute(
                     "INSERT INTO snapshots (run_id, source, as_of, accounts, base_run, depth) "
@@ -545,8 +545,19 @@ _PER_RUN_TABLES = ("snapshots", "run_files", "run_results", "run_events", "run_f
                    "source_state")
 
 
-def _blob(data: bytes) -> bytes:
-    return zlib.compress(scrub_bytes(data), 6)
+def _blob(data: bytes | Iterable[bytes]) -> bytes:
+    """What the history stores: scrubbed, compressed; a stream is compressed as it comes."""
+    if isinstance(data, bytes):
+        return zlib.compress(scrub_bytes(data), 6)
+    compressor = zlib.compressobj(6)
+    parts = [compressor.compress(chunk) for chunk in scrub_stream(data)]
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+def _whole(accounts: list[Account]) -> Iterator[bytes]:
+    """A snapshot stored whole: its JSON a batch of accounts at a time."""
+    return jsonio.dumps_streamed(jsonio.Streamed(accounts))
 
 
 def _json(value: Any) -> str:

@@ -15,7 +15,7 @@ import itertools
 import operator
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -23,7 +23,8 @@ from typing import Any
 from auditor import jsonio
 from auditor.engine import AuditResult
 from auditor.history import EVENTS_KEY, SNAPSHOT_KEY
-from auditor.model import Account, to_jsonable
+from auditor.jsonio import Streamed
+from auditor.model import Account
 from auditor.timeconv import from_iso8601
 
 RESULT_FORMAT = 2  # 2: accounts in segments by source; since_previous. 1 is read too.
@@ -35,26 +36,36 @@ class StoredResultError(Exception):
 
 def encode_result(result: AuditResult, snapshots: Mapping[str, list[Account]] | None = None, *,
                   events_apart: bool = False) -> bytes:
-    """The stored form. A source whose accounts are ``snapshots[source]`` (the same objects) is left to the
+    """The stored form, whole (see :func:`result_chunks`)."""
+    return b"".join(result_chunks(result, snapshots, events_apart=events_apart))
+
+
+def result_chunks(result: AuditResult, snapshots: Mapping[str, list[Account]] | None = None, *,
+                  events_apart: bool = False) -> Iterator[bytes]:
+    """The stored form, in chunks: the findings, verdicts and accounts are written a batch at a time, never
+    converted whole. A source whose accounts are ``snapshots[source]`` (the same objects) is left to the
     snapshot the history records with the run; with ``events_apart``, the change events are left to the list
     the history records beside the result (``History.record_run``'s ``result_events``)."""
-    data = {f.name: to_jsonable(getattr(result, f.name)) for f in dataclasses.fields(AuditResult)
+    streamed: dict[str, Any] = {
+        "findings": Streamed(result.findings),
+        "verdicts": {"accounts": Streamed(result.verdicts.accounts), "policies": result.verdicts.policies}}
+    data = {f.name: streamed.get(f.name, getattr(result, f.name)) for f in dataclasses.fields(AuditResult)
             if f.name not in ("changes", "inventory")}  # changes: recorded beside the result, not read by outputs
     inventory = result.inventory
-    data["inventory"] = {f.name: to_jsonable(getattr(inventory, f.name)) for f in dataclasses.fields(inventory)
-                         if f.name not in ("accounts", "change_events") and not f.name.startswith("_")}
-    data["inventory"]["change_events"] = ({EVENTS_KEY: True} if events_apart
-                                          else to_jsonable(inventory.change_events))
-    segments = []
+    stored_inventory = {f.name: getattr(inventory, f.name) for f in dataclasses.fields(inventory)
+                        if f.name not in ("accounts", "change_events") and not f.name.startswith("_")}
+    stored_inventory["change_events"] = {EVENTS_KEY: True} if events_apart else Streamed(inventory.change_events)
+    segments: list[dict[str, Any]] = []
     for source, group in itertools.groupby(inventory.accounts, key=lambda a: a.source):
         accounts = list(group)
         snapshot = (snapshots or {}).get(source)
         if snapshot is not None and len(snapshot) == len(accounts) and all(map(operator.is_, snapshot, accounts)):
             segments.append({"source": source, SNAPSHOT_KEY: True})
         else:
-            segments.append({"source": source, "accounts": to_jsonable(accounts)})
-    data["inventory"]["accounts"] = segments
-    return jsonio.dumps({"format": RESULT_FORMAT, "result": data})
+            segments.append({"source": source, "accounts": Streamed(accounts)})
+    stored_inventory["accounts"] = segments
+    data["inventory"] = stored_inventory
+    return jsonio.dumps_streamed({"format": RESULT_FORMAT, "result": data})
 
 
 def decode_result(text: str | bytes) -> AuditResult:
