@@ -12,26 +12,48 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import orjson
 
 from auditor.model import to_jsonable
+from auditor.timeconv import to_iso
 
 
 def dumps(value: Any, *, indent: bool = False, sort_keys: bool = False) -> bytes:
     """``json.dumps(to_jsonable(value), ensure_ascii=False, ...)`` as UTF-8: indented by two spaces, or with
-    no spaces at all (``separators=(",", ":")``)."""
-    plain = to_jsonable(value)
+    no spaces at all (``separators=(",", ":")``).
+
+    Unsorted, orjson walks the model itself (dataclasses in field order without their private fields, enums by
+    value), handing back only times, which are written as ``to_jsonable`` writes them: at a million accounts the
+    Python walk was a third of the run. Sorted, the value is converted first: orjson sorts a dict's keys but
+    not a dataclass's fields."""
     option = (orjson.OPT_INDENT_2 if indent else 0) | (orjson.OPT_SORT_KEYS if sort_keys else 0)
     try:
+        data = (orjson.dumps(to_jsonable(value), option=option) if sort_keys
+                else orjson.dumps(value, default=_time, option=option | _NATIVE))
         # Copied to an exact-size object: orjson leaves its output in the buffer it grew, 4 KB for the smallest
         # value and 16 MB for half a megabyte, and a list of 100,000 small results held 400 MB.
-        return bytes(memoryview(orjson.dumps(plain, option=option)))
+        return bytes(memoryview(data))
     except orjson.JSONEncodeError:
-        text = json.dumps(plain, ensure_ascii=False, sort_keys=sort_keys,
+        text = json.dumps(to_jsonable(value), ensure_ascii=False, sort_keys=sort_keys,
                           **({"indent": 2} if indent else {"separators": (",", ":")}))
         return text.encode("utf-8")
+
+
+_NATIVE = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+
+def _time(value: Any) -> Any:
+    """What orjson hands back (``OPT_PASSTHROUGH_DATETIME``), converted as ``to_jsonable`` converts it."""
+    if isinstance(value, datetime):
+        return to_iso(value)
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 class Streamed:
