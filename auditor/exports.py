@@ -37,6 +37,8 @@ def csv_safe(value: Any) -> str:
     NFKC normalisation, and blanks include NBSP, zero-width spaces and a BOM. Our own numbers are not text
     a directory wrote, and stay numbers.
     """
+    if type(value) is str and value[:1].isascii() and value[:1].isalnum():
+        return value  # most cells: an ASCII letter or digit first is neither a blank nor a formula sign
     if value is None:
         return ""
     if isinstance(value, bool):
