@@ -386,7 +386,7 @@ class History:
                 "AND run_id NOT IN (SELECT value FROM json_each(?))", (gone, gone))]
             for run in rebase_events:
                 db.execute("UPDATE run_events SET data=?, base_run=NULL, depth=0 WHERE run_id=?",
-                           (_blob(list_delta.whole(self.run_events(run))), run))
+                           (zlib.compress(list_delta.whole(self.run_events(run)), 6), run))  # scrubbed: items
             for table in _PER_RUN_TABLES:  # names are constants
                 db.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))", (gone,))  # noqa: S608
             db.execute("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))", (gone,))
@@ -470,7 +470,9 @@ class History:
 
     def _record_run_events(self, run_id: str, events: list[ChangeEvent]) -> None:
         """Inside record_run's transaction: ``events`` whole, or as the difference from the latest run's."""
-        items = [jsonio.dumps(event) for event in events]
+        # Each event through the boundary on its own: the delta's own lines ("=0,1000") are structure, and a
+        # secret that happened to spell one must not be able to rewrite it.
+        items = [scrub_bytes(jsonio.dumps(event)) for event in events]
         latest = self._db.execute(
             "SELECT e.run_id, e.depth FROM run_events e JOIN runs r ON r.id=e.run_id WHERE e.run_id<>? "
             "ORDER BY r.as_of DESC, r.generated_at DESC LIMIT 1", (run_id,)).fetchone()
@@ -478,7 +480,8 @@ class History:
             stored, base, depth = list_delta.whole(items), None, 0
         else:
             stored, base, depth = list_delta.delta(self.run_events(latest[0]), items), latest[0], latest[1] + 1
-        self._db.execute("INSERT INTO run_events VALUES (?, ?, ?, ?)", (run_id, _blob(stored), base, depth))
+        self._db.execute("INSERT INTO run_events VALUES (?, ?, ?, ?)",
+                         (run_id, zlib.compress(stored, 6), base, depth))
 
     # ---- access reviews: kept for the life of the history, whatever retention prunes (they are evidence) ----
 

@@ -237,3 +237,31 @@ def test_a_history_written_before_schema_4_reads_as_it_was(tmp_path: Path) -> No
         assert history.departures("ad", AS_OF + timedelta(days=30)) == departed
     finally:
         history.close()
+
+
+def test_a_secret_cannot_rewrite_an_event_lists_structure(tmp_path: Path) -> None:
+    """The events go through the redaction boundary one by one; the delta's own lines are not text from anyone,
+    so a secret that happens to spell one ("=0,12") leaves the list readable, and is still removed from events."""
+    from auditor.history import RunRecord
+    from auditor.model import ChangeAction, ChangeEvent
+    from auditor.secrets import forget_secrets, register
+
+    events = [ChangeEvent("ad", AS_OF - timedelta(days=n), f"id-{n}", ChangeAction.CREATED, username=f"u{n}")
+              for n in range(12)]
+    leaking = replace(events[3], detail="token =0,12 in a description")
+    history = History(tmp_path / "history.sqlite")
+    try:
+        register("=0,12")
+        for week, listed in enumerate((events, events, [*events[:3], leaking, *events[4:]])):
+            run = RunRecord(f"r{week}", AS_OF + timedelta(days=7 * week), AS_OF, "0.1.0", True, [], {}, [])
+            history.record_run(run, {}, listed, result=b"{}", result_events=listed)
+        with sqlite3.connect(tmp_path / "history.sqlite") as db:
+            assert zlib.decompress(db.execute("SELECT data FROM run_events WHERE run_id='r1'").fetchone()[0]) \
+                == b"=0,12"  # the second week's list: one copy of the first's
+        assert [json.loads(item)["account_id"] for item in history.run_events("r1")] == [f"id-{n}" for n in range(12)]
+        third = [json.loads(item) for item in history.run_events("r2")]
+        assert [e["account_id"] for e in third] == [f"id-{n}" for n in range(12)]
+        assert third[3]["detail"] == "token [redacted] in a description"
+    finally:
+        forget_secrets()
+        history.close()
