@@ -294,13 +294,18 @@ def _identity_summary(result: AuditResult) -> dict[str, Any] | None:
 COMPRESS_ABOVE = 4_000_000
 
 
-def _report_data(value: Any, compress_above: int) -> tuple[Markup, bool]:
-    """The page's data element content, and whether it is compressed."""
-    text = script_json(value)
-    if len(text) <= compress_above:
-        return text, False
+def _report_data(accounts: Any, findings: Any, compress_above: int) -> tuple[Markup, Markup | None]:
+    """The page's data elements' content: one, the accounts and the findings as JSON; or, above the size, each
+    compressed on its own (the page reads the accounts first and the findings once the table is usable)."""
+    accounts_text, findings_text = script_json(accounts), script_json(findings)
+    if len(accounts_text) + len(findings_text) <= compress_above:
+        return script_json({"accounts": accounts, "findings": findings}), None
+    return _packed(f'{{"accounts":{accounts_text}}}'), _packed(findings_text)
+
+
+def _packed(text: str) -> Markup:
     packed = gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)  # mtime 0: the same bytes every time
-    return Markup(base64.b64encode(packed).decode("ascii")), True  # noqa: S704 - base64: no markup characters
+    return Markup(base64.b64encode(packed).decode("ascii"))  # noqa: S704 - base64: no markup characters
 
 
 def render_report(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) -> bytes:
@@ -332,8 +337,7 @@ def render_report(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) 
         })
     since_previous = _since_previous(result)
     trends = _kpi_trends(result)
-    report_data, compressed = _report_data({"accounts": _encode_accounts(result), "findings": findings_data},
-                                           compress_above)
+    report_data, findings_packed = _report_data(_encode_accounts(result), findings_data, compress_above)
     template = env.get_template("report.html.j2")
     html = template.render(
         csp=csp, css=Markup(css), js=Markup(js),  # noqa: S704 - our own package files, hashed into the CSP
@@ -348,6 +352,6 @@ def render_report(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) 
         exclusions=result.exclusions, accepted_risks=result.accepted_risks,
         activity_states=[s.value for s in ActivityState],
         frameworks=FRAMEWORKS,
-        report_data=report_data, report_compressed=compressed,
+        report_data=report_data, findings_data=findings_packed, report_compressed=findings_packed is not None,
     )
     return html.encode("utf-8")
