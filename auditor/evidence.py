@@ -8,7 +8,6 @@ import getpass
 import hashlib
 import io
 import json
-import os
 import platform
 import shutil
 import socket
@@ -85,10 +84,15 @@ def result_files(result: AuditResult) -> dict[str, bytes]:
 def rendered_again(result: AuditResult, names: Collection[str]) -> dict[str, bytes]:
     """The files ``names`` of a run whose history keeps them as its result, not as copies: made again from it,
     by the renderers the run used, to the same bytes."""
+    renderers = _renderers()
+    return {name: b"".join(renderers[name](result)) for name in names}
+
+
+def _renderers() -> dict[str, Callable[[AuditResult], Iterable[bytes]]]:
+    """Every file a bundle makes from a result: the outputs and the result's own files."""
     from auditor.outputs import RENDERERS
 
-    renderers = {**RENDERERS, **RESULT_FILES}
-    return {name: b"".join(renderers[name](result)) for name in names}
+    return {**RENDERERS, **RESULT_FILES}
 
 
 def pseudonymised_files(result: AuditResult, files: dict[str, bytes]) -> dict[str, bytes]:
@@ -110,12 +114,13 @@ def write_evidence(directory: Path, result: AuditResult, outputs: dict[str, Path
     """Write the run's bundle into ``directory`` beside ``outputs`` (the files the run wrote there), streamed:
     the result's own files, or with ``pseudonymise`` every file made again from the pseudonymised result, are
     written to a private scratch directory inside ``directory`` and zipped from disk."""
-    from auditor.outputs import RENDERERS, write_outputs
+    from auditor.fileio import private_file
+    from auditor.outputs import write_outputs
 
     target = directory / f"evidence-{result.run_id}.zip"
     with tempfile.TemporaryDirectory(prefix=".bundle-", dir=directory) as scratch:
         files: dict[str, Path | bytes] = {**outputs, **context}
-        renderers = {**RENDERERS, **RESULT_FILES}
+        renderers = _renderers()
         if pseudonymise:
             from auditor.pseudonymise import Pseudonymiser
 
@@ -124,11 +129,8 @@ def write_evidence(directory: Path, result: AuditResult, outputs: dict[str, Path
                      **{name: scrub_bytes(pseudonymiser.json_file(data)) for name, data in context.items()}}
         else:
             files.update(write_outputs(Path(scratch), result, list(RESULT_FILES), renderers))
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as stream:
+        with private_file(target) as stream:
             write_bundle(stream, files, signing_key=signing_key)
-            stream.flush()
-            os.fsync(stream.fileno())
     return target
 
 

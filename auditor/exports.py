@@ -10,11 +10,11 @@ import csv
 import json
 import unicodedata
 from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 from auditor import __version__, jsonio
 from auditor.engine import AuditResult
-from auditor.jsonio import Streamed
+from auditor.jsonio import Streamed, batched
 from auditor.model import Finding, to_jsonable
 from auditor.rules import RULES
 from auditor.timeconv import to_iso
@@ -26,7 +26,6 @@ _FORMULA_CHARS = "=+-@"
 # Leading characters a spreadsheet may skip before reading "=": white space, NBSP, zero-width and BOM.
 _BLANKS = " \t\r\n\x0b\x0c\u00a0\u1680\u180e\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009" \
     "\u200a\u200b\u200c\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
-T = TypeVar("T")
 
 
 def csv_safe(value: Any) -> str:
@@ -107,8 +106,7 @@ def findings_jsonl(result: AuditResult) -> Iterator[bytes]:
     """One finding per line for SIEM ingestion, each carrying the run it came from."""
     stamp = {"run_id": result.run_id, "as_of": to_iso(result.as_of), "organization": result.organization,
              "tool_version": __version__, "audit_complete": result.complete}
-    for batch in batched(result.findings):
-        yield b"".join(jsonio.dumps({**stamp, **finding_entry(f)}) + b"\n" for f in batch)
+    return jsonio.dumps_lines({**stamp, **finding_entry(f)} for f in result.findings)
 
 
 ACCOUNT_COLUMNS = (
@@ -116,21 +114,6 @@ ACCOUNT_COLUMNS = (
     "last_activity_at", "last_activity_attribute", "days_since_activity", "created_at", "password_last_set_at",
     "password_never_expires", "mfa_registered", "password_policy", "policy_strength", "groups", "findings",
 )
-
-
-_ROWS_A_CHUNK = 256  # rows or findings converted and written together: a chunk is some 100 kilobytes
-
-
-def batched(items: Iterable[T]) -> Iterator[list[T]]:
-    """``items`` in lists of ``_ROWS_A_CHUNK``."""
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == _ROWS_A_CHUNK:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class _EncodedRows:

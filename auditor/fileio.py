@@ -7,8 +7,9 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -100,14 +101,21 @@ def write_set(directory: Path, files: dict[str, bytes] | Writer) -> Collection[s
     return names
 
 
-def write_stream(path: Path, chunks: Iterable[bytes]) -> None:
-    """Create ``path``, a new owner-only file, from ``chunks`` as they come; synced to disk before it returns."""
+@contextlib.contextmanager
+def private_file(path: Path) -> Iterator[BinaryIO]:
+    """``path`` created, a new owner-only file, to write in the block; synced to disk when the block ends."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        for chunk in chunks:
-            handle.write(chunk)
+        yield handle
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def write_stream(path: Path, chunks: Iterable[bytes]) -> None:
+    """Create ``path``, a new owner-only file, from ``chunks`` as they come; synced to disk before it returns."""
+    with private_file(path) as handle:
+        for chunk in chunks:
+            handle.write(chunk)
 
 
 def _link(path: Path, target: str) -> None:

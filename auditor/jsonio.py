@@ -13,7 +13,7 @@ import json
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -56,6 +56,28 @@ def _time(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+BATCH = 256  # items converted and written together: a chunk is some 100 kilobytes
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def dumps_lines(items: Iterable[Any]) -> Iterator[bytes]:
+    """JSON Lines: each item compact on a line of its own, a batch of lines a chunk."""
+    for batch in batched(items):
+        yield b"".join(dumps(item) + b"\n" for item in batch)
+
+
 class Streamed:
     """A list, or a mapping, inside a document given to :func:`dumps_streamed`: written a batch at a time, never
     converted whole (an iterable is read once, as it is written)."""
@@ -65,7 +87,7 @@ class Streamed:
 
 
 def dumps_streamed(document: Any, *, indent: bool = False, sort_keys: bool = False,
-                   batch: int = 256) -> Iterator[bytes]:
+                   batch: int = BATCH) -> Iterator[bytes]:
     """``dumps(document, indent=..., sort_keys=...)``, the same bytes, in chunks, each :class:`Streamed` inside
     ``document`` (in its dicts and lists) written as the list or mapping it holds, ``batch`` items at a time.
 
@@ -96,31 +118,27 @@ def dumps_streamed(document: Any, *, indent: bool = False, sort_keys: bool = Fal
 
 def _streamed_items(streamed: Streamed, depth: int, indent: bool, sort_keys: bool, batch: int) -> Iterator[bytes]:
     items = streamed.items
-    mapping = isinstance(items, Mapping)
-    opening, closing = (b"{", b"}") if mapping else (b"[", b"]")
+    opening, closing = (b"{", b"}") if isinstance(items, Mapping) else (b"[", b"]")
     inner = b"\n" + b"  " * (depth + 1) if indent else b""
-    pairs: Iterable[Any] = (sorted(items.items()) if sort_keys else items.items()) if isinstance(items, Mapping) \
-        else items
-    pending: list[bytes] = []
-    written = False
-    for pair in pairs:
-        value = pair[1] if mapping else pair
-        encoded = dumps(value, indent=indent, sort_keys=sort_keys)
-        if indent:
-            encoded = encoded.replace(b"\n", inner)
-        if mapping:
-            encoded = dumps(pair[0]) + (b": " if indent else b":") + encoded
-        pending.append(inner + encoded)
-        if len(pending) >= batch:
-            yield (b"," if written else opening) + b",".join(pending)
-            written, pending = True, []
-    if pending:
-        yield (b"," if written else opening) + b",".join(pending)
-        written = True
-    if not written:
-        yield opening + closing
-    else:
-        yield (b"\n" + b"  " * depth if indent else b"") + closing
+
+    def value(item: Any) -> bytes:  # indented as a member at this depth
+        text = dumps(item, indent=indent, sort_keys=sort_keys)
+        return text.replace(b"\n", inner) if indent else text
+
+    def element(item: Any) -> bytes:
+        return inner + value(item)
+
+    def member(pair: tuple[str, Any]) -> bytes:
+        return inner + dumps(pair[0]) + (b": " if indent else b":") + value(pair[1])
+
+    parts: Iterable[bytes] = (
+        map(member, sorted(items.items()) if sort_keys else items.items()) if isinstance(items, Mapping)
+        else map(element, items))
+    first = True
+    for group in batched(parts, batch):
+        yield (opening if first else b",") + b",".join(group)
+        first = False
+    yield opening + closing if first else (b"\n" + b"  " * depth if indent else b"") + closing
 
 
 def loads(data: str | bytes) -> Any:

@@ -20,7 +20,6 @@ from typing import Any
 from auditor import __version__, jsonio
 from auditor.engine import AuditResult
 from auditor.evidence import control_index
-from auditor.exports import batched
 from auditor.model import Finding, Severity, to_jsonable
 from auditor.rules import RULES
 
@@ -36,8 +35,7 @@ _COMPLIANCE_STATUS = {_PASS: "Pass", _WARNING: "Warning", _FAIL: "Fail"}
 
 def findings_ocsf(result: AuditResult) -> Iterator[bytes]:
     """One event a line, written a batch at a time."""
-    for events in batched(ocsf_events(result)):
-        yield b"".join(jsonio.dumps(event) + b"\n" for event in events)
+    return jsonio.dumps_lines(ocsf_events(result))
 
 
 def ocsf_events(result: AuditResult) -> Iterator[dict[str, Any]]:
