@@ -44,6 +44,9 @@ def resolve_secret(what: str, env_name: str | None, file_path: Path | None) -> s
 # whatever field a server echoes a credential into, the boundary (scrub_text / scrub_bytes) removes it from
 # everything that leaves: outputs, evidence files, the history, stderr.
 _REGISTERED: set[str] = set()
+# The forms longest first (a form inside a longer one must not break it up first), as text and as UTF-8: made
+# when the registry changes, not on every scrub (the history scrubs each change event on its own).
+_LONGEST_FIRST: list[tuple[str, bytes]] = []
 _MARK = "[redacted]"
 # A JWS compact serialisation (RFC 7515 7.1): signed client assertions msal builds inside itself, and access
 # tokens. No output has a reason to carry one.
@@ -69,17 +72,24 @@ def register(secret: str) -> None:
     """Remember ``secret`` (and its encodings) for the process-wide boundary."""
     if len(secret) >= 4:  # shorter strings would shred ordinary text
         _REGISTERED.update(encodings(secret))
+        _order()
 
 
 def forget_secrets() -> None:
     """Empty the registry: for a process that runs one audit after another (and for tests), so one audit's
     secrets do not redact another's outputs. The CLI runs one audit per process and never needs it."""
     _REGISTERED.clear()
+    _order()
+
+
+
+def _order() -> None:
+    _LONGEST_FIRST[:] = [(form, form.encode("utf-8")) for form in sorted(_REGISTERED, key=len, reverse=True)]
 
 
 def scrub_text(text: str) -> str:
     """``text`` with every registered secret form, and any JWT, replaced."""
-    for form in sorted(_REGISTERED, key=len, reverse=True):
+    for form, _ in _LONGEST_FIRST:
         if form in text:
             text = text.replace(form, _MARK)
     return _JWT.sub(_MARK, text) if "eyJ" in text else text
@@ -87,8 +97,7 @@ def scrub_text(text: str) -> str:
 
 def scrub_bytes(data: bytes) -> bytes:
     """The same, on bytes as written (UTF-8 text files; zip files are scrubbed before they are built)."""
-    for form in sorted(_REGISTERED, key=len, reverse=True):
-        encoded = form.encode("utf-8")
+    for _, encoded in _LONGEST_FIRST:
         if encoded in data:
             data = data.replace(encoded, _MARK.encode())
     if b"eyJ" in data:
@@ -105,7 +114,7 @@ def scrub_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
     start alone would match); what comes before it is scrubbed, and its last bytes (one short of the longest
     form, which a form could still be completing) are kept back with it, to be scrubbed again with the next
     chunk."""
-    longest = max((len(form.encode("utf-8")) for form in _REGISTERED), default=1)
+    longest = max((len(encoded) for _, encoded in _LONGEST_FIRST), default=1)
     held = b""
     for chunk in chunks:
         data = held + chunk
