@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from auditor import jsonio
@@ -95,3 +95,12 @@ def test_a_streamed_document_is_the_same_bytes(document: dict[str, Any], items: 
         return
     chunks = list(jsonio.dumps_streamed(streamed, indent=indent, sort_keys=sort_keys, batch=batch))
     assert b"".join(chunks) == expected
+
+
+@given(st.integers(min_value=-(2**70), max_value=2**70), st.integers(min_value=0, max_value=1 << 25))
+@example(-(2**63) - 1, (1 << 24) - 10).via("a number across the first slice's end")
+@example(2**64, (1 << 24) - 10).via("a number across the first slice's end")
+def test_integers_beyond_64_bits_read_back_whole(value: int, padding: int) -> None:
+    """orjson reads them as floats; jsonio.loads finds them (also across the slices it scans) and keeps them."""
+    data = b"[" + b" " * padding + str(value).encode() + b"]"
+    assert jsonio.loads(data) == [value]
