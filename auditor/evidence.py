@@ -72,7 +72,10 @@ def inventory_json(result: AuditResult) -> Iterator[bytes]:
 
 RESULT_FILES: dict[str, Callable[[AuditResult], Iterable[bytes]]] = {
     INVENTORY: inventory_json,
-    "controls.json": lambda result: [_json(control_index(result))],
+    # Each control's findings written a batch at a time: they are every finding again, under each control.
+    "controls.json": lambda result: jsonio.dumps_streamed(
+        [{name: jsonio.Streamed(value) if name.endswith("_findings") else value for name, value in entry.items()}
+         for entry in control_index(result)], indent=True, sort_keys=True),
 }
 
 
@@ -154,12 +157,12 @@ def control_index(result: AuditResult) -> list[dict[str, Any]]:
             entry["rules"].append(rule_id)
             entry["population"][rule.meta.examines] = examined[rule.meta.examines]
     for finding in result.findings:
+        # One summary a finding, listed under each of its controls: a copy a control took gigabytes at scale.
+        summary = {"rule": finding.rule, "severity": finding.severity.value, "source": finding.source,
+                   "subject": finding.subject.name, "message": finding.message, "status": finding.status,
+                   "status_note": finding.status_note}
         for control in finding.controls:
-            entry = index[(control.framework, control.control)]
-            entry[f"{finding.status}_findings"].append({
-                "rule": finding.rule, "severity": finding.severity.value, "source": finding.source,
-                "subject": finding.subject.name, "message": finding.message, "status": finding.status,
-                "status_note": finding.status_note})
+            index[(control.framework, control.control)][f"{finding.status}_findings"].append(summary)
     return sorted(index.values(), key=lambda e: (e["framework"], e["control"]))
 
 

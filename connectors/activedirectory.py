@@ -294,11 +294,11 @@ def _privileged_group_label(dn: str, sid: str | None, extra: set[str]) -> str | 
 
 
 def _resultant_pso(
-    entry: DirectoryEntry, groups: set[str], psos: Sequence[tuple[PasswordPolicy, str]],
+    account_dn: str, groups: set[str], psos: Sequence[tuple[PasswordPolicy, str]],
 ) -> str | None:
     """MS-ADTS 3.1.1.4.5.36 for exports without msDS-ResultantPSO: direct links beat group links;
     then lowest precedence; ties go to the smallest objectGUID."""
-    dn = dn_key(entry.dn)
+    dn = dn_key(account_dn)
     direct = [(p, g) for p, g in psos if dn in {dn_key(a) for a in p.applies_to}]
     via_group = [(p, g) for p, g in psos if groups & {dn_key(a) for a in p.applies_to}]
     candidates = direct or via_group
@@ -308,17 +308,67 @@ def _resultant_pso(
     return best[0].id
 
 
+_ACCOUNT_CLASSES = {"user", "computer", "msds-managedserviceaccount", "msds-groupmanagedserviceaccount"}
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An account mapped from its own entry, waiting for what needs the whole export: its groups' closure
+    (privilege, the PSO that applies). Holds the few values of the entry that needs, not the entry."""
+
+    account: Account
+    dn: str
+    member_of: tuple[str, ...]
+    primary_group: int | None
+    admin_count: int | None
+    resultant_pso: str | None
+
+
 def map_active_directory(
-    source: str, entries: Sequence[DirectoryEntry], options: AdOptions | None = None,
+    source: str, entries: Iterable[DirectoryEntry], options: AdOptions | None = None,
 ) -> DirectoryInventory:
+    """One pass over ``entries`` (a stream: an export of a million accounts is never held whole). Each account
+    is mapped from its own entry as it comes; the domain head, PSOs, groups and tombstones are kept, and what
+    needs them all (group closure, privilege, the governing policy) is settled once the last entry is read."""
     options = options or AdOptions()
     result = DirectoryInventory()
-    problems = ValueProblems()
-    domain_entry = next((e for e in entries if "domaindns" in e.object_classes()), None)
+    problems = ValueProblems()  # the export's own objects: domain head, PSOs, groups (listed first)
+    account_problems = ValueProblems()
+    domain_entry: DirectoryEntry | None = None
+    pso_entries: list[DirectoryEntry] = []
+    group_entries: list[DirectoryEntry] = []
+    deleted_entries: list[DirectoryEntry] = []
+    pending: list[_Pending] = []
+    group_dns: dict[str, str] = {}  # one string a group DN, shared by every member's entry
+    has_logon_data = False
+
+    def read_account(entry: DirectoryEntry) -> _Pending:
+        # Mapped as if the export had logon data; corrected below when no account has any.
+        account = _map_account(source, entry, account_problems, options, True)
+        return _Pending(
+            account, entry.dn, tuple(group_dns.setdefault(g, g) for g in entry.texts("memberOf")),
+            entry.integer("primaryGroupID", account_problems), entry.integer("adminCount", account_problems),
+            entry.text("msDS-ResultantPSO"))
+
+    for entry in entries:
+        classes = entry.object_classes()
+        if domain_entry is None and "domaindns" in classes:
+            domain_entry = entry
+        if "msds-passwordsettings" in classes:
+            pso_entries.append(entry)
+        if "group" in classes:
+            group_entries.append(entry)
+        if "isdeleted" in entry.attributes:
+            deleted_entries.append(entry)
+        elif classes & _ACCOUNT_CLASSES:
+            # An export taken without the logon attributes says nothing about activity; never read it as "never".
+            has_logon_data = has_logon_data or entry.has("lastLogonTimestamp") or entry.has("lastLogon")
+            # One entry that breaks the mapping is listed as unreadable; the others are audited.
+            pending.extend(account_problems.map_each((entry,), read_account))
+
     domain_policy = domain_policy_from_entry(source, domain_entry, problems) if domain_entry else None
     if domain_policy:
         result.policies.append(domain_policy)
-    pso_entries = [e for e in entries if "msds-passwordsettings" in e.object_classes()]
     psos = [(pso_from_entry(source, e, problems), guid_to_string(e.first("objectGUID") or b""))
             for e in pso_entries]
     result.policies.extend(p for p, _ in psos)
@@ -328,20 +378,17 @@ def map_active_directory(
             domain_sid = sid_to_string(domain_entry.first("objectSid") or b"")
         except ValueError:
             pass
-    group_graph = _Groups([e for e in entries if "group" in e.object_classes()], problems)
+    group_graph = _Groups(group_entries, problems)
+    problems.extend(account_problems)
     extra_priv = {g.casefold() for g in options.extra_privileged_groups}
     extra_priv |= {dn_key(g) for g in options.extra_privileged_groups if "=" in g}
-    account_entries = [
-        e for e in entries
-        if e.object_classes() & {"user", "computer", "msds-managedserviceaccount", "msds-groupmanagedserviceaccount"}
-        and "isdeleted" not in e.attributes
-    ]
-    # An export taken without the logon attributes says nothing about activity; never read it as "never".
-    has_logon_data = any(e.has("lastLogonTimestamp") or e.has("lastLogon") for e in account_entries)
-    def add_account(entry: DirectoryEntry) -> None:
-        account = _map_account(source, entry, problems, options, has_logon_data)
-        direct_groups = {dn_key(g): g for g in entry.texts("memberOf")}
-        primary = entry.integer("primaryGroupID", problems)
+
+    def settle(item: _Pending) -> None:
+        account = item.account
+        if not has_logon_data:
+            account.activity_known, account.last_activity_at = False, None
+            account.activity_unknown_reason = "export has no lastLogonTimestamp or lastLogon values"
+        direct_groups = {dn_key(g): g for g in item.member_of}
         all_groups = group_graph.closure(direct_groups.values())
         account.groups = sorted({rdn_value(g) for g in direct_groups.values()})
         for key in sorted(all_groups):
@@ -350,13 +397,15 @@ def map_active_directory(
             if label:
                 how = "member" if key in direct_groups else "nested member"
                 account.privilege_evidence.append(f"{how} of {label}")
+        primary = item.primary_group
         if primary is not None and domain_sid and primary in PRIVILEGED_DOMAIN_RIDS:
             account.privilege_evidence.append(f"primary group {PRIVILEGED_DOMAIN_RIDS[primary]}")
         account.privileged = bool(account.privilege_evidence)
-        if entry.integer("adminCount", problems) == 1:
+        if item.admin_count == 1:
             # SDProp never clears adminCount: it is evidence of past privilege, not proof of current.
             account.privilege_evidence.append("adminCount=1")
-        account.password_policy_id = _policy_for(entry, account, all_groups, psos, domain_policy)
+        account.password_policy_id = _policy_for(item.dn, item.resultant_pso, account, all_groups, psos,
+                                                 domain_policy)
         result.accounts.append(account)
         if account.created_at is not None:
             result.change_events.append(ChangeEvent(
@@ -364,9 +413,9 @@ def map_active_directory(
                 action=ChangeAction.CREATED, detail="whenCreated",
             ))
 
-    # One entry that breaks the mapping is listed as unreadable; the others are audited.
-    problems.map_each(account_entries, add_account)
-    for entry in entries:
+    problems.map_each(pending, settle)  # a failure is listed under the entry's DN
+    del pending
+    for entry in deleted_entries:
         if (entry.text("isDeleted") or "").upper() == "TRUE" and entry.has("whenChanged"):
             when = _generalized(entry, "whenChanged", problems)
             if when:
@@ -391,15 +440,14 @@ def map_active_directory(
 
 
 def _policy_for(
-    entry: DirectoryEntry, account: Account, groups: set[str],
+    dn: str, resultant: str | None, account: Account, groups: set[str],
     psos: Sequence[tuple[PasswordPolicy, str]], domain_policy: PasswordPolicy | None,
 ) -> str | None:
     if account.kind == AccountKind.MACHINE:
         return None  # machine passwords are generated; no user-chosen password to rate
-    resultant = entry.text("msDS-ResultantPSO")
     if resultant:
         return dn_key(resultant)
-    computed = _resultant_pso(entry, groups, psos)
+    computed = _resultant_pso(dn, groups, psos)
     if computed:
         return computed
     return domain_policy.id if domain_policy else None

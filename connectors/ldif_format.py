@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from connectors.dn import dn_key
 from connectors.values import ValueProblems
@@ -77,20 +77,26 @@ class DirectoryEntry:
         return {v.lower() for v in self.texts("objectClass")}
 
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 24  # a streamed export is read this much at a time (16 MB)
+
+
 def _decode(data: bytes, warnings: list[str]) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", "replace")
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    data = data.removeprefix(_UTF8_BOM)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        # Old ldifde writes ANSI code page text; Latin-1 never fails and keeps ASCII intact, but non-ASCII
-        # names may read wrongly: say where.
-        line = data.count(b"\n", 0, exc.start) + 1
-        warnings.append(f"line {line}: not UTF-8 (byte 0x{data[exc.start]:02x}); the file is read as Latin-1 "
-                        "(ldifde's ANSI output): non-ASCII names may be shown wrongly")
+        _not_utf8(warnings, data.count(b"\n", 0, exc.start) + 1, data[exc.start])
         return data.decode("latin-1")
+
+
+def _not_utf8(warnings: list[str], line: int, byte: int) -> None:
+    # Old ldifde writes ANSI code page text; Latin-1 never fails and keeps ASCII intact, but non-ASCII
+    # names may read wrongly: say where.
+    warnings.append(f"line {line}: not UTF-8 (byte 0x{byte:02x}); the file is read as Latin-1 "
+                    "(ldifde's ANSI output): non-ASCII names may be shown wrongly")
 
 
 def _physical_lines(text: str) -> Iterator[str]:
@@ -102,13 +108,77 @@ def _physical_lines(text: str) -> Iterator[str]:
     yield text[start:]
 
 
-def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+class _Text:
+    """The physical lines of an export, and whether its text ends with a line end (known once they are read)."""
+
+    def __init__(self, lines: Iterator[str], ends_with_newline: Callable[[], bool]) -> None:
+        self.lines, self.ends_with_newline = lines, ends_with_newline
+
+
+def _whole_text(data: bytes, warnings: list[str]) -> _Text:
+    text = _decode(data, warnings)
+    return _Text(_physical_lines(text), lambda: text.endswith("\n"))
+
+
+def _streamed_text(stream: BinaryIO, warnings: list[str], chunk_size: int) -> _Text:
+    """The lines of an export read from ``stream`` a chunk at a time, decoded as :func:`_decode` decodes the
+    whole file (the file is checked for UTF-8 first, in one pass that keeps nothing)."""
+    start = stream.tell()
+    if stream.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # ldifde -u: UTF-16 is read whole, as before
+        stream.seek(start)
+        return _whole_text(stream.read(), warnings)
+    stream.seek(start)
+    if stream.read(3) != _UTF8_BOM:
+        stream.seek(start)
+    body = stream.tell()
+    encoding = "utf-8" if _valid_utf8(stream, warnings, chunk_size) else "latin-1"
+    stream.seek(body)
+    last_byte = bytearray()
+
+    def lines() -> Iterator[str]:
+        carried: list[bytes] = []  # the unfinished line: a chunk without a line end is kept, not re-copied
+        while chunk := stream.read(chunk_size):
+            last_byte[:] = chunk[-1:]
+            cut = chunk.rfind(b"\n") + 1
+            if not cut:
+                carried.append(chunk)
+                continue
+            # A line end is one byte in UTF-8 and Latin-1, never inside a character: pieces decode alone.
+            yield from _physical_lines(b"".join([*carried, chunk[:cut - 1]]).decode(encoding))
+            carried = [chunk[cut:]]
+        yield b"".join(carried).decode(encoding)
+
+    return _Text(lines(), lambda: last_byte == b"\n")
+
+
+def _valid_utf8(stream: BinaryIO, warnings: list[str], chunk_size: int) -> bool:
+    """Whether the rest of ``stream`` is UTF-8; if not, warn as :func:`_decode` does. Reads it once."""
+    carried, lines = b"", 0
+    while True:
+        chunk = stream.read(chunk_size)
+        data = carried + chunk
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if chunk and exc.reason == "unexpected end of data":  # a character cut by the chunk's end
+                carried = data[exc.start:]
+                lines += data.count(b"\n", 0, exc.start)
+                continue
+            _not_utf8(warnings, lines + data.count(b"\n", 0, exc.start) + 1, data[exc.start])
+            return False
+        if not chunk:
+            return True
+        carried = b""
+        lines += data.count(b"\n")
+
+
+def _logical_lines(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
     """Unfold continuation lines; yield (first physical line number, logical line). '' separates records."""
     current: str | None = None
     start = 0
     # RFC 2849: SEP = CR LF / LF. str.splitlines() would also break on VT, FF, FS/GS/RS, NEL, U+2028/9,
     # which values may contain: "displayName: Alice<FF>isDeleted: TRUE" must stay one value.
-    for number, raw in enumerate((line.removesuffix("\r") for line in _physical_lines(text)), start=1):
+    for number, raw in enumerate((line.removesuffix("\r") for line in lines), start=1):
         if raw.startswith(" ") and current is not None:
             current += raw[1:]
             continue
@@ -119,9 +189,9 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
         yield start, current
 
 
-def _records(text: str) -> Iterator[list[tuple[int, str]]]:
+def _records(lines: Iterator[str]) -> Iterator[list[tuple[int, str]]]:
     record: list[tuple[int, str]] = []
-    for number, line in _logical_lines(text):
+    for number, line in _logical_lines(lines):
         if line.startswith("#"):
             continue
         if line.strip() == "":
@@ -152,9 +222,10 @@ def _split(number: int, line: str) -> tuple[str, bytes | None, str]:
 
 
 def read_ldif(
-    data: bytes, warnings: list[str], incomplete: list[str] | None = None,
+    data: bytes | BinaryIO, warnings: list[str], incomplete: list[str] | None = None, *, chunk_size: int = _CHUNK,
 ) -> Iterator[DirectoryEntry]:
-    """Yield the content records of an LDIF file; append a warning for everything skipped.
+    """Yield the content records of an LDIF file (its bytes, or a binary stream read a chunk at a time); append
+    a warning for everything skipped.
 
     With ``incomplete``, a record that cannot be read, a second record with the same DN, and a last record cut
     off (no line end after it: a truncated export) are listed there and not audited; the rest is read. Without
@@ -163,12 +234,12 @@ def read_ldif(
     ``ldapsearch`` without ``-LLL`` ends its output with a result record (``search: 2`` / ``result: 0 Success``);
     it is read, not audited, and a result other than 0 (``4 Size limit exceeded``) goes to ``incomplete``:
     the export stopped short."""
-    text = _decode(data, warnings)
+    text = _whole_text(data, warnings) if isinstance(data, bytes) else _streamed_text(data, warnings, chunk_size)
     skipped_changes = 0
     seen: set[str] = set()
-    for index, (record, last) in enumerate(_with_last(_records(text))):  # one record in memory at a time
+    for index, (record, last) in enumerate(_with_last(_records(text.lines))):  # one record in memory at a time
         try:
-            if last and not text.endswith("\n") and not record[0][1].lower().startswith(("search:", "version:")):
+            if last and not text.ends_with_newline() and not record[0][1].lower().startswith(("search:", "version:")):
                 raise LdifError(f"line {record[0][0]}: the file ends inside this record (a truncated export)")
             entry = _entry(index, record, warnings, incomplete)
         except LdifError as exc:

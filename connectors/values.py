@@ -54,6 +54,15 @@ class ValueProblems:
     def bad_record(self, record: str, reason: str) -> None:
         self.bad_records.append(f"{record}: {reason}")
 
+    def extend(self, other: ValueProblems) -> None:
+        """Add ``other``'s problems after these: what was met in another part of the same source."""
+        self.unreadable += other.unreadable
+        self.bad_records += other.bad_records
+        for attribute, count in other.absent.items():
+            self.absent[attribute] += count
+            self._absent_first[attribute] = (self._absent_first[attribute] + other._absent_first[attribute])[:3]
+            self._absent_meaning[attribute] = other._absent_meaning[attribute]
+
     def partial_error(self, *others: str | None) -> str | None:
         """What makes the source partial: records skipped because they could not be read, and ``others``."""
         parts = [o for o in others if o]

@@ -129,6 +129,29 @@ def test_pso_precedence_tie_goes_to_smallest_guid() -> None:
     assert (accounts["a"].password_policy_id or "").startswith("cn=smaller,")
 
 
+def test_mapping_in_one_pass_does_not_depend_on_where_groups_and_policies_are() -> None:
+    # The export is read as a stream, accounts mapped as they come: users written before the groups that make
+    # them privileged and the PSOs that govern them, and without the domain head first, map as in file order.
+    alice = f"CN=Alice,{PEOPLE}"
+    users = [user("Alice", "alice", 512, 1, f"lastLogonTimestamp: {filetime(LOGON)}", member_of=(IT,)),
+             user("Bob", "bob", 512, 2, "primaryGroupID: 512", "adminCount: 1", member_of=(CONTRACTORS,)),
+             user("Carol", "carol", 512, 3, "pwdLastSet: soon")]
+    others = [domain_head(), group("Domain Admins", 512, members=(IT,)), group("IT Admins", 1200, member_of=(DA,)),
+              group("Contractors", 1300), pso("Direct", 50, 8, True, (alice,), guid_n=9),
+              pso("ViaGroup", 10, 6, False, (CONTRACTORS,), guid_n=7)]
+    first, _ = mapped(*others, *users)
+    last = map_active_directory("ad", iter(read_ldif(ldif(*users, *others), [])))
+    assert last.accounts == first.accounts and last.change_events == first.change_events
+    assert last.policies == first.policies
+    assert last.warnings == first.warnings and any("carol" in w.lower() for w in last.warnings)
+    accounts = {a.username: a for a in last.accounts}
+    assert "nested member of Domain Admins" in accounts["alice"].privilege_evidence
+    assert accounts["bob"].privilege_evidence == ["primary group Domain Admins", "adminCount=1"]
+    assert (accounts["alice"].password_policy_id or "").startswith("cn=direct,")
+    assert (accounts["bob"].password_policy_id or "").startswith("cn=viagroup,")
+    assert accounts["bob"].activity_known and accounts["bob"].last_activity_at is None  # the export has logons
+
+
 def test_kinds_tombstones_and_creation_events() -> None:
     records = [
         user("Svc", "svc-sql", 66048, 1),

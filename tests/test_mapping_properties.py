@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -184,6 +185,33 @@ def test_ldif_reader_raises_only_ldif_errors(data: bytes) -> None:
         list(read_ldif(data, [], []))
     except LdifError:
         pass
+
+
+_LDIF_PIECES = st.sampled_from([
+    b"dn: CN=A,DC=x\n", b"dn: CN=B,DC=x\r\n", b"cn: A\n", b" folded\n", b"\n", b"\r\n", b"# note\n",
+    b"version: 1\n", b"objectClass: user\n", b"sAMAccountName:: YWxpY2U=\n", b"changetype: add\n",
+    b"mail:< file:///etc/passwd\n", b"displayName: Zo\xc3\xab\n", b"displayName: Zo\xeb\n", b"\xef\xbb\xbf",
+    b"\xff\xfe", b"search: 2\nresult: 4 Size limit exceeded\n", b"\xe6\x9d", b"\x8e\n", b"noline",
+])
+
+
+def _read_all(data: Any, **options: Any) -> tuple[Any, ...]:
+    warnings: list[str] = []
+    incomplete: list[str] = []
+    try:
+        entries = [(e.dn, e.attributes) for e in read_ldif(data, warnings, incomplete, **options)]
+    except LdifError as exc:
+        return ("error", str(exc))
+    return entries, warnings, incomplete
+
+
+@FUZZ
+@given(st.lists(st.one_of(_LDIF_PIECES, st.binary(max_size=6)), max_size=30), st.integers(1, 9))
+def test_ldif_read_from_a_stream_is_the_ldif_read_whole(pieces: list[bytes], chunk_size: int) -> None:
+    # A file is read a chunk at a time: a line, a character or a byte-order mark cut between chunks reads as
+    # it does in the whole file, with the same warnings (the not-UTF-8 line number too).
+    data = b"".join(pieces)
+    assert _read_all(io.BytesIO(data), chunk_size=chunk_size) == _read_all(data)
 
 
 @FUZZ
