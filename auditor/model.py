@@ -54,7 +54,9 @@ class Severity(StrEnum):
         return list(Severity).index(self)
 
 
-@dataclass
+# Slots: a class of more than 30 attributes gets no key-sharing instance dict in CPython, and each account's own
+# dict of 37 keys was 1.6 KB (1.6 GB at a million accounts); the slots are 0.3 KB.
+@dataclass(slots=True)
 class Account:
     source: str
     id: str  # stable within the source: objectGUID, Graph id, the export's key column
@@ -304,7 +306,7 @@ class ControlRef:
     control: str  # e.g. "5.3"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Subject:
     type: str  # "account" | "person" | "policy" | "source"
     id: str

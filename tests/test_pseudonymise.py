@@ -4,6 +4,7 @@ and records still join inside the bundle."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
 import io
 import json
@@ -147,7 +148,7 @@ def test_pseudonyms_are_keyed_and_stable_within_a_bundle_only() -> None:
     first, second = Pseudonymiser(result), Pseudonymiser(result)
     assert first.alias("jdoe") == first.alias("JDOE") != second.alias("jdoe")
     masked = first.result()
-    text = json.dumps([a.__dict__ for a in masked.inventory.accounts], default=str)
+    text = json.dumps([dataclasses.asdict(a) for a in masked.inventory.accounts], default=str)
     # Every address of the account, and its join keys, are replaced; raw values are dropped.
     assert "example" not in text and "jd@x" not in text and "jdoe" not in text and "John" not in text
     assert first.text("John Doe (jdoe@example.com) and jdoe-admin, not jdoes") == \
