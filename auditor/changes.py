@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from auditor.model import Account, ChangeAction, ChangeEvent
@@ -14,14 +14,16 @@ _TRACKED = ("username", "email", "display_name", "kind", "privileged", "password
 
 def diff_snapshots(
     source: str, previous: Iterable[Account], current: Iterable[Account], previous_as_of: datetime, as_of: datetime,
+    *, unchanged: Callable[[str], bool] = lambda _: False,
 ) -> list[ChangeEvent]:
-    """Events that explain how ``previous`` became ``current``.
+    """Events that explain how ``previous`` became ``current``. ``previous`` may leave out the accounts
+    ``unchanged`` names (stored as they are now: nothing to explain).
 
     A change is dated by the record's own timestamp when it has one inside the window (creation time,
     password-set time); otherwise at ``as_of`` and marked approximate.
     """
     before = {a.id: a for a in previous}
-    after = {a.id: a for a in current}
+    after = {a.id: a for a in current if not unchanged(a.id)}
     events: list[ChangeEvent] = []
 
     def event(account: Account, action: ChangeAction, at: datetime | None, detail: str) -> None:

@@ -36,6 +36,7 @@ from auditor.policy_rating import PolicyRater
 from auditor.rules import RULES
 from auditor.rules.base import RuleContext
 from auditor.scoring import Verdicts, verdict_key
+from auditor.snapshot_delta import Comparison, compare
 from connectors import SOURCE_TYPES
 from connectors.base import CollectContext, SourceError, SourceResult
 
@@ -49,8 +50,9 @@ class RunChanges:
     snapshots: dict[str, list[Account]] = field(default_factory=dict)  # sources read in full
     source_states: dict[str, dict[str, str]] = field(default_factory=dict)
     departures: list[DepartedAccount] = field(default_factory=list)  # accounts gone since the previous audit
-    # The previous snapshot of each of those sources (run id, delta depth, accounts): stored as a delta from it.
-    bases: dict[str, tuple[str, int, list[Account]]] = field(default_factory=dict)
+    # The previous snapshot of each of those sources (run id, delta depth, its comparison with this run's): this
+    # run's is stored as a delta from it.
+    bases: dict[str, tuple[str, int, Comparison]] = field(default_factory=dict)
 
 
 @dataclass
@@ -184,19 +186,26 @@ def _source_gaps(inventory: Inventory) -> list[str]:
 
 def _compare(
     inventory: Inventory, snapshots: dict[str, list[Account]], past: PastAudit, as_of: datetime, since: datetime,
-) -> list[DepartedAccount]:
-    """Differences with the previous complete snapshots become change events; accounts gone are departures."""
+) -> tuple[list[DepartedAccount], dict[str, Comparison]]:
+    """Differences with the previous complete snapshots become change events; accounts gone are departures. Only
+    the previous accounts whose stored encodings differ from the current ones are read back and compared."""
     derived = []
     departures: list[DepartedAccount] = []
+    comparisons: dict[str, Comparison] = {}
     for source, accounts in snapshots.items():
         previous = past.snapshots.get(source)
         if previous is not None:
-            derived.extend(diff_snapshots(source, previous[1], accounts, previous[0], as_of))
+            previous_as_of, stored = previous
+            comparison = compare(stored.digests, accounts, repeated_ids=stored.repeated_ids)
             current = {a.id for a in accounts}
-            departures.extend(DepartedAccount(a, as_of, previous[0]) for a in previous[1] if a.id not in current)
+            differing = stored.accounts(comparison.changed | {i for i in stored.digests if i not in current})
+            derived.extend(diff_snapshots(source, differing, accounts, previous_as_of, as_of,
+                                          unchanged=comparison.unchanged))
+            departures.extend(DepartedAccount(a, as_of, previous_as_of) for a in differing if a.id not in current)
+            comparisons[source] = comparison
     logged = deduplicate([*inventory.change_events, *past.events])
     inventory.change_events = deduplicate(merge_events(logged, derived, since))
-    return departures
+    return departures, comparisons
 
 
 def _link_people(
@@ -290,7 +299,7 @@ def run_audit(
     gaps = _source_gaps(inventory)
 
     progress("comparing with history")
-    departures = _compare(inventory, snapshots, past, as_of, since)
+    departures, comparisons = _compare(inventory, snapshots, past, as_of, since)
 
     if config.identity is not None:
         progress("linking accounts to people")
@@ -318,7 +327,7 @@ def run_audit(
     before = past.previous_findings
     since_previous = {"new": len(now_open - before), "resolved": len(before - now_open)} if past.runs else {}
     runs = [dataclasses.replace(r, findings=[]) for r in past.runs]
-    bases = {s: (*past.snapshot_bases[s], past.snapshots[s][1]) for s in snapshots if s in past.snapshot_bases}
+    bases = {s: (*past.snapshot_bases[s], comparisons[s]) for s in comparisons if s in past.snapshot_bases}
     return AuditResult(
         run_id=run_id, as_of=as_of, generated_at=generated_at, organization=settings.organization,
         period_days=settings.period_days, strong_policy_score=settings.thresholds.strong_policy_score,

@@ -7,11 +7,13 @@ earlier history as it was (SQLite's journal rolls back the unfinished transactio
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
+import re
 import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,7 +40,9 @@ from auditor.timeconv import from_iso8601, to_iso
 # 3: access-review campaigns, their packets and decisions (new tables only).
 # 4: a stored result's change events kept apart in run_events, as a delta from the previous run's (list_delta);
 # departed accounts compressed (rows written before stay text, and are read as such).
-SCHEMA_VERSION = 4
+# 5: whole snapshots stored as JSON Lines, an account a line, read back a line at a time (JSON lists written
+# before are read as they are).
+SCHEMA_VERSION = 5
 MAX_DELTA_CHAIN = 30  # a snapshot more deltas away from a whole copy than this is stored whole
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,11 +122,23 @@ class RunRecord:
     findings: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class StoredSnapshot:
+    """A source's latest complete snapshot as the next audit compares with it: the digest of each account's stored
+    encoding by id, in the snapshot's order (the directory's accounts are not held a second time); the accounts
+    that differ are read again by id."""
+
+    run_id: str
+    digests: dict[str, bytes]
+    repeated_ids: bool  # an id stored twice: no id-keyed difference describes the snapshot
+    accounts: Callable[[Collection[str]], list[Account]] = field(repr=False, compare=False)
+
+
 @dataclass
 class PastAudit:
     """What earlier audits left that this one needs, read in one go before anything is collected."""
 
-    snapshots: dict[str, tuple[datetime, list[Account]]]  # the latest complete snapshot of each source
+    snapshots: dict[str, tuple[datetime, StoredSnapshot]]  # the latest complete snapshot of each source
     snapshot_bases: dict[str, tuple[str, int]]  # run id and delta depth of each of those snapshots
     states: dict[str, dict[str, str]]  # what each source's last complete read saved for the next (delta links)
     events: list[ChangeEvent]  # change events recorded in the look-back window
@@ -174,7 +190,7 @@ class History:
             db.execute("BEGIN")
             try:
                 latest = {s: row for s in sources if (row := self._latest_snapshot(s, as_of)) is not None}
-                snapshots = {s: (moment, self.snapshot_accounts(run, s)) for s, (run, moment, _) in latest.items()}
+                snapshots = {s: (moment, self.stored_snapshot(run, s)) for s, (run, moment, _) in latest.items()}
                 states = {s: state for s in sources if (state := self.previous_state(s, as_of))}
                 leaving = (ChangeAction.DISABLED, ChangeAction.DELETED)
                 runs = [r for r in self.runs(before=as_of) if r.complete]
@@ -208,21 +224,48 @@ class History:
 
     def snapshot_accounts(self, run_id: str, source: str) -> list[Account]:
         """The accounts of ``source`` as run ``run_id`` read them: its whole copy, or the deltas back to one."""
+        return [account_from_jsonable(jsonio.loads(line)) for _, line in self._snapshot_items(run_id, source)]
+
+    def stored_snapshot(self, run_id: str, source: str) -> StoredSnapshot:
+        """The snapshot as the digests of its accounts' stored encodings, in its order: read as a stream."""
+        digests: dict[str, bytes] = {}
+        count = 0
+        for account_id, line in self._snapshot_items(run_id, source):
+            digests[account_id] = snapshot_delta.digest(line)
+            count += 1
+        return StoredSnapshot(run_id, digests, count != len(digests),
+                              lambda ids: self.snapshot_subset(run_id, source, ids))
+
+    def snapshot_subset(self, run_id: str, source: str, ids: Collection[str]) -> list[Account]:
+        """The accounts of the snapshot whose ids are ``ids``, in its order."""
+        return [account_from_jsonable(jsonio.loads(line))
+                for account_id, line in self._snapshot_items(run_id, source) if account_id in ids]
+
+    def _snapshot_items(self, run_id: str, source: str) -> Iterator[tuple[str, bytes]]:
+        """(id, stored encoding) of each account of the snapshot, in order: the whole copy read a piece at a time,
+        the deltas since made on the way."""
         blobs: list[bytes] = []
         with self._reading() as db:
-            run: str | None = run_id
-            while run is not None:
-                row = db.execute("SELECT accounts, base_run FROM snapshots WHERE run_id=? AND source=?",
-                                 (run, source)).fetchone()
-                if row is None or len(blobs) > 10 * MAX_DELTA_CHAIN:
-                    raise HistoryError(f"{self.path}: the snapshot of {source} in run {run_id} is damaged "
-                                       f"(its base {run} is missing)")
-                blobs.append(row[0])
-                run = row[1]
-        accounts = [account_from_jsonable(a) for a in jsonio.loads(zlib.decompress(blobs.pop()))]
+            own = not db.in_transaction  # the chain as one consistent view (a prune may make a delta whole meanwhile)
+            if own:
+                db.execute("BEGIN")
+            try:
+                run: str | None = run_id
+                while run is not None:
+                    row = db.execute("SELECT accounts, base_run FROM snapshots WHERE run_id=? AND source=?",
+                                     (run, source)).fetchone()
+                    if row is None or len(blobs) > 10 * MAX_DELTA_CHAIN:
+                        raise HistoryError(f"{self.path}: the snapshot of {source} in run {run_id} is damaged "
+                                           f"(its base {run} is missing)")
+                    blobs.append(row[0])
+                    run = row[1]
+            finally:
+                if own:
+                    db.execute("COMMIT")
+        items: Iterator[tuple[str, bytes]] = ((_account_id(line), line) for line in _whole_lines(blobs.pop()))
         while blobs:
-            accounts = snapshot_delta.apply(accounts, jsonio.loads(zlib.decompress(blobs.pop())))
-        return accounts
+            items = snapshot_delta.apply_stream(items, jsonio.loads(zlib.decompress(blobs.pop())), jsonio.dumps)
+        return items
 
     def previous_state(self, source: str, before: datetime) -> dict[str, str]:
         """What the latest complete read of ``source`` before ``before`` saved for the next one (delta links)."""
@@ -378,7 +421,8 @@ class History:
                                 "(SELECT value FROM json_each(?)) AND run_id NOT IN (SELECT value FROM json_each(?))",
                                 (gone, gone)).fetchall()
             for run, source in rebase:  # whole again, before its base goes
-                whole = _blob(_whole(self.snapshot_accounts(run, source)))
+                lines = jsonio.batched(line for _, line in self._snapshot_items(run, source))
+                whole = _blob(b"".join(line + b"\n" for line in batch) for batch in lines)
                 db.execute("UPDATE snapshots SET accounts=?, base_run=NULL, depth=0 WHERE run_id=? AND source=?",
                            (whole, run, source))
             rebase_events = [r[0] for r in db.execute(
@@ -412,13 +456,14 @@ class History:
         self, run: RunRecord, snapshots: dict[str, list[Account]], events: Iterable[ChangeEvent],
         states: dict[str, dict[str, str]] | None = None, files: dict[str, bytes] | None = None,
         departures: Iterable[DepartedAccount] = (), result: bytes | Iterable[bytes] | None = None,
-        bases: dict[str, tuple[str, int, list[Account]]] | None = None, rendered: Iterable[str] = (),
+        bases: dict[str, tuple[str, int, snapshot_delta.Comparison]] | None = None, rendered: Iterable[str] = (),
         result_events: list[ChangeEvent] | None = None,
     ) -> None:
         """Store a finished run atomically: all of it, or (if the process dies) none of it.
 
-        ``bases``: for a source, the previous snapshot (run id, delta depth, accounts): this run's is stored as
-        the difference from it. ``rendered``: files of the run made from ``result`` and not kept as copies.
+        ``bases``: for a source, the previous snapshot (run id, delta depth, its comparison with ``snapshots``):
+        this run's is stored as the difference from it. ``rendered``: files of the run made from ``result`` and
+        not kept as copies.
         ``result_events``: the change events ``result`` left out (``EVENTS_KEY``), stored as the difference
         from the latest run's."""
         try:
@@ -558,9 +603,49 @@ def _blob(data: bytes | Iterable[bytes]) -> bytes:
     return b"".join(parts)
 
 
-def _whole(accounts: list[Account]) -> Iterator[bytes]:
-    """A snapshot stored whole: its JSON a batch of accounts at a time."""
-    return jsonio.dumps_streamed(jsonio.Streamed(accounts))
+def _whole(accounts: Iterable[Account]) -> Iterator[bytes]:
+    """A snapshot stored whole: each account's encoding on a line of its own (JSON Lines), so that the next audit
+    reads it back one account at a time."""
+    return jsonio.dumps_lines(accounts)
+
+
+def _whole_lines(blob: bytes, piece_size: int = 1 << 22) -> Iterator[bytes]:
+    """The stored encodings of a whole snapshot's accounts: its lines, or (written before schema 5) the items of
+    its JSON list, encoded again as they were written."""
+    pieces = _decompressed(blob, piece_size)
+    first = next(pieces, b"")
+    if first.startswith(b"["):
+        yield from map(jsonio.dumps, jsonio.loads(first + b"".join(pieces)))
+        return
+    rest = b""
+    for piece in itertools.chain((first,), pieces):
+        lines = (rest + piece).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+
+
+def _decompressed(blob: bytes, size: int) -> Iterator[bytes]:
+    """A zlib blob's data in pieces of up to ``size`` bytes."""
+    decompressor = zlib.decompressobj()
+    pending = blob
+    while pending:
+        if piece := decompressor.decompress(pending, size):
+            yield piece
+        pending = decompressor.unconsumed_tail
+    if rest := decompressor.flush():
+        yield rest
+
+
+# An account's encoding starts with its source and id (the dataclass's first fields): the id is read without
+# parsing the rest. Anything else is parsed whole.
+_ID_PREFIX = re.compile(rb'\{"source":"(?:[^"\\]|\\.)*","id":("(?:[^"\\]|\\.)*")')
+
+
+def _account_id(line: bytes) -> str:
+    match = _ID_PREFIX.match(line)
+    return str(jsonio.loads(match.group(1)) if match else jsonio.loads(line)["id"])
 
 
 def _json(value: Any) -> str:

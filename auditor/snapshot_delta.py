@@ -5,62 +5,100 @@ history grow by the whole directory every run. A delta keeps the order too (a pa
 byte from its snapshot): the accounts kept stay where they were, the new ones at the positions recorded. When
 the new order is not that (a server that returns entries in another order), there is no delta and the snapshot
 is stored whole.
+
+The previous snapshot is compared as the digests of its accounts' stored encodings (:class:`Comparison`), so
+the next audit does not hold a second directory of account objects beside the one it has just read: only the
+accounts whose encoding differs, and those gone, are read back whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from auditor import jsonio
 from auditor.model import Account, account_from_jsonable, to_jsonable
 
 
-def _same(before: Account, now: Account) -> bool:
-    # Equal values, and mappings in the same order: the order is part of what a report shows.
-    return before == now and list(before.raw) == list(now.raw) and list(before.identifiers) == list(now.identifiers)
+def digest(encoded: bytes) -> bytes:
+    """The digest of an account's stored encoding (``jsonio.dumps``): equal digests, the same account."""
+    return hashlib.blake2b(encoded, digest_size=16).digest()
 
 
-def delta(previous: list[Account], current: list[Account]) -> dict[str, Any] | None:
-    """``current`` as changes to ``previous``, or None when only a whole copy keeps its order."""
-    before = {a.id: a for a in previous}
+def encoding_digest(account: Account) -> bytes:
+    # The encoding keeps mappings' order, which is part of what a report shows: a reordered mapping is a change.
+    return digest(jsonio.dumps(account))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The previous snapshot against the current accounts: every previous id in its order (with its digest), and
+    the ids in both whose encodings differ."""
+
+    previous: Mapping[str, bytes]
+    changed: frozenset[str]
+    repeated_ids: bool = False  # the previous snapshot names an id twice: no id-keyed difference describes it
+
+    def unchanged(self, account_id: str) -> bool:
+        return account_id in self.previous and account_id not in self.changed
+
+
+def compare(previous: Mapping[str, bytes], current: Iterable[Account], *, repeated_ids: bool = False) -> Comparison:
+    changed = frozenset(a.id for a in current if a.id in previous and previous[a.id] != encoding_digest(a))
+    return Comparison(previous, changed, repeated_ids)
+
+
+def delta(previous: Comparison | Sequence[Account], current: list[Account]) -> dict[str, Any] | None:
+    """``current`` as changes to ``previous`` (its accounts, or their comparison with ``current``), or None when
+    only a whole copy keeps its order."""
+    if not isinstance(previous, Comparison):
+        digests = {a.id: encoding_digest(a) for a in previous}
+        previous = compare(digests, current, repeated_ids=len(digests) != len(previous))
+    before = previous.previous
     now_ids = {a.id for a in current}
-    if len(before) != len(previous) or len(now_ids) != len(current):
+    if previous.repeated_ids or len(now_ids) != len(current):
         return None  # repeated ids: no id-keyed difference describes them
-    changed: list[Account] = []
-    added: list[tuple[int, Account]] = []
-    for index, account in enumerate(current):
-        old = before.get(account.id)
-        if old is None:
-            added.append((index, account))
-        elif not _same(old, account):
-            changed.append(account)
-    removed = [a.id for a in previous if a.id not in now_ids]
-    kept = (a.id for a in previous if a.id in now_ids)
-    if list(_merge(kept, [(i, a.id) for i, a in added], len(current))) != [a.id for a in current]:
+    added = [(index, account) for index, account in enumerate(current) if account.id not in before]
+    kept = (account_id for account_id in before if account_id in now_ids)
+    if list(_merge(kept, [(i, a.id) for i, a in added])) != [a.id for a in current]:
         return None
-    return {"removed": removed, "changed": to_jsonable(changed),
+    return {"removed": [account_id for account_id in before if account_id not in now_ids],
+            "changed": [to_jsonable(a) for a in current if a.id in previous.changed],
             "added": [[index, to_jsonable(account)] for index, account in added]}
-
-
-def apply(previous: list[Account], change: dict[str, Any]) -> list[Account]:
-    """The snapshot ``delta`` described: ``previous`` with the change made."""
-    removed = set(change["removed"])
-    replaced = {a.id: a for a in map(account_from_jsonable, change["changed"])}
-    added = [(int(index), account_from_jsonable(data)) for index, data in change["added"]]
-    kept = (replaced.get(a.id, a) for a in previous if a.id not in removed)
-    return list(_merge(kept, added, sum(1 for a in previous if a.id not in removed) + len(added)))
 
 
 T = TypeVar("T")
 
 
-def _merge(kept: Iterator[T], added: list[tuple[int, T]], total: int) -> Iterator[T]:
+def apply_stream(previous: Iterator[tuple[str, T]], change: dict[str, Any],
+                 read: Callable[[dict[str, Any]], T]) -> Iterator[tuple[str, T]]:
+    """The (id, item) pairs of the snapshot ``change`` describes, from the previous snapshot's pairs in order;
+    ``read`` makes an item of a stored account."""
+    removed = set(change["removed"])
+    replaced = {data["id"]: read(data) for data in change["changed"]}
+    added = [(int(index), (data["id"], read(data))) for index, data in change["added"]]
+    kept = ((i, replaced.get(i, item)) for i, item in previous if i not in removed)
+    return _merge(kept, added)
+
+
+def apply(previous: list[Account], change: dict[str, Any]) -> list[Account]:
+    """The snapshot ``delta`` described: ``previous`` with the change made."""
+    return [account for _, account in apply_stream(((a.id, a) for a in previous), change, account_from_jsonable)]
+
+
+def _merge(kept: Iterator[T], added: list[tuple[int, T]]) -> Iterator[T]:
     """``kept`` in its order with each of ``added`` at its index of the result."""
     arrivals = iter(added)
     arrival = next(arrivals, None)
-    for index in range(total):
-        if arrival is not None and arrival[0] == index:
+    index = 0
+    for item in kept:
+        while arrival is not None and arrival[0] <= index:
             yield arrival[1]
-            arrival = next(arrivals, None)
-        else:
-            yield next(kept)
+            arrival, index = next(arrivals, None), index + 1
+        yield item
+        index += 1
+    while arrival is not None:
+        yield arrival[1]
+        arrival = next(arrivals, None)

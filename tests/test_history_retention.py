@@ -239,6 +239,47 @@ def test_a_history_written_before_schema_4_reads_as_it_was(tmp_path: Path) -> No
         history.close()
 
 
+def test_snapshots_written_as_json_lists_read_as_they_were(tmp_path: Path) -> None:
+    """Before schema 5 a whole snapshot was one JSON list; it reads back to the same accounts, digests and
+    renders, and the next audit compares with it as with a snapshot of lines."""
+    config, run_ids = _organisation(tmp_path, 2)
+    expected = {run_id: _rendered(config, run_id, tmp_path / f"now-{run_id}") for run_id in run_ids}
+    history = History(tmp_path / "history.sqlite")
+    try:
+        accounts = {run_id: history.snapshot_accounts(run_id, "ad") for run_id in run_ids}
+        digests = {run_id: history.stored_snapshot(run_id, "ad").digests for run_id in run_ids}
+    finally:
+        history.close()
+    with sqlite3.connect(tmp_path / "history.sqlite") as db:
+        rows = db.execute("SELECT run_id, accounts FROM snapshots WHERE base_run IS NULL").fetchall()
+        assert rows
+        for run_id, blob in rows:
+            lines = zlib.decompress(blob).splitlines()
+            db.execute("UPDATE snapshots SET accounts=? WHERE run_id=?",
+                       (zlib.compress(b"[" + b",".join(lines) + b"]"), run_id))
+    history = History(tmp_path / "history.sqlite")
+    try:
+        for run_id in run_ids:
+            assert history.snapshot_accounts(run_id, "ad") == accounts[run_id]
+            stored = history.stored_snapshot(run_id, "ad")
+            assert stored.digests == digests[run_id] and list(stored.digests) == list(digests[run_id])
+            some = set(list(stored.digests)[::7])
+            assert stored.accounts(some) == [a for a in accounts[run_id] if a.id in some]
+    finally:
+        history.close()
+    for run_id in run_ids:
+        assert _rendered(config, run_id, tmp_path / f"old-{run_id}") == expected[run_id]
+
+
+@settings(max_examples=200)
+@given(st.lists(st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"")), max_size=20), st.integers(1, 9))
+def test_a_snapshots_lines_read_in_pieces_are_its_lines(lines: list[bytes], piece_size: int) -> None:
+    from auditor.history import _whole_lines
+
+    lines = [b"{" + line for line in lines]  # accounts: JSON objects (a JSON list is the format before lines)
+    assert list(_whole_lines(zlib.compress(b"".join(line + b"\n" for line in lines)), piece_size)) == lines
+
+
 def test_a_secret_cannot_rewrite_an_event_lists_structure(tmp_path: Path) -> None:
     """The events go through the redaction boundary one by one; the delta's own lines are not text from anyone,
     so a secret that happens to spell one ("=0,12") leaves the list readable, and is still removed from events."""
