@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, TypeVar
@@ -81,31 +83,11 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 24  # a streamed export is read this much at a time (16 MB)
 
 
-def _decode(data: bytes, warnings: list[str]) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", "replace")
-    data = data.removeprefix(_UTF8_BOM)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        _not_utf8(warnings, data.count(b"\n", 0, exc.start) + 1, data[exc.start])
-        return data.decode("latin-1")
-
-
 def _not_utf8(warnings: list[str], line: int, byte: int) -> None:
     # Old ldifde writes ANSI code page text; Latin-1 never fails and keeps ASCII intact, but non-ASCII
     # names may read wrongly: say where.
     warnings.append(f"line {line}: not UTF-8 (byte 0x{byte:02x}); the file is read as Latin-1 "
                     "(ldifde's ANSI output): non-ASCII names may be shown wrongly")
-
-
-def _physical_lines(text: str) -> Iterator[str]:
-    """``text.split("\n")``, a line at a time: the list of a million accounts' lines took gigabytes."""
-    start = 0
-    while (end := text.find("\n", start)) >= 0:
-        yield text[start:end]
-        start = end + 1
-    yield text[start:]
 
 
 class _Text:
@@ -115,18 +97,15 @@ class _Text:
         self.lines, self.ends_with_newline = lines, ends_with_newline
 
 
-def _whole_text(data: bytes, warnings: list[str]) -> _Text:
-    text = _decode(data, warnings)
-    return _Text(_physical_lines(text), lambda: text.endswith("\n"))
-
-
 def _streamed_text(stream: BinaryIO, warnings: list[str], chunk_size: int) -> _Text:
-    """The lines of an export read from ``stream`` a chunk at a time, decoded as :func:`_decode` decodes the
-    whole file (the file is checked for UTF-8 first, in one pass that keeps nothing)."""
+    """The lines of an export read from ``stream`` a chunk at a time. UTF-8, or when the file is not (it is
+    checked first, in one pass that keeps nothing) Latin-1, said in a warning; UTF-16 (``ldifde -u``, with its
+    byte-order mark) is read whole."""
     start = stream.tell()
-    if stream.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # ldifde -u: UTF-16 is read whole, as before
+    if stream.read(2) in (b"\xff\xfe", b"\xfe\xff"):
         stream.seek(start)
-        return _whole_text(stream.read(), warnings)
+        text = stream.read().decode("utf-16", "replace")
+        return _Text(iter(text.split("\n")), lambda: text.endswith("\n"))
     stream.seek(start)
     if stream.read(3) != _UTF8_BOM:
         stream.seek(start)
@@ -144,7 +123,7 @@ def _streamed_text(stream: BinaryIO, warnings: list[str], chunk_size: int) -> _T
                 carried.append(chunk)
                 continue
             # A line end is one byte in UTF-8 and Latin-1, never inside a character: pieces decode alone.
-            yield from _physical_lines(b"".join([*carried, chunk[:cut - 1]]).decode(encoding))
+            yield from b"".join([*carried, chunk[:cut - 1]]).decode(encoding).split("\n")
             carried = [chunk[cut:]]
         yield b"".join(carried).decode(encoding)
 
@@ -152,7 +131,7 @@ def _streamed_text(stream: BinaryIO, warnings: list[str], chunk_size: int) -> _T
 
 
 def _valid_utf8(stream: BinaryIO, warnings: list[str], chunk_size: int) -> bool:
-    """Whether the rest of ``stream`` is UTF-8; if not, warn as :func:`_decode` does. Reads it once."""
+    """Whether the rest of ``stream`` is UTF-8; if not, say where it is not. Reads it once."""
     carried, lines = b"", 0
     while True:
         chunk = stream.read(chunk_size)
@@ -172,34 +151,30 @@ def _valid_utf8(stream: BinaryIO, warnings: list[str], chunk_size: int) -> bool:
         lines += data.count(b"\n")
 
 
-def _logical_lines(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
-    """Unfold continuation lines; yield (first physical line number, logical line). '' separates records."""
+def _records(lines: Iterable[str]) -> Iterator[list[tuple[int, str]]]:
+    """Content records: their logical lines, continuation lines unfolded, as (first physical line number, line);
+    comments dropped, blank lines between records. One loop: a million accounts are some 30 million lines."""
+    record: list[tuple[int, str]] = []
     current: str | None = None
     start = 0
     # RFC 2849: SEP = CR LF / LF. str.splitlines() would also break on VT, FF, FS/GS/RS, NEL, U+2028/9,
     # which values may contain: "displayName: Alice<FF>isDeleted: TRUE" must stay one value.
-    for number, raw in enumerate((line.removesuffix("\r") for line in lines), start=1):
-        if raw.startswith(" ") and current is not None:
-            current += raw[1:]
-            continue
+    for number, raw in enumerate(lines, start=1):
+        if raw.endswith("\r"):
+            raw = raw[:-1]
         if current is not None:
-            yield start, current
+            if raw.startswith(" "):
+                current += raw[1:]
+                continue
+            if not current.startswith("#"):
+                if current.strip():
+                    record.append((start, current))
+                elif record:
+                    yield record
+                    record = []
         current, start = raw, number
-    if current is not None:
-        yield start, current
-
-
-def _records(lines: Iterator[str]) -> Iterator[list[tuple[int, str]]]:
-    record: list[tuple[int, str]] = []
-    for number, line in _logical_lines(lines):
-        if line.startswith("#"):
-            continue
-        if line.strip() == "":
-            if record:
-                yield record
-                record = []
-            continue
-        record.append((number, line))
+    if current is not None and not current.startswith("#") and current.strip():
+        record.append((start, current))
     if record:
         yield record
 
@@ -234,7 +209,7 @@ def read_ldif(
     ``ldapsearch`` without ``-LLL`` ends its output with a result record (``search: 2`` / ``result: 0 Success``);
     it is read, not audited, and a result other than 0 (``4 Size limit exceeded``) goes to ``incomplete``:
     the export stopped short."""
-    text = _whole_text(data, warnings) if isinstance(data, bytes) else _streamed_text(data, warnings, chunk_size)
+    text = _streamed_text(io.BytesIO(data) if isinstance(data, bytes) else data, warnings, chunk_size)
     skipped_changes = 0
     seen: set[str] = set()
     for index, (record, last) in enumerate(_with_last(_records(text.lines))):  # one record in memory at a time
@@ -303,15 +278,28 @@ def _entry(
     if name.lower() != "dn" or value is None:
         raise LdifError(f"line {number}: a record must start with 'dn:', got {first[:60]!r}")
     entry = DirectoryEntry(dn=value.decode("utf-8", "replace"))
+    attributes = entry.attributes
     for line_number, line in record[1:]:
-        attr, attr_value, kind = _split(line_number, line)
-        lowered = attr.lower()
-        if lowered in ("changetype", "control"):
+        colon = line.find(":")
+        attr_value: bytes | None
+        if colon > 0 and line[colon + 1:colon + 2] not in (":", "<"):  # "name: text", most lines: no call
+            description, attr_value = line[:colon], line[colon + 1:].lstrip(" ").encode("utf-8")
+        else:
+            description, attr_value, _kind = _split(line_number, line)
+        base_name = _attribute_name(description)
+        if base_name is None:
             return _CHANGE_RECORD
-        if kind == "url":
-            warnings.append(f"line {line_number}: {entry.dn}: value of {attr} is a URL reference; not followed")
+        if attr_value is None:  # a URL
+            warnings.append(f"line {line_number}: {entry.dn}: value of {description} is a URL reference; "
+                            "not followed")
             continue
-        assert attr_value is not None
-        base_name = lowered.split(";", 1)[0]  # drop options such as ;binary or ;range=0-*
-        entry.attributes.setdefault(base_name, []).append(attr_value)
+        attributes.setdefault(base_name, []).append(attr_value)
     return entry
+
+
+@functools.lru_cache(maxsize=4096)
+def _attribute_name(description: str) -> str | None:
+    """An attribute description's name, lower-cased, options such as ;binary or ;range=0-* dropped; None for the
+    lines only change records have (changetype, control)."""
+    lowered = description.strip().lower()
+    return None if lowered in ("changetype", "control") else lowered.split(";", 1)[0]

@@ -78,6 +78,9 @@ def test_the_fast_converter_gives_the_generic_walks_values(account: Account) -> 
         except orjson.JSONEncodeError:  # lone surrogates: neither writes them
             continue
         assert jsonio.dumps(nested, indent=bool(option)) == expected
+        # Sorted: the model's text read back and written again with sorted keys, as the converted value sorts.
+        assert jsonio.dumps(nested, indent=bool(option), sort_keys=True) == \
+            orjson.dumps(_generic(nested), option=option | orjson.OPT_SORT_KEYS)
 
 
 @given(st.dictionaries(st.text(), _VALUES, max_size=4), st.lists(_VALUES, max_size=30),
