@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import json
+import zlib
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from importlib.resources import files
 from typing import Any
@@ -86,18 +87,22 @@ _DICTIONARY_COLUMNS = ("source", "kind", "activity", "last_activity_attribute", 
                        "findings")
 
 
-def _encode_accounts(result: AuditResult) -> dict[str, Any]:
-    dictionaries: dict[str, dict[Any, int]] = {c: {} for c in _DICTIONARY_COLUMNS}
-    rows = []
-    for row in account_rows(result):
-        encoded = []
-        for column in ACCOUNT_COLUMNS:
-            value = row[column]
-            if column in dictionaries:
-                value = dictionaries[column].setdefault(value, len(dictionaries[column]))
-            encoded.append(value)
-        rows.append(encoded)
-    return {"columns": ACCOUNT_COLUMNS, "dictionaries": {c: list(d) for c, d in dictionaries.items()}, "rows": rows}
+class _EncodedAccounts:
+    """The accounts table as the page reads it: rows of values, some columns as positions in a per-column list
+    of values. The rows are encoded a batch at a time; the lists are complete once every row is."""
+
+    def __init__(self, result: AuditResult) -> None:
+        self.result = result
+        self.dictionaries: dict[str, dict[Any, int]] = {c: {} for c in _DICTIONARY_COLUMNS}
+
+    def row_batches(self) -> Iterator[list[list[Any]]]:
+        dictionaries = self.dictionaries
+        for rows in jsonio.batched(account_rows(self.result)):
+            yield [[dictionaries[column].setdefault(row[column], len(dictionaries[column]))
+                    if column in dictionaries else row[column] for column in ACCOUNT_COLUMNS] for row in rows]
+
+    def lists(self) -> dict[str, list[Any]]:
+        return {c: list(d) for c, d in self.dictionaries.items()}
 
 
 def _encode_findings(findings: list[Finding]) -> tuple[dict[str, Any], list[list[Any]]]:
@@ -294,18 +299,57 @@ def _identity_summary(result: AuditResult) -> dict[str, Any] | None:
 COMPRESS_ABOVE = 4_000_000
 
 
-def _report_data(accounts: Any, findings: Any, compress_above: int) -> tuple[Markup, Markup | None]:
+def _report_data(accounts: _EncodedAccounts, findings: Any, compress_above: int) -> tuple[Markup, Markup | None]:
     """The page's data elements' content: one, the accounts and the findings as JSON; or, above the size, each
-    compressed on its own (the page reads the accounts first and the findings once the table is usable)."""
-    accounts_text, findings_text = script_json(accounts), script_json(findings)
-    if len(accounts_text) + len(findings_text) <= compress_above:
-        return script_json({"accounts": accounts, "findings": findings}), None
-    return _packed(f'{{"accounts":{accounts_text}}}'), _packed(findings_text)
+    compressed on its own (the page reads the accounts first and the findings once the table is usable).
+
+    The accounts' rows are written a batch at a time and, once they alone pass the size, straight into the
+    compressor: at a million accounts the rows and their text were gigabytes. Compressed, the per-column lists
+    come after the rows (they are complete only then); the page reads the keys by name."""
+    findings_text = script_json(findings)
+    columns = script_json(list(ACCOUNT_COLUMNS))
+    rows: list[str] = []  # the rows' text, a batch a piece, while the data may still be small
+    size, packer = len(findings_text), None
+    for batch in accounts.row_batches():
+        text = script_json(batch)[1:-1]
+        size += len(text) + 1
+        if packer is None and size > compress_above:
+            packer = _Packer(f'{{"accounts":{{"columns":{columns},"rows":[{",".join(rows)}')
+            packer.add(f",{text}" if rows else text)
+            rows = []
+        elif packer is not None:
+            packer.add(f",{text}")
+        else:
+            rows.append(text)
+    lists = script_json(accounts.lists())
+    if packer is None:
+        whole = f'{{"accounts":{{"columns":{columns},"dictionaries":{lists},"rows":[{",".join(rows)}]}},'
+        if len(whole) - len('{"accounts":,') + len(findings_text) <= compress_above:
+            return Markup(f'{whole}"findings":{findings_text}}}'), None  # noqa: S704 - script_json parts
+        packer = _Packer(f'{{"accounts":{{"columns":{columns},"rows":[{",".join(rows)}')
+    packer.add(f'],"dictionaries":{lists}}}}}')
+    return packer.markup(), _packed(findings_text)
+
+
+class _Packer:
+    """Text gzip-compressed as it comes, then base64: what ``_packed`` makes of the whole text."""
+
+    def __init__(self, text: str = "") -> None:
+        self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip's format, mtime 0: as gzip.compress
+        self._parts: list[bytes] = []
+        self.add(text)
+
+    def add(self, text: str) -> None:
+        if part := self._compressor.compress(text.encode("utf-8")):
+            self._parts.append(part)
+
+    def markup(self) -> Markup:
+        self._parts.append(self._compressor.flush())
+        return Markup(base64.b64encode(b"".join(self._parts)).decode("ascii"))  # noqa: S704 - no markup characters
 
 
 def _packed(text: str) -> Markup:
-    packed = gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)  # mtime 0: the same bytes every time
-    return Markup(base64.b64encode(packed).decode("ascii"))  # noqa: S704 - base64: no markup characters
+    return _Packer(text).markup()
 
 
 def render_report(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) -> bytes:
@@ -337,7 +381,7 @@ def render_report(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) 
         })
     since_previous = _since_previous(result)
     trends = _kpi_trends(result)
-    report_data, findings_packed = _report_data(_encode_accounts(result), findings_data, compress_above)
+    report_data, findings_packed = _report_data(_EncodedAccounts(result), findings_data, compress_above)
     template = env.get_template("report.html.j2")
     html = template.render(
         csp=csp, css=Markup(css), js=Markup(js),  # noqa: S704 - our own package files, hashed into the CSP

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import functools
 import re
 import struct
+import sys
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ from typing import Any
 
 from auditor.model import Account, AccountKind, ChangeAction, ChangeEvent, PasswordPolicy
 from auditor.timeconv import TimeFormatError, from_ad_duration, from_filetime, from_generalized_time
-from connectors.dn import dn_key, first_rdn_value
+from connectors.dn import dn_key, dn_key_uncached, first_rdn_value
 from connectors.ldif_format import DirectoryEntry
 from connectors.values import ValueProblems
 
@@ -124,6 +126,11 @@ def _duration(entry: DirectoryEntry, name: str, problems: ValueProblems) -> tupl
 
 def decode_uac_flags(value: int) -> list[str]:
     return [name for bit, name in UAC_FLAG_NAMES.items() if value & bit]
+
+
+@functools.lru_cache(maxsize=1024)
+def _uac_flags_text(value: int) -> str:
+    return "|".join(decode_uac_flags(value))
 
 
 @dataclass
@@ -245,23 +252,30 @@ def pso_from_entry(source: str, entry: DirectoryEntry, problems: ValueProblems) 
 
 
 class _Groups:
-    """Group graph from the export: DN key -> (SID, parent group DN keys), for transitive membership."""
+    """Group graph from the export: DN key -> (SID, parent group DN keys), for transitive membership. Built a
+    group at a time as the export is read; the groups' entries (and their member lists) are not kept."""
 
-    def __init__(self, entries: Sequence[DirectoryEntry], problems: ValueProblems) -> None:
+    def __init__(self) -> None:
         self.sid: dict[str, str] = {}
         self.parents: dict[str, set[str]] = {}
         self.dn: dict[str, str] = {}  # key -> the DN as the directory wrote it, for readable labels
-        for entry in entries:
-            key = dn_key(entry.dn)
-            self.dn[key] = entry.dn
-            if entry.first("objectSid") is not None:
-                try:
-                    self.sid[key] = sid_to_string(entry.first("objectSid") or b"")
-                except ValueError:
-                    problems.add(entry.dn, "objectSid", "malformed SID; privilege by RID not decided for this group")
-            self.parents.setdefault(key, set()).update(dn_key(v) for v in entry.texts("memberOf"))
-            for member in entry.texts("member"):
-                self.parents.setdefault(dn_key(member), set()).add(key)
+
+    def add(self, entry: DirectoryEntry, problems: ValueProblems) -> None:
+        key = dn_key(entry.dn)
+        self.dn[key] = entry.dn
+        if entry.first("objectSid") is not None:
+            try:
+                self.sid[key] = sid_to_string(entry.first("objectSid") or b"")
+            except ValueError:
+                problems.add(entry.dn, "objectSid", "malformed SID; privilege by RID not decided for this group")
+        self.parents.setdefault(key, set()).update(dn_key(v) for v in entry.texts("memberOf"))
+        for member in entry.texts("member"):
+            self.parents.setdefault(dn_key(member), set()).add(key)
+
+    def read(self) -> None:
+        """Every group is in: a closure starts at an account's own groups and climbs through groups only, so the
+        parents of members that are not groups (the users in each member list) are dropped."""
+        self.parents = {key: parents for key, parents in self.parents.items() if key in self.dn}
 
     def closure(self, direct: Iterable[str]) -> set[str]:
         """Keys of every group reached from the DNs in ``direct``."""
@@ -293,19 +307,26 @@ def _privileged_group_label(dn: str, sid: str | None, extra: set[str]) -> str | 
     return None
 
 
-def _resultant_pso(
-    account_dn: str, groups: set[str], psos: Sequence[tuple[PasswordPolicy, str]],
-) -> str | None:
+@dataclass(frozen=True)
+class _Pso:
+    policy: PasswordPolicy
+    guid: str
+    applies_to: frozenset[str]  # DN keys of the accounts and groups it is linked to
+
+
+def _resultant_pso(account_dn: str, groups: set[str], psos: Sequence[_Pso]) -> str | None:
     """MS-ADTS 3.1.1.4.5.36 for exports without msDS-ResultantPSO: direct links beat group links;
     then lowest precedence; ties go to the smallest objectGUID."""
-    dn = dn_key(account_dn)
-    direct = [(p, g) for p, g in psos if dn in {dn_key(a) for a in p.applies_to}]
-    via_group = [(p, g) for p, g in psos if groups & {dn_key(a) for a in p.applies_to}]
+    if not psos:
+        return None
+    dn = dn_key_uncached(account_dn)  # an account's DN is looked at once: kept out of the groups' cache
+    direct = [p for p in psos if dn in p.applies_to]
+    via_group = [p for p in psos if not groups.isdisjoint(p.applies_to)]
     candidates = direct or via_group
     if not candidates:
         return None
-    best = min(candidates, key=lambda pg: (pg[0].precedence if pg[0].precedence is not None else 2**31, pg[1]))
-    return best[0].id
+    best = min(candidates, key=lambda p: (p.policy.precedence if p.policy.precedence is not None else 2**31, p.guid))
+    return best.policy.id
 
 
 _ACCOUNT_CLASSES = {"user", "computer", "msds-managedserviceaccount", "msds-groupmanagedserviceaccount"}
@@ -336,7 +357,8 @@ def map_active_directory(
     account_problems = ValueProblems()
     domain_entry: DirectoryEntry | None = None
     pso_entries: list[DirectoryEntry] = []
-    group_entries: list[DirectoryEntry] = []
+    group_graph = _Groups()
+    group_problems = ValueProblems()
     deleted_entries: list[DirectoryEntry] = []
     pending: list[_Pending] = []
     group_dns: dict[str, str] = {}  # one string a group DN, shared by every member's entry
@@ -357,7 +379,7 @@ def map_active_directory(
         if "msds-passwordsettings" in classes:
             pso_entries.append(entry)
         if "group" in classes:
-            group_entries.append(entry)
+            group_graph.add(entry, group_problems)
         if "isdeleted" in entry.attributes:
             deleted_entries.append(entry)
         elif classes & _ACCOUNT_CLASSES:
@@ -369,19 +391,22 @@ def map_active_directory(
     domain_policy = domain_policy_from_entry(source, domain_entry, problems) if domain_entry else None
     if domain_policy:
         result.policies.append(domain_policy)
-    psos = [(pso_from_entry(source, e, problems), guid_to_string(e.first("objectGUID") or b""))
-            for e in pso_entries]
-    result.policies.extend(p for p, _ in psos)
+    psos = [_Pso(policy, guid_to_string(e.first("objectGUID") or b""), frozenset(map(dn_key, policy.applies_to)))
+            for e in pso_entries for policy in (pso_from_entry(source, e, problems),)]
+    result.policies.extend(p.policy for p in psos)
     domain_sid = None
     if domain_entry and domain_entry.first("objectSid"):
         try:
             domain_sid = sid_to_string(domain_entry.first("objectSid") or b"")
         except ValueError:
             pass
-    group_graph = _Groups(group_entries, problems)
+    group_graph.read()
+    problems.extend(group_problems)
     problems.extend(account_problems)
     extra_priv = {g.casefold() for g in options.extra_privileged_groups}
     extra_priv |= {dn_key(g) for g in options.extra_privileged_groups if "=" in g}
+
+    labels: dict[str, str | None] = {}  # group DN as written -> its privileged label, or None
 
     def settle(item: _Pending) -> None:
         account = item.account
@@ -393,7 +418,8 @@ def map_active_directory(
         account.groups = sorted({rdn_value(g) for g in direct_groups.values()})
         for key in sorted(all_groups):
             dn = direct_groups.get(key) or group_graph.dn.get(key, key)
-            label = _privileged_group_label(dn, group_graph.sid.get(key), extra_priv)
+            if (label := labels.get(dn, "")) == "":  # the same few thousand groups for every account
+                label = labels[dn] = _privileged_group_label(dn, group_graph.sid.get(key), extra_priv)
             if label:
                 how = "member" if key in direct_groups else "nested member"
                 account.privilege_evidence.append(f"{how} of {label}")
@@ -441,7 +467,7 @@ def map_active_directory(
 
 def _policy_for(
     dn: str, resultant: str | None, account: Account, groups: set[str],
-    psos: Sequence[tuple[PasswordPolicy, str]], domain_policy: PasswordPolicy | None,
+    psos: Sequence[_Pso], domain_policy: PasswordPolicy | None,
 ) -> str | None:
     if account.kind == AccountKind.MACHINE:
         return None  # machine passwords are generated; no user-chosen password to rate
@@ -483,18 +509,20 @@ def _map_account(
     unreadable = [n for n, ok in (("lastLogonTimestamp", llt_readable), ("lastLogon", last_logon_readable)) if not ok]
     activity: datetime | None
     if last_logon and (llt is None or last_logon > llt):
-        activity, attribute, raw_value, lag = last_logon, "lastLogon", entry.text("lastLogon"), timedelta(0)
+        activity, attribute, lag = last_logon, "lastLogon", timedelta(0)
     else:
-        activity, attribute = llt, "lastLogonTimestamp"
-        raw_value, lag = entry.text("lastLogonTimestamp"), LAST_LOGON_TIMESTAMP_LAG
+        activity, attribute, lag = llt, "lastLogonTimestamp", LAST_LOGON_TIMESTAMP_LAG
     raw: dict[str, str] = {"dn": entry.dn}
+    # Values most accounts share (a few flag sets, the "never expires" sentinel) are one string each, not one an
+    # account: at a million accounts that is some 200 MB.
     if (uac_text := entry.text("userAccountControl")) is not None:
-        raw["userAccountControl"] = uac_text
+        raw["userAccountControl"] = sys.intern(uac_text)
     if uac:
-        raw["userAccountControl_flags"] = "|".join(decode_uac_flags(uac))
+        raw["userAccountControl_flags"] = _uac_flags_text(uac)
     for name in ("lastLogonTimestamp", "lastLogon", "pwdLastSet", "accountExpires", "whenCreated"):
         if (text := entry.text(name)) is not None:
-            raw[name] = text
+            raw[name] = sys.intern(text) if name == "accountExpires" else text
+    raw_value = raw.get(attribute)
     if computed & UF_LOCKOUT_COMPUTED:
         raw["locked_out"] = "true"
     identifiers: dict[str, str] = {}

@@ -172,8 +172,7 @@ def _value(raw: str, quoted: bool) -> str:
     return _prepare(_unescape(text))
 
 
-@functools.lru_cache(maxsize=1 << 17)  # member and memberOf values repeat the same group DNs many times
-def dn_key(dn: str) -> str:
+def dn_key_uncached(dn: str) -> str:
     """The comparison key of a DN: equal keys, same entry. Never raises."""
     try:
         rdns = _split_avas(dn)
@@ -185,6 +184,10 @@ def dn_key(dn: str) -> str:
         return ",".join(parts)
     except DnSyntaxError:
         return _prepare(dn)
+
+
+# member and memberOf values repeat the same group DNs many times
+dn_key = functools.lru_cache(maxsize=1 << 17)(dn_key_uncached)
 
 
 @functools.lru_cache(maxsize=1 << 16)  # group DNs: the same few thousand, once per member

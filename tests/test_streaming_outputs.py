@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import gzip
 import itertools
+import json
+import re
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -110,3 +114,30 @@ def test_streamed_files_are_the_bytes_rendered_whole(audit: AuditResult, tmp_pat
     for name, data in whole.items():
         assert (tmp_path / name).read_bytes() == data, name
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+
+
+def _report_tables(page: bytes) -> dict[str, object]:
+    """The accounts and findings a report's data elements hold, inflated when they are compressed."""
+    elements = dict(re.findall(rb'<script type="application/[a-z]+" id="([a-z-]+)"[^>]*>([^<]*)</script>', page))
+    if b'data-encoding="gzip"' not in page:
+        return dict(json.loads(elements[b"report-data"]))
+    tables = json.loads(gzip.decompress(base64.b64decode(elements[b"report-data"])))
+    tables["findings"] = json.loads(gzip.decompress(base64.b64decode(elements[b"findings-data"])))
+    return dict(tables)
+
+
+def test_the_reports_tables_compressed_as_they_are_written_read_as_written_whole(audit: AuditResult) -> None:
+    """The accounts' rows go into the compressor a batch at a time once the data passes the size; wherever that
+    happens, the page reads the same tables as from the uncompressed JSON."""
+    from auditor.report_html import render_report
+
+    plain = render_report(audit, compress_above=10**9)
+    assert b'data-encoding="gzip"' not in plain
+    tables = _report_tables(plain)
+    size = len(json.dumps(tables, ensure_ascii=False, separators=(",", ":")))  # the data's length, near enough
+    assert render_report(audit, compress_above=size + 1000) == plain
+    # At once; after some batches of rows; once every row is read (the size passed only with the lists' text).
+    for threshold in (0, 100_000, size // 3, size - 1000):
+        page = render_report(audit, compress_above=threshold)
+        assert b'data-encoding="gzip"' in page, threshold
+        assert _report_tables(page) == tables, threshold
