@@ -213,7 +213,9 @@ def write_bundle(stream: BinaryIO, files: Mapping[str, Path | bytes], *,
     if signing_key is not None:
         manifest["signed_by"] = key_fingerprint(signing_key.public_key())
     raw_manifest = _json(manifest)
-    with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as bundle:
+    # Deflate level 3: half the time of the default 6 for a fifth more bytes (a 100,000-account run's 248 MB of
+    # outputs: 0.8 s and 19 MB against 1.7 s and 16 MB); at a million accounts the bundle is gigabytes of text.
+    with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED, compresslevel=3) as bundle:
         for name in sorted(files):
             content = files[name]
             if isinstance(content, bytes):

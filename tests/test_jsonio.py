@@ -107,3 +107,9 @@ def test_integers_beyond_64_bits_read_back_whole(value: int, padding: int) -> No
     """orjson reads them as floats; jsonio.loads finds them (also across the slices it scans) and keeps them."""
     data = b"[" + b" " * padding + str(value).encode() + b"]"
     assert jsonio.loads(data) == [value]
+
+
+@given(st.datetimes(timezones=st.just(UTC)) | st.datetimes())
+def test_times_are_written_as_to_iso_writes_them(moment: datetime) -> None:
+    # orjson writes the model's times itself (UTC with a Z; a naive time is taken as UTC, as to_iso takes it).
+    assert jsonio.dumps({"at": [moment]}) == f'{{"at":["{to_iso(moment)}"]}}'.encode()
