@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor import jsonio, list_delta, snapshot_delta
+from auditor.deflate import Deflater
 from auditor.model import (
     Account,
     ChangeAction,
@@ -594,13 +595,13 @@ _PER_RUN_TABLES = ("snapshots", "run_files", "run_results", "run_events", "run_f
 
 
 def _blob(data: bytes | Iterable[bytes]) -> bytes:
-    """What the history stores: scrubbed, compressed; a stream is compressed as it comes."""
+    """What the history stores: scrubbed, compressed; a stream is compressed as it comes (see auditor.deflate)."""
     if isinstance(data, bytes):
         return zlib.compress(scrub_bytes(data), 6)
-    compressor = zlib.compressobj(6)
-    parts = [compressor.compress(chunk) for chunk in scrub_stream(data)]
-    parts.append(compressor.flush())
-    return b"".join(parts)
+    with Deflater(6) as deflater:
+        for chunk in scrub_stream(data):
+            deflater.add(chunk)
+        return deflater.finish()
 
 
 def _whole(accounts: Iterable[Account]) -> Iterator[bytes]:

@@ -7,7 +7,7 @@ few callers that want bytes (a past run's bundle, the tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
 from auditor.engine import AuditResult
@@ -47,8 +47,13 @@ def write_outputs(directory: Path, result: AuditResult, names: Collection[str],
                   renderers: dict[str, Renderer] = RENDERERS) -> dict[str, Path]:
     """Write the files ``names`` into ``directory`` (owner-only, new files), each streamed through the
     redaction boundary; their paths."""
-    written = {}
+    return dict(written_each(directory, result, names, renderers))
+
+
+def written_each(directory: Path, result: AuditResult, names: Collection[str],
+                 renderers: dict[str, Renderer] = RENDERERS) -> Iterator[tuple[str, Path]]:
+    """:func:`write_outputs`, each file's name and path given as soon as it is written."""
     for name in names:
-        written[name] = directory / name
-        write_stream(written[name], scrub_stream(renderers[name](result)))
-    return written
+        path = directory / name
+        write_stream(path, scrub_stream(renderers[name](result)))
+        yield name, path

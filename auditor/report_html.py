@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import zlib
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,6 +19,7 @@ from auditor.activity import ActivityState
 from auditor.change_volume import per_action, per_day
 from auditor.charts import Bar, bar_chart, sparkline
 from auditor.controls import FRAMEWORKS
+from auditor.deflate import Deflater
 from auditor.engine import AuditResult
 from auditor.kpis import Kpi
 from auditor.model import AccountKind, Finding, Severity, SourceState
@@ -332,20 +332,17 @@ def _report_data(accounts: _EncodedAccounts, findings: Any, compress_above: int)
 
 
 class _Packer:
-    """Text gzip-compressed as it comes, then base64: what ``_packed`` makes of the whole text."""
+    """Text gzip-compressed as it comes (see auditor.deflate), then base64: what ``_packed`` makes of the whole."""
 
     def __init__(self, text: str = "") -> None:
-        self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip's format, mtime 0: as gzip.compress
-        self._parts: list[bytes] = []
+        self._deflater = Deflater(6, wbits=31)  # gzip's format with mtime 0, as gzip.compress(text, 6, mtime=0)
         self.add(text)
 
     def add(self, text: str) -> None:
-        if part := self._compressor.compress(text.encode("utf-8")):
-            self._parts.append(part)
+        self._deflater.add(text.encode("utf-8"))
 
     def markup(self) -> Markup:
-        self._parts.append(self._compressor.flush())
-        return Markup(base64.b64encode(b"".join(self._parts)).decode("ascii"))  # noqa: S704 - no markup characters
+        return Markup(base64.b64encode(self._deflater.finish()).decode("ascii"))  # noqa: S704 - base64: no markup characters
 
 
 def _packed(text: str) -> Markup:
