@@ -26,7 +26,7 @@ from typing import Any
 
 from auditor.model import Account, AccountKind, ChangeAction, ChangeEvent, PasswordPolicy
 from auditor.timeconv import TimeFormatError, from_ad_duration, from_filetime, from_generalized_time
-from connectors.dn import dn_key, dn_key_uncached, first_rdn_value
+from connectors.dn import dn_key, first_rdn_value
 from connectors.ldif_format import DirectoryEntry
 from connectors.values import ValueProblems
 
@@ -314,13 +314,10 @@ class _Pso:
     applies_to: frozenset[str]  # DN keys of the accounts and groups it is linked to
 
 
-def _resultant_pso(account_dn: str, groups: set[str], psos: Sequence[_Pso]) -> str | None:
+def _resultant_pso(account_key: str, groups: set[str], psos: Sequence[_Pso]) -> str | None:
     """MS-ADTS 3.1.1.4.5.36 for exports without msDS-ResultantPSO: direct links beat group links;
-    then lowest precedence; ties go to the smallest objectGUID."""
-    if not psos:
-        return None
-    dn = dn_key_uncached(account_dn)  # an account's DN is looked at once: kept out of the groups' cache
-    direct = [p for p in psos if dn in p.applies_to]
+    then lowest precedence; ties go to the smallest objectGUID. ``account_key``: the account DN's key."""
+    direct = [p for p in psos if account_key in p.applies_to]
     via_group = [p for p in psos if not groups.isdisjoint(p.applies_to)]
     candidates = direct or via_group
     if not candidates:
@@ -339,6 +336,7 @@ class _Pending:
 
     account: Account
     dn: str
+    key: str  # the DN's comparison key
     member_of: tuple[str, ...]
     primary_group: int | None
     admin_count: int | None
@@ -368,7 +366,7 @@ def map_active_directory(
         # Mapped as if the export had logon data; corrected below when no account has any.
         account = _map_account(source, entry, account_problems, options, True)
         return _Pending(
-            account, entry.dn, tuple(group_dns.setdefault(g, g) for g in entry.texts("memberOf")),
+            account, entry.dn, entry.key, tuple(group_dns.setdefault(g, g) for g in entry.texts("memberOf")),
             entry.integer("primaryGroupID", account_problems), entry.integer("adminCount", account_problems),
             entry.text("msDS-ResultantPSO"))
 
@@ -430,7 +428,7 @@ def map_active_directory(
         if item.admin_count == 1:
             # SDProp never clears adminCount: it is evidence of past privilege, not proof of current.
             account.privilege_evidence.append("adminCount=1")
-        account.password_policy_id = _policy_for(item.dn, item.resultant_pso, account, all_groups, psos,
+        account.password_policy_id = _policy_for(item.key, item.resultant_pso, account, all_groups, psos,
                                                  domain_policy)
         result.accounts.append(account)
         if account.created_at is not None:
@@ -466,14 +464,14 @@ def map_active_directory(
 
 
 def _policy_for(
-    dn: str, resultant: str | None, account: Account, groups: set[str],
+    account_key: str, resultant: str | None, account: Account, groups: set[str],
     psos: Sequence[_Pso], domain_policy: PasswordPolicy | None,
 ) -> str | None:
     if account.kind == AccountKind.MACHINE:
         return None  # machine passwords are generated; no user-chosen password to rate
     if resultant:
         return dn_key(resultant)
-    computed = _resultant_pso(dn, groups, psos)
+    computed = _resultant_pso(account_key, groups, psos)
     if computed:
         return computed
     return domain_policy.id if domain_policy else None
@@ -533,13 +531,17 @@ def _map_account(
             problems.add(entry.dn, "objectSid", "malformed SID; not used to link this account")
     if guid:  # Entra Connect's default source anchor: onPremisesImmutableId = base64(objectGUID)
         identifiers["immutable_id"] = base64.b64encode(guid).decode("ascii")
-    if upn := entry.text("userPrincipalName"):
+    upn = entry.text("userPrincipalName")
+    mail = entry.text("mail")
+    if mail == upn:  # often the same address: one string for both (a million accounts, some 80 MB)
+        mail = upn
+    if upn:
         identifiers["upn"] = upn
     if employee := entry.text("employeeID"):
         identifiers["employee_id"] = employee
     return Account(
         source=source, id=account_id, username=username,
-        email=entry.text("mail") or entry.text("userPrincipalName"),
+        email=mail or upn,
         display_name=entry.text("displayName") or entry.text("cn"),
         kind=kind, enabled=_flag(uac_value, UF_ACCOUNTDISABLE, invert=True),
         created_at=_generalized(entry, "whenCreated", problems),

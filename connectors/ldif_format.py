@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, TypeVar
 
-from connectors.dn import dn_key
+from connectors.dn import dn_key_uncached
 from connectors.values import ValueProblems
 
 # Plain ASCII digits (no "1_000", no other scripts' digits), at most 20 of them: a 4,000-digit value is not a number.
@@ -39,6 +39,12 @@ class DirectoryEntry:
 
     dn: str
     attributes: dict[str, list[bytes]] = field(default_factory=dict)
+
+    @functools.cached_property
+    def key(self) -> str:
+        """The DN's comparison key (``dn_key``), worked out once: an entry's own DN is met once an export, so it is
+        kept out of the cache the group DNs that members name again and again share."""
+        return dn_key_uncached(self.dn)
 
     def values(self, name: str) -> list[bytes]:
         return self.attributes.get(name.lower(), [])
@@ -227,7 +233,7 @@ def read_ldif(
         if entry is _CHANGE_RECORD:
             skipped_changes += 1
             continue
-        key = dn_key(entry.dn)
+        key = entry.key
         if key in seen:
             if incomplete is None:
                 raise LdifError(f"line {record[0][0]}: a second record for {entry.dn}")
