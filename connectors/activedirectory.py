@@ -272,10 +272,11 @@ class _Groups:
         for member in entry.texts("member"):
             self.parents.setdefault(dn_key(member), set()).add(key)
 
-    def read(self) -> None:
-        """Every group is in: a closure starts at an account's own groups and climbs through groups only, so the
-        parents of members that are not groups (the users in each member list) are dropped."""
-        self.parents = {key: parents for key, parents in self.parents.items() if key in self.dn}
+    def forget(self, accounts: Iterable[str]) -> None:
+        """Drop what the member lists say of these accounts (DN keys): a closure starts at an account's own groups
+        (its memberOf) and climbs from there, so at a million accounts those entries were only memory."""
+        for key in accounts:
+            self.parents.pop(key, None)
 
     def closure(self, direct: Iterable[str]) -> set[str]:
         """Keys of every group reached from the DNs in ``direct``."""
@@ -398,7 +399,7 @@ def map_active_directory(
             domain_sid = sid_to_string(domain_entry.first("objectSid") or b"")
         except ValueError:
             pass
-    group_graph.read()
+    group_graph.forget(item.key for item in pending)
     problems.extend(group_problems)
     problems.extend(account_problems)
     extra_priv = {g.casefold() for g in options.extra_privileged_groups}

@@ -152,6 +152,15 @@ def test_mapping_in_one_pass_does_not_depend_on_where_groups_and_policies_are() 
     assert accounts["bob"].activity_known and accounts["bob"].last_activity_at is None  # the export has logons
 
 
+def test_nesting_through_a_group_the_export_does_not_hold() -> None:
+    # Domain Admins lists a group from another part of the forest as a member (and an account too): an account
+    # in that group is a nested member, though the group's own entry is not in the export.
+    elsewhere = "CN=Tier0,OU=Elsewhere,DC=other,DC=test"
+    users = [user("Alice", "alice", 512, 1, member_of=(elsewhere,)), user("Bob", "bob", 512, 2)]
+    _, accounts = mapped(domain_head(), group("Domain Admins", 512, members=(elsewhere, f"CN=Bob,{PEOPLE}")), *users)
+    assert accounts["alice"].privilege_evidence == ["nested member of Domain Admins"]
+
+
 def test_kinds_tombstones_and_creation_events() -> None:
     records = [
         user("Svc", "svc-sql", 66048, 1),
