@@ -346,6 +346,14 @@ class History:
     def run_events(self, run_id: str) -> list[bytes]:
         """The change events a run's result holds, each as its stored JSON: from their whole copy and the deltas
         back to it."""
+        blobs = self._event_blobs(run_id)
+        events = list_delta.items_of(zlib.decompress(blobs.pop()))
+        while blobs:
+            events = list_delta.apply(events, zlib.decompress(blobs.pop()))
+        return events
+
+    def _event_blobs(self, run_id: str) -> list[bytes]:
+        """A run's stored event list and those it is a delta from, the whole copy last."""
         blobs: list[bytes] = []
         with self._reading() as db:
             run: str | None = run_id
@@ -356,10 +364,7 @@ class History:
                                        f"(its base {run} is missing)")
                 blobs.append(row[0])
                 run = row[1]
-        events = list_delta.items_of(zlib.decompress(blobs.pop()))
-        while blobs:
-            events = list_delta.apply(events, zlib.decompress(blobs.pop()))
-        return events
+        return blobs
 
     def rendered_outputs(self, run_id: str) -> list[str] | None:
         """Names of the files a run rendered from its result and did not store (None: it stored them all)."""
@@ -499,13 +504,13 @@ class History:
             # Kept, unlike snapshots, for as long as the history: who left, and what they could still reach.
             self._db.executemany(
                 "INSERT OR IGNORE INTO departures VALUES (?, ?, ?, ?, ?)",
-                [(d.account.source, d.account.id, to_iso(d.missing_since), to_iso(d.last_seen),
-                  _blob(jsonio.dumps(d.account))) for d in departures],
+                ((d.account.source, d.account.id, to_iso(d.missing_since), to_iso(d.last_seen),
+                  _blob(jsonio.dumps(d.account))) for d in departures),
             )
-            self._db.executemany(
+            self._db.executemany(  # rows made as they are inserted: a million accounts' events were 300 MB of rows
                 "INSERT OR IGNORE INTO change_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(e.source, to_iso(e.at), e.account_id, e.action.value, _text(e.username), _text(e.actor), e.origin,
-                  _text(e.detail), int(e.approximate_time)) for e in events],
+                ((e.source, to_iso(e.at), e.account_id, e.action.value, _text(e.username), _text(e.actor), e.origin,
+                  _text(e.detail), int(e.approximate_time)) for e in events),
             )
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -518,16 +523,32 @@ class History:
         """Inside record_run's transaction: ``events`` whole, or as the difference from the latest run's."""
         # Each event through the boundary on its own: the delta's own lines ("=0,1000") are structure, and a
         # secret that happened to spell one must not be able to rewrite it.
-        items = [scrub_bytes(jsonio.dumps(event)) for event in events]
+        items = (scrub_bytes(jsonio.dumps(event)) for event in events)
         latest = self._db.execute(
             "SELECT e.run_id, e.depth FROM run_events e JOIN runs r ON r.id=e.run_id WHERE e.run_id<>? "
             "ORDER BY r.as_of DESC, r.generated_at DESC LIMIT 1", (run_id,)).fetchone()
+        lines: Iterator[bytes]
         if latest is None or latest[1] >= MAX_DELTA_CHAIN:
-            stored, base, depth = list_delta.whole(items), None, 0
+            lines, base, depth = items, None, 0
         else:
-            stored, base, depth = list_delta.delta(self.run_events(latest[0]), items), latest[0], latest[1] + 1
-        self._db.execute("INSERT INTO run_events VALUES (?, ?, ?, ?)",
-                         (run_id, zlib.compress(stored, 6), base, depth))
+            # Compared by digest with the latest run's events: neither list is held as items (at a million
+            # accounts each is some 300 MB), and the lines are compressed as they come.
+            lines = list_delta.delta_lines(self._event_keys(latest[0]), items, snapshot_delta.digest)
+            base, depth = latest[0], latest[1] + 1
+        with Deflater(6) as deflater:
+            for index, batch in enumerate(jsonio.batched(lines)):
+                deflater.add((b"\n" if index else b"") + b"\n".join(batch))  # list_delta's lines, one a line
+            stored = deflater.finish()
+        self._db.execute("INSERT INTO run_events VALUES (?, ?, ?, ?)", (run_id, stored, base, depth))
+
+    def _event_keys(self, run_id: str) -> list[bytes]:
+        """The digests of a run's change events, in order, through the deltas back to a whole copy: no event's
+        bytes are kept."""
+        blobs = self._event_blobs(run_id)
+        keys = [snapshot_delta.digest(item) for item in list_delta.items_of(zlib.decompress(blobs.pop()))]
+        while blobs:
+            keys = list_delta.keys(keys, zlib.decompress(blobs.pop()), snapshot_delta.digest)
+        return keys
 
     # ---- access reviews: kept for the life of the history, whatever retention prunes (they are evidence) ----
 
