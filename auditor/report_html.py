@@ -309,24 +309,26 @@ def _report_data(accounts: _EncodedAccounts, findings: Any, compress_above: int)
     findings_text = script_json(findings)
     columns = script_json(list(ACCOUNT_COLUMNS))
     rows: list[str] = []  # the rows' text, a batch a piece, while the data may still be small
+
+    def packed_so_far() -> _Packer:
+        return _Packer(f'{{"accounts":{{"columns":{columns},"rows":[{",".join(rows)}')
+
     size, packer = len(findings_text), None
     for batch in accounts.row_batches():
         text = script_json(batch)[1:-1]
         size += len(text) + 1
-        if packer is None and size > compress_above:
-            packer = _Packer(f'{{"accounts":{{"columns":{columns},"rows":[{",".join(rows)}')
-            packer.add(f",{text}" if rows else text)
-            rows = []
-        elif packer is not None:
+        if packer is not None:
             packer.add(f",{text}")
-        else:
-            rows.append(text)
+            continue
+        rows.append(text)
+        if size > compress_above:
+            packer, rows = packed_so_far(), []
     lists = script_json(accounts.lists())
     if packer is None:
         whole = f'{{"accounts":{{"columns":{columns},"dictionaries":{lists},"rows":[{",".join(rows)}]}},'
         if len(whole) - len('{"accounts":,') + len(findings_text) <= compress_above:
             return Markup(f'{whole}"findings":{findings_text}}}'), None  # noqa: S704 - script_json parts
-        packer = _Packer(f'{{"accounts":{{"columns":{columns},"rows":[{",".join(rows)}')
+        packer = packed_so_far()
     packer.add(f'],"dictionaries":{lists}}}}}')
     return packer.markup(), _packed(findings_text)
 
