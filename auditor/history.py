@@ -245,24 +245,8 @@ class History:
     def _snapshot_items(self, run_id: str, source: str) -> Iterator[tuple[str, bytes]]:
         """(id, stored encoding) of each account of the snapshot, in order: the whole copy read a piece at a time,
         the deltas since made on the way."""
-        blobs: list[bytes] = []
-        with self._reading() as db:
-            own = not db.in_transaction  # the chain as one consistent view (a prune may make a delta whole meanwhile)
-            if own:
-                db.execute("BEGIN")
-            try:
-                run: str | None = run_id
-                while run is not None:
-                    row = db.execute("SELECT accounts, base_run FROM snapshots WHERE run_id=? AND source=?",
-                                     (run, source)).fetchone()
-                    if row is None or len(blobs) > 10 * MAX_DELTA_CHAIN:
-                        raise HistoryError(f"{self.path}: the snapshot of {source} in run {run_id} is damaged "
-                                           f"(its base {run} is missing)")
-                    blobs.append(row[0])
-                    run = row[1]
-            finally:
-                if own:
-                    db.execute("COMMIT")
+        blobs = self._chain("SELECT accounts, base_run FROM snapshots WHERE run_id=? AND source=?", run_id, source,
+                            damaged=f"the snapshot of {source} in run {run_id} is damaged")
         items: Iterator[tuple[str, bytes]] = ((_account_id(line), line) for line in _whole_lines(blobs.pop()))
         while blobs:
             items = snapshot_delta.apply_stream(items, jsonio.loads(zlib.decompress(blobs.pop())), jsonio.dumps)
@@ -354,16 +338,28 @@ class History:
 
     def _event_blobs(self, run_id: str) -> list[bytes]:
         """A run's stored event list and those it is a delta from, the whole copy last."""
+        return self._chain("SELECT data, base_run FROM run_events WHERE run_id=?", run_id,
+                           damaged=f"the change events of run {run_id} are damaged")
+
+    def _chain(self, query: str, run_id: str, *key: str, damaged: str) -> list[bytes]:
+        """The blob ``query`` selects for ``run_id`` (and ``key``) and those it is a delta from (each row's
+        base_run), the whole copy last; read as one consistent view (a prune may make a delta whole meanwhile)."""
         blobs: list[bytes] = []
         with self._reading() as db:
-            run: str | None = run_id
-            while run is not None:
-                row = db.execute("SELECT data, base_run FROM run_events WHERE run_id=?", (run,)).fetchone()
-                if row is None or len(blobs) > 10 * MAX_DELTA_CHAIN:
-                    raise HistoryError(f"{self.path}: the change events of run {run_id} are damaged "
-                                       f"(its base {run} is missing)")
-                blobs.append(row[0])
-                run = row[1]
+            own = not db.in_transaction
+            if own:
+                db.execute("BEGIN")
+            try:
+                run: str | None = run_id
+                while run is not None:
+                    row = db.execute(query, (run, *key)).fetchone()
+                    if row is None or len(blobs) > 10 * MAX_DELTA_CHAIN:
+                        raise HistoryError(f"{self.path}: {damaged} (its base {run} is missing)")
+                    blobs.append(row[0])
+                    run = row[1]
+            finally:
+                if own:
+                    db.execute("COMMIT")
         return blobs
 
     def rendered_outputs(self, run_id: str) -> list[str] | None:
