@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -29,6 +30,15 @@ class ActivityVerdict:
     evidence: dict[str, Any]
 
 
+@functools.lru_cache(maxsize=64)
+def _lag_evidence(attribute: str | None, lag: timedelta) -> tuple[float, str]:
+    """One value and one caveat for each (attribute, lag) a connector declares: shared by every account's
+    evidence rather than made again for each (a 180-byte text a finding, at a million accounts)."""
+    lag_days = lag.total_seconds() / 86_400
+    return round(lag_days, 2), (f"{attribute} can trail the real last use by up to {lag_days:g} days; "
+                                "only accounts inactive beyond the threshold plus that lag are reported")
+
+
 def classify_activity(account: Account, as_of: datetime, inactive_days: int, grace_days: int) -> ActivityVerdict:
     evidence: dict[str, Any] = {"inactive_days_threshold": inactive_days}
     if not account.activity_known:
@@ -51,12 +61,8 @@ def classify_activity(account: Account, as_of: datetime, inactive_days: int, gra
         "days_since_last_activity": days,
     })
     if account.activity_lag:
-        lag_days = account.activity_lag.total_seconds() / 86_400
-        evidence["source_lag_days"] = round(lag_days, 2)
-        evidence["lag_caveat"] = (
-            f"{account.last_activity_attribute} can trail the real last use by up to {lag_days:g} days; "
-            "only accounts inactive beyond the threshold plus that lag are reported"
-        )
+        evidence["source_lag_days"], evidence["lag_caveat"] = _lag_evidence(account.last_activity_attribute,
+                                                                            account.activity_lag)
     # The latest the real last use can have been is the recorded value plus the source's lag.
     threshold = timedelta(days=inactive_days)
     latest_possible = account.last_activity_at + account.activity_lag

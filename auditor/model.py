@@ -321,7 +321,7 @@ class Finding:
     subject: Subject
     message: str
     evidence: dict[str, Any]
-    controls: list[ControlRef]
+    controls: tuple[ControlRef, ...]  # the rule's own tuple, shared by its findings (not a list each)
     # Set when an exclusion matched: the finding is kept (auditors want to see it) but not counted.
     excluded_by: str | None = None
     # Set when an accepted-risk entry (owner, reason, expiry) covers it: shown as accepted, not counted.

@@ -39,7 +39,7 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
                 "per_day": {d.isoformat(): n for d, n in sorted(days.items())},
                 "from_snapshot_differences": sum(1 for e in events if e.origin == "snapshot"),
             },
-            controls=list(META.controls),
+            controls=META.controls,
         ))
     return findings
 

@@ -139,7 +139,7 @@ def account_finding(
     return Finding(
         rule=meta.id, severity=severity or meta.severity, source=account.source,
         subject=Subject("account", account.id, account.username), message=message,
-        evidence=evidence, controls=list(meta.controls),
+        evidence=evidence, controls=meta.controls,
     )
 
 
@@ -149,7 +149,7 @@ def policy_finding(
     return Finding(
         rule=meta.id, severity=severity or meta.severity, source=policy.source,
         subject=Subject("policy", policy.id, policy.name), message=message,
-        evidence=evidence, controls=list(meta.controls),
+        evidence=evidence, controls=meta.controls,
     )
 
 

@@ -56,7 +56,7 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
                     "baseline_mad": spike.baseline_mad, "k": k, "threshold": spike.threshold,
                     "actors": sorted({e.actor for e in on_day if e.actor})[:20],
                 },
-                controls=list(META.controls),
+                controls=META.controls,
             ))
     return findings
 

@@ -53,7 +53,7 @@ def evaluate(inventory: Inventory, ctx: RuleContext) -> list[Finding]:
                               "last_activity_at": to_iso(a.last_activity_at), "enabled": a.usable_at(ctx.as_of)}
                              for a, v in verdicts],
             },
-            controls=list(META.controls),
+            controls=META.controls,
         ))
     return findings
 
