@@ -253,7 +253,8 @@ def pso_from_entry(source: str, entry: DirectoryEntry, problems: ValueProblems) 
 
 class _Groups:
     """Group graph from the export: DN key -> (SID, parent group DN keys), for transitive membership. Built a
-    group at a time as the export is read; the groups' entries (and their member lists) are not kept."""
+    group at a time as the export is read; the groups' entries are not kept. An account's own key has as parents
+    the groups whose member lists name it."""
 
     def __init__(self) -> None:
         self.sid: dict[str, str] = {}
@@ -271,12 +272,6 @@ class _Groups:
         self.parents.setdefault(key, set()).update(dn_key(v) for v in entry.texts("memberOf"))
         for member in entry.texts("member"):
             self.parents.setdefault(dn_key(member), set()).add(key)
-
-    def forget(self, accounts: Iterable[str]) -> None:
-        """Drop what the member lists say of these accounts (DN keys): a closure starts at an account's own groups
-        (its memberOf) and climbs from there, so at a million accounts those entries were only memory."""
-        for key in accounts:
-            self.parents.pop(key, None)
 
     def closure(self, direct: Iterable[str]) -> set[str]:
         """Keys of every group reached from the DNs in ``direct``."""
@@ -399,7 +394,6 @@ def map_active_directory(
             domain_sid = sid_to_string(domain_entry.first("objectSid") or b"")
         except ValueError:
             pass
-    group_graph.forget(item.key for item in pending)
     problems.extend(group_problems)
     problems.extend(account_problems)
     extra_priv = {g.casefold() for g in options.extra_privileged_groups}
@@ -413,6 +407,10 @@ def map_active_directory(
             account.activity_known, account.last_activity_at = False, None
             account.activity_unknown_reason = "export has no lastLogonTimestamp or lastLogon values"
         direct_groups = {dn_key(g): g for g in item.member_of}
+        # Groups whose member lists name the account count as much as its memberOf: an export taken without
+        # memberOf (or with a partial one) still says who is in Domain Admins.
+        for key in group_graph.parents.get(item.key, ()):
+            direct_groups.setdefault(key, group_graph.dn.get(key, key))
         all_groups = group_graph.closure(direct_groups.values())
         account.groups = sorted({rdn_value(g) for g in direct_groups.values()})
         for key in sorted(all_groups):

@@ -207,3 +207,28 @@ def test_last_logon_is_the_latest_over_every_dc() -> None:
     dc3 = [entry(b"a" * 16, 250)]
     _merge_last_logon(primary, [dc2, dc3])
     assert [e.text("lastLogon") for e in primary] == ["300", "500", "50"]
+
+
+def test_membership_from_groups_member_lists_when_accounts_have_no_member_of() -> None:
+    # An export taken without memberOf (ldifde -o memberOf, an attribute list that leaves it out) still names the
+    # members in each group's member list: privilege and the policy that applies come from those lists too.
+    alice, bob, carol = (f"CN={name},{PEOPLE}" for name in ("Alice", "Bob", "Carol"))
+    records = [
+        domain_head(),
+        user("Alice", "alice", 512, 1),
+        group("Domain Admins", 512, members=(IT, bob)),
+        group("IT Admins", 1200, members=(alice,)),
+        group("Contractors", 1300, members=(carol,)),
+        pso("ViaGroup", 10, 6, False, (CONTRACTORS,), guid_n=7),
+        user("Bob", "bob", 512, 2),
+        user("Carol", "carol", 512, 3, member_of=(IT,)),  # both: memberOf and another group's member list
+        user("Dan", "dan", 512, 4),
+    ]
+    _, accounts = mapped(*records)
+    assert accounts["alice"].privilege_evidence == ["nested member of Domain Admins"]
+    assert accounts["alice"].groups == ["IT Admins"]
+    assert accounts["bob"].privilege_evidence == ["member of Domain Admins"] and accounts["bob"].privileged
+    assert accounts["carol"].groups == ["Contractors", "IT Admins"]
+    assert accounts["carol"].privilege_evidence == ["nested member of Domain Admins"]
+    assert (accounts["carol"].password_policy_id or "").startswith("cn=viagroup,")
+    assert not accounts["dan"].privileged and accounts["dan"].groups == []
