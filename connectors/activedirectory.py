@@ -273,6 +273,13 @@ class _Groups:
         for member in entry.texts("member"):
             self.parents.setdefault(dn_key(member), set()).add(key)
 
+    def extend(self, later: _Groups) -> None:
+        """Join the graph of a later part of the same export."""
+        self.sid.update(later.sid)
+        self.dn.update(later.dn)
+        for key, parents in later.parents.items():
+            self.parents.setdefault(key, set()).update(parents)
+
     def closure(self, direct: Iterable[str]) -> set[str]:
         """Keys of every group reached from the DNs in ``direct``."""
         seen: set[str] = set()
@@ -326,7 +333,7 @@ _ACCOUNT_CLASSES = {"user", "computer", "msds-managedserviceaccount", "msds-grou
 
 
 @dataclass(slots=True)
-class _Pending:
+class PendingAccount:
     """An account mapped from its own entry, waiting for what needs the whole export: its groups' closure
     (privilege, the PSO that applies). Holds the few values of the entry that needs, not the entry."""
 
@@ -345,121 +352,155 @@ def map_active_directory(
     """One pass over ``entries`` (a stream: an export of a million accounts is never held whole). Each account
     is mapped from its own entry as it comes; the domain head, PSOs, groups and tombstones are kept, and what
     needs them all (group closure, privilege, the governing policy) is settled once the last entry is read."""
-    options = options or AdOptions()
-    result = DirectoryInventory()
-    problems = ValueProblems()  # the export's own objects: domain head, PSOs, groups (listed first)
-    account_problems = ValueProblems()
-    domain_entry: DirectoryEntry | None = None
-    pso_entries: list[DirectoryEntry] = []
-    group_graph = _Groups()
-    group_problems = ValueProblems()
-    deleted_entries: list[DirectoryEntry] = []
-    pending: list[_Pending] = []
-    group_dns: dict[str, str] = {}  # one string a group DN, shared by every member's entry
-    has_logon_data = False
-
-    def read_account(entry: DirectoryEntry) -> _Pending:
-        # Mapped as if the export had logon data; corrected below when no account has any.
-        account = _map_account(source, entry, account_problems, options, True)
-        return _Pending(
-            account, entry.dn, entry.key, tuple(group_dns.setdefault(g, g) for g in entry.texts("memberOf")),
-            entry.integer("primaryGroupID", account_problems), entry.integer("adminCount", account_problems),
-            entry.text("msDS-ResultantPSO"))
-
+    scan = AdScan(source, options or AdOptions())
     for entry in entries:
+        scan.add(entry)
+    return scan.settle()
+
+
+class AdScan:
+    """What one pass over an export keeps until its end: each account mapped from its own entry, and the domain
+    head, PSOs, group graph and tombstones that settling them needs. Parts of one export read apart (in other
+    processes) are scanned apart and joined in file order (:meth:`extend`) before they are settled."""
+
+    def __init__(self, source: str, options: AdOptions) -> None:
+        self.source, self.options = source, options
+        self.problems = ValueProblems()  # the export's own objects: domain head, PSOs (listed first)
+        self.group_problems = ValueProblems()
+        self.account_problems = ValueProblems()
+        self.domain_entry: DirectoryEntry | None = None
+        self.pso_entries: list[DirectoryEntry] = []
+        self.group_graph = _Groups()
+        self.deleted_entries: list[DirectoryEntry] = []
+        self.pending: list[PendingAccount] = []
+        self.has_logon_data = False
+        self._group_dns: dict[str, str] = {}  # one string a group DN, shared by every member's entry
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_group_dns": {}}  # sent between processes without its string cache
+
+    def add(self, entry: DirectoryEntry) -> None:
         classes = entry.object_classes()
-        if domain_entry is None and "domaindns" in classes:
-            domain_entry = entry
+        if self.domain_entry is None and "domaindns" in classes:
+            self.domain_entry = entry
         if "msds-passwordsettings" in classes:
-            pso_entries.append(entry)
+            self.pso_entries.append(entry)
         if "group" in classes:
-            group_graph.add(entry, group_problems)
+            self.group_graph.add(entry, self.group_problems)
         if "isdeleted" in entry.attributes:
-            deleted_entries.append(entry)
+            self.deleted_entries.append(entry)
         elif classes & _ACCOUNT_CLASSES:
             # An export taken without the logon attributes says nothing about activity; never read it as "never".
-            has_logon_data = has_logon_data or entry.has("lastLogonTimestamp") or entry.has("lastLogon")
+            self.has_logon_data = self.has_logon_data or entry.has("lastLogonTimestamp") or entry.has("lastLogon")
             # One entry that breaks the mapping is listed as unreadable; the others are audited.
-            pending.extend(account_problems.map_each((entry,), read_account))
+            self.pending.extend(self.account_problems.map_each((entry,), self._read_account))
 
-    domain_policy = domain_policy_from_entry(source, domain_entry, problems) if domain_entry else None
-    if domain_policy:
-        result.policies.append(domain_policy)
-    psos = [_Pso(policy, guid_to_string(e.first("objectGUID") or b""), frozenset(map(dn_key, policy.applies_to)))
-            for e in pso_entries for policy in (pso_from_entry(source, e, problems),)]
-    result.policies.extend(p.policy for p in psos)
-    domain_sid = None
-    if domain_entry and domain_entry.first("objectSid"):
-        try:
-            domain_sid = sid_to_string(domain_entry.first("objectSid") or b"")
-        except ValueError:
-            pass
-    problems.extend(group_problems)
-    problems.extend(account_problems)
-    extra_priv = {g.casefold() for g in options.extra_privileged_groups}
-    extra_priv |= {dn_key(g) for g in options.extra_privileged_groups if "=" in g}
+    def _read_account(self, entry: DirectoryEntry) -> PendingAccount:
+        # Mapped as if the export had logon data; corrected when settled if no account has any.
+        problems = self.account_problems
+        account = _map_account(self.source, entry, problems, self.options, True)
+        return PendingAccount(
+            account, entry.dn, entry.key, tuple(self._group_dns.setdefault(g, g) for g in entry.texts("memberOf")),
+            entry.integer("primaryGroupID", problems), entry.integer("adminCount", problems),
+            entry.text("msDS-ResultantPSO"))
 
-    labels: dict[str, str | None] = {}  # group DN as written -> its privileged label, or None
+    def extend(self, later: AdScan) -> None:
+        """Join the scan of the part of the export that follows this one's: as if one pass had read both."""
+        self.domain_entry = self.domain_entry or later.domain_entry
+        self.pso_entries += later.pso_entries
+        self.group_graph.extend(later.group_graph)
+        self.group_problems.extend(later.group_problems)
+        self.deleted_entries += later.deleted_entries
+        self.pending += later.pending
+        self.has_logon_data = self.has_logon_data or later.has_logon_data
+        self.account_problems.extend(later.account_problems)
 
-    def settle(item: _Pending) -> None:
-        account = item.account
-        if not has_logon_data:
-            account.activity_known, account.last_activity_at = False, None
-            account.activity_unknown_reason = "export has no lastLogonTimestamp or lastLogon values"
-        direct_groups = {dn_key(g): g for g in item.member_of}
-        # Groups whose member lists name the account count as much as its memberOf: an export taken without
-        # memberOf (or with a partial one) still says who is in Domain Admins.
-        for key in group_graph.parents.get(item.key, ()):
-            direct_groups.setdefault(key, group_graph.dn.get(key, key))
-        all_groups = group_graph.closure(direct_groups.values())
-        account.groups = sorted({rdn_value(g) for g in direct_groups.values()})
-        for key in sorted(all_groups):
-            dn = direct_groups.get(key) or group_graph.dn.get(key, key)
-            if (label := labels.get(dn, "")) == "":  # the same few thousand groups for every account
-                label = labels[dn] = _privileged_group_label(dn, group_graph.sid.get(key), extra_priv)
-            if label:
-                how = "member" if key in direct_groups else "nested member"
-                account.privilege_evidence.append(f"{how} of {label}")
-        primary = item.primary_group
-        if primary is not None and domain_sid and primary in PRIVILEGED_DOMAIN_RIDS:
-            account.privilege_evidence.append(f"primary group {PRIVILEGED_DOMAIN_RIDS[primary]}")
-        account.privileged = bool(account.privilege_evidence)
-        if item.admin_count == 1:
-            # SDProp never clears adminCount: it is evidence of past privilege, not proof of current.
-            account.privilege_evidence.append("adminCount=1")
-        account.password_policy_id = _policy_for(item.key, item.resultant_pso, account, all_groups, psos,
-                                                 domain_policy)
-        result.accounts.append(account)
-        if account.created_at is not None:
-            result.change_events.append(ChangeEvent(
-                source=source, at=account.created_at, account_id=account.id, username=account.username,
-                action=ChangeAction.CREATED, detail="whenCreated",
-            ))
+    def settle(self) -> DirectoryInventory:
+        """Every account with its groups' closure, privilege and governing policy; the policies, deletions."""
+        source, problems, group_graph = self.source, self.problems, self.group_graph
+        result = DirectoryInventory()
+        domain_entry = self.domain_entry
+        domain_policy = domain_policy_from_entry(source, domain_entry, problems) if domain_entry else None
+        if domain_policy:
+            result.policies.append(domain_policy)
+        psos = [_Pso(policy, guid_to_string(e.first("objectGUID") or b""), frozenset(map(dn_key, policy.applies_to)))
+                for e in self.pso_entries for policy in (pso_from_entry(source, e, problems),)]
+        result.policies.extend(p.policy for p in psos)
+        domain_sid = None
+        if domain_entry and domain_entry.first("objectSid"):
+            try:
+                domain_sid = sid_to_string(domain_entry.first("objectSid") or b"")
+            except ValueError:
+                pass
+        problems.extend(self.group_problems)
+        problems.extend(self.account_problems)
+        extra_priv = {g.casefold() for g in self.options.extra_privileged_groups}
+        extra_priv |= {dn_key(g) for g in self.options.extra_privileged_groups if "=" in g}
+        has_logon_data = self.has_logon_data
 
-    problems.map_each(pending, settle)  # a failure is listed under the entry's DN
-    del pending
-    for entry in deleted_entries:
-        if (entry.text("isDeleted") or "").upper() == "TRUE" and entry.has("whenChanged"):
-            when = _generalized(entry, "whenChanged", problems)
-            if when:
-                # Tombstone RDNs are mangled to "name\\0ADEL:<guid>" (an escaped line feed).
-                name = entry.text("sAMAccountName") or rdn_value(entry.dn).split("\nDEL:", 1)[0]
+        labels: dict[str, str | None] = {}  # group DN as written -> its privileged label, or None
+
+        def settle(item: PendingAccount) -> None:
+            account = item.account
+            if not has_logon_data:
+                account.activity_known, account.last_activity_at = False, None
+                account.activity_unknown_reason = "export has no lastLogonTimestamp or lastLogon values"
+            direct_groups = {dn_key(g): g for g in item.member_of}
+            # Groups whose member lists name the account count as much as its memberOf: an export taken without
+            # memberOf (or with a partial one) still says who is in Domain Admins.
+            for key in group_graph.parents.get(item.key, ()):
+                direct_groups.setdefault(key, group_graph.dn.get(key, key))
+            all_groups = group_graph.closure(direct_groups.values())
+            account.groups = sorted({rdn_value(g) for g in direct_groups.values()})
+            for key in sorted(all_groups):
+                dn = direct_groups.get(key) or group_graph.dn.get(key, key)
+                if (label := labels.get(dn, "")) == "":  # the same few thousand groups for every account
+                    label = labels[dn] = _privileged_group_label(dn, group_graph.sid.get(key), extra_priv)
+                if label:
+                    how = "member" if key in direct_groups else "nested member"
+                    account.privilege_evidence.append(f"{how} of {label}")
+            primary = item.primary_group
+            if primary is not None and domain_sid and primary in PRIVILEGED_DOMAIN_RIDS:
+                account.privilege_evidence.append(f"primary group {PRIVILEGED_DOMAIN_RIDS[primary]}")
+            account.privileged = bool(account.privilege_evidence)
+            if item.admin_count == 1:
+                # SDProp never clears adminCount: it is evidence of past privilege, not proof of current.
+                account.privilege_evidence.append("adminCount=1")
+            account.password_policy_id = _policy_for(item.key, item.resultant_pso, account, all_groups, psos,
+                                                     domain_policy)
+            result.accounts.append(account)
+            if account.created_at is not None:
                 result.change_events.append(ChangeEvent(
-                    source=source, at=when, account_id=guid_to_string(entry.first("objectGUID") or b"") or entry.dn,
-                    username=name, action=ChangeAction.DELETED, detail="tombstone whenChanged",
+                    source=source, at=account.created_at, account_id=account.id, username=account.username,
+                    action=ChangeAction.CREATED, detail="whenCreated",
                 ))
-    known_policies = {p.id for p in result.policies}
-    for missing in sorted({a.password_policy_id for a in result.accounts if a.password_policy_id} - known_policies):
-        # The account names a PSO whose settings the export does not carry: non-admin readers get an
-        # empty Password Settings Container. Unknown strength, never "no policy".
-        result.policies.append(PasswordPolicy(
-            source=source, id=missing, name=f"Fine-grained policy {rdn_value(missing)}", settings_known=False,
-            unknown_reason="policy settings not readable in this export (Password Settings Container "
-            "is readable by Domain Admins only)",
-        ))
-    result.warnings.extend(problems.warnings())
-    result.partial_error = problems.partial_error()
-    return result
+
+        pending, self.pending = self.pending, []
+        problems.map_each(pending, settle)  # a failure is listed under the entry's DN
+        del pending
+        for entry in self.deleted_entries:
+            if (entry.text("isDeleted") or "").upper() == "TRUE" and entry.has("whenChanged"):
+                when = _generalized(entry, "whenChanged", problems)
+                if when:
+                    # Tombstone RDNs are mangled to "name\\0ADEL:<guid>" (an escaped line feed).
+                    name = entry.text("sAMAccountName") or rdn_value(entry.dn).split("\nDEL:", 1)[0]
+                    result.change_events.append(ChangeEvent(
+                        source=source, at=when,
+                        account_id=guid_to_string(entry.first("objectGUID") or b"") or entry.dn,
+                        username=name, action=ChangeAction.DELETED, detail="tombstone whenChanged",
+                    ))
+        known_policies = {p.id for p in result.policies}
+        for missing in sorted({a.password_policy_id for a in result.accounts if a.password_policy_id} - known_policies):
+            # The account names a PSO whose settings the export does not carry: non-admin readers get an
+            # empty Password Settings Container. Unknown strength, never "no policy".
+            result.policies.append(PasswordPolicy(
+                source=source, id=missing, name=f"Fine-grained policy {rdn_value(missing)}", settings_known=False,
+                unknown_reason="policy settings not readable in this export (Password Settings Container "
+                "is readable by Domain Admins only)",
+            ))
+        result.warnings.extend(problems.warnings())
+        result.partial_error = problems.partial_error()
+        return result
 
 
 def _policy_for(

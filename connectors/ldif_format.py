@@ -103,26 +103,42 @@ class _Text:
         self.lines, self.ends_with_newline = lines, ends_with_newline
 
 
-def _streamed_text(stream: BinaryIO, warnings: list[str], chunk_size: int) -> _Text:
-    """The lines of an export read from ``stream`` a chunk at a time. UTF-8, or when the file is not (it is
-    checked first, in one pass that keeps nothing) Latin-1, said in a warning; UTF-16 (``ldifde -u``, with its
-    byte-order mark) is read whole."""
+def export_encoding(stream: BinaryIO, warnings: list[str], chunk_size: int = _CHUNK) -> str:
+    """How the export from the stream's position is read: "utf-16" (``ldifde -u``, with its byte-order mark),
+    "utf-8", or when it is not (checked in one pass that keeps nothing, and said in a warning) "latin-1". Leaves
+    the stream at the start of the text (after a byte-order mark)."""
     start = stream.tell()
     if stream.read(2) in (b"\xff\xfe", b"\xfe\xff"):
         stream.seek(start)
-        text = stream.read().decode("utf-16", "replace")
-        return _Text(iter(text.split("\n")), lambda: text.endswith("\n"))
+        return "utf-16"
     stream.seek(start)
     if stream.read(3) != _UTF8_BOM:
         stream.seek(start)
     body = stream.tell()
     encoding = "utf-8" if _valid_utf8(stream, warnings, chunk_size) else "latin-1"
     stream.seek(body)
+    return encoding
+
+
+def _streamed_text(stream: BinaryIO, warnings: list[str], chunk_size: int, part: Part | None) -> _Text:
+    """The lines of an export read from ``stream`` a chunk at a time, in the encoding :func:`export_encoding`
+    finds (or ``part``'s: then only its bytes are read). UTF-16 is read whole."""
+    if part is None:
+        encoding = export_encoding(stream, warnings, chunk_size)
+        left = -1
+    else:
+        encoding, left = part.encoding, part.end - part.start
+        stream.seek(part.start)
+    if encoding == "utf-16":
+        text = stream.read().decode("utf-16", "replace")
+        return _Text(iter(text.split("\n")), lambda: text.endswith("\n"))
     last_byte = bytearray()
 
     def lines() -> Iterator[str]:
+        nonlocal left
         carried: list[bytes] = []  # the unfinished line: a chunk without a line end is kept, not re-copied
-        while chunk := stream.read(chunk_size):
+        while chunk := stream.read(chunk_size if left < 0 else min(chunk_size, left)):
+            left -= len(chunk) if left >= 0 else 0
             last_byte[:] = chunk[-1:]
             cut = chunk.rfind(b"\n") + 1
             if not cut:
@@ -157,7 +173,7 @@ def _valid_utf8(stream: BinaryIO, warnings: list[str], chunk_size: int) -> bool:
         lines += data.count(b"\n")
 
 
-def _records(lines: Iterable[str]) -> Iterator[list[tuple[int, str]]]:
+def _records(lines: Iterable[str], first_line: int = 1) -> Iterator[list[tuple[int, str]]]:
     """Content records: their logical lines, continuation lines unfolded, as (first physical line number, line);
     comments dropped, blank lines between records. One loop: a million accounts are some 30 million lines."""
     record: list[tuple[int, str]] = []
@@ -165,7 +181,7 @@ def _records(lines: Iterable[str]) -> Iterator[list[tuple[int, str]]]:
     start = 0
     # RFC 2849: SEP = CR LF / LF. str.splitlines() would also break on VT, FF, FS/GS/RS, NEL, U+2028/9,
     # which values may contain: "displayName: Alice<FF>isDeleted: TRUE" must stay one value.
-    for number, raw in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=first_line):
         if raw.endswith("\r"):
             raw = raw[:-1]
         if current is not None:
@@ -202,8 +218,34 @@ def _split(number: int, line: str) -> tuple[str, bytes | None, str]:
     return name, rest.lstrip(" ").encode("utf-8"), "text"
 
 
+@dataclass(frozen=True)
+class Part:
+    """A byte range of an export that starts at a record's first line (see :func:`record_start`), read on its own:
+    ``first_line`` is the number of its first line in the whole file, ``encoding`` the whole file's."""
+
+    start: int
+    end: int
+    first_line: int
+    encoding: str
+    first: bool  # the export's first part: a version line may open it
+
+
+@dataclass
+class ReadState:
+    """What reading an export keeps across its parts: the DN keys read (a second record with one is not
+    audited), and how many change records were skipped (said once, by whoever reads the last part)."""
+
+    seen: set[str] = field(default_factory=set)
+    skipped_changes: int = 0
+
+    def skipped_warning(self) -> list[str]:
+        return ([f"{self.skipped_changes} change record(s) skipped: only content records are audited"]
+                if self.skipped_changes else [])
+
+
 def read_ldif(
     data: bytes | BinaryIO, warnings: list[str], incomplete: list[str] | None = None, *, chunk_size: int = _CHUNK,
+    part: Part | None = None, state: ReadState | None = None,
 ) -> Iterator[DirectoryEntry]:
     """Yield the content records of an LDIF file (its bytes, or a binary stream read a chunk at a time); append
     a warning for everything skipped.
@@ -214,11 +256,16 @@ def read_ldif(
 
     ``ldapsearch`` without ``-LLL`` ends its output with a result record (``search: 2`` / ``result: 0 Success``);
     it is read, not audited, and a result other than 0 (``4 Size limit exceeded``) goes to ``incomplete``:
-    the export stopped short."""
-    text = _streamed_text(io.BytesIO(data) if isinstance(data, bytes) else data, warnings, chunk_size)
-    skipped_changes = 0
-    seen: set[str] = set()
-    for index, (record, last) in enumerate(_with_last(_records(text.lines))):  # one record in memory at a time
+    the export stopped short.
+
+    With ``part``, only that range of the stream is read; with ``state``, DNs already read in other parts count
+    as read, and the skipped change records are counted there instead of said (``ReadState.skipped_warning``)."""
+    text = _streamed_text(io.BytesIO(data) if isinstance(data, bytes) else data, warnings, chunk_size, part)
+    own_state = state is None
+    state = state or ReadState()
+    seen = state.seen
+    index = 0 if part is None or part.first else 1  # a version line opens only the export's first record
+    for record, last in _with_last(_records(text.lines, part.first_line if part else 1)):  # one record at a time
         try:
             if last and not text.ends_with_newline() and not record[0][1].lower().startswith(("search:", "version:")):
                 raise LdifError(f"line {record[0][0]}: the file ends inside this record (a truncated export)")
@@ -228,10 +275,12 @@ def read_ldif(
                 raise
             incomplete.append(f"{exc}; the record is not audited")
             continue
+        finally:
+            index += 1
         if entry is None:
             continue
         if entry is _CHANGE_RECORD:
-            skipped_changes += 1
+            state.skipped_changes += 1
             continue
         key = entry.key
         if key in seen:
@@ -242,8 +291,43 @@ def read_ldif(
             continue
         seen.add(key)
         yield entry
-    if skipped_changes:
-        warnings.append(f"{skipped_changes} change record(s) skipped: only content records are audited")
+    if own_state:
+        warnings.extend(state.skipped_warning())
+
+
+def record_start(stream: BinaryIO, offset: int, chunk_size: int = 1 << 20) -> int | None:
+    """The offset of the first record that starts after ``offset``: just after a blank line whose next line is not
+    a continuation (a line that starts with a space continues even a blank one). None when there is none."""
+    stream.seek(offset)
+    data = b""
+    position = offset
+    while chunk := stream.read(chunk_size):
+        data += chunk
+        at = 0
+        while (found := _BLANK_LINE.search(data, at)) is not None:
+            after = found.end()
+            if after >= len(data):
+                break  # what follows the blank line is in the next chunk
+            if data[after:after + 1] != b" ":
+                return position + after
+            at = after
+        keep = max(len(data) - 4, 0)  # a blank line cut by the chunk's end is found with the next
+        position += keep
+        data = data[keep:]
+    return None
+
+
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+
+
+def lines_before(stream: BinaryIO, offset: int, chunk_size: int = _CHUNK) -> int:
+    """How many line ends the stream holds before ``offset``."""
+    stream.seek(0)
+    count, left = 0, offset
+    while left > 0 and (chunk := stream.read(min(chunk_size, left))):
+        count += chunk.count(b"\n")
+        left -= len(chunk)
+    return count
 
 
 _CHANGE_RECORD = DirectoryEntry(dn="")
