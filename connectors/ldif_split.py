@@ -30,7 +30,7 @@ SPLIT_ABOVE = 64 << 20  # bytes: below, starting a process (some 0.3 s) costs mo
 _RECEIVE_EVERY = 4_096  # entries of the first half read between two looks at what the worker sent
 _BATCH = 2_000  # accounts a message from the worker
 # The worker also starts, pickles what it maps (some 14 us an account) and waits for a core with this process's
-# receiving thread: with 60% of the export here, both halves end nearly together (measured at 100,000 and 200,000 accounts).
+# receiving thread: with 60% of the export here, both halves end nearly together (at 100,000 and 200,000 accounts).
 _FIRST_SHARE = 0.6
 
 
@@ -64,15 +64,21 @@ def scan_in_two(stream: BinaryIO, path: Path, first: Iterable[DirectoryEntry], s
                 warnings: list[str], incomplete: list[str], state: ReadState) -> None:
     """Scan ``first`` (the entries of the first half, read from ``stream``) here and ``second`` in a worker,
     into ``scan``; what reading the second half says goes to ``warnings``, ``incomplete`` and ``state``."""
-    worker = _Worker(path, second, scan.source, scan.options)
+    try:
+        worker: _Worker | None = _Worker(path, second, scan.source, scan.options)
+    except (OSError, subprocess.SubprocessError):  # no process can be started here (a process limit): one pass
+        worker = None
+    later = None
     try:
         for n, entry in enumerate(first, start=1):
             scan.add(entry)
-            if n % _RECEIVE_EVERY == 0:
+            if worker is not None and n % _RECEIVE_EVERY == 0:
                 worker.receive()  # unpickled as it comes: the worker's accounts never wait as bytes
-        later = worker.result(state.seen)
+        if worker is not None:
+            later = worker.result(state.seen)
     finally:
-        worker.close()
+        if worker is not None:
+            worker.close()
     if later is None:
         for entry in read_ldif(stream, warnings, incomplete, part=second.part(stream), state=state):
             scan.add(entry)
@@ -103,8 +109,11 @@ class _Worker:
         os.close(write_end)
         self._messages = os.fdopen(read_end, "rb")
         assert self._process.stdin is not None
-        with self._process.stdin as arguments:
-            arguments.write(pickle.dumps((str(path), second, source, options)))
+        try:
+            with self._process.stdin as arguments:
+                arguments.write(pickle.dumps((str(path), second, source, options)))
+        except OSError:  # the child is already gone: it sends nothing, and its half is read here
+            pass
         self._batches: deque[bytes] = deque()
         self._final: bytes | None = None
         self._accounts: list[PendingAccount] = []
