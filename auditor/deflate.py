@@ -8,6 +8,8 @@ import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 
+_HANDOVER = 1 << 20
+
 
 class Deflater:
     """zlib (``wbits=15``) or gzip (``wbits=31``, mtime 0: what ``gzip.compress(data, mtime=0)`` writes) of the
@@ -18,12 +20,26 @@ class Deflater:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="deflate")
         self._pending: Future[bytes] | None = None
         self._parts: list[bytes] = []
+        self._gathered: list[bytes] = []
+        self._gathered_size = 0
 
     def add(self, chunk: bytes) -> None:
+        # Handed over a megabyte at a time: each handover waits for the thread to get the interpreter back, and
+        # at a hundred kilobytes a chunk the waits were a third of recording a run.
+        self._gathered.append(chunk)
+        self._gathered_size += len(chunk)
+        if self._gathered_size >= _HANDOVER:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        data = b"".join(self._gathered)
+        self._gathered, self._gathered_size = [], 0
         self._collect()
-        self._pending = self._pool.submit(self._compressor.compress, chunk)  # one at a time: the compressor has state
+        self._pending = self._pool.submit(self._compressor.compress, data)  # one at a time: the compressor has state
 
     def finish(self) -> bytes:
+        if self._gathered:
+            self._hand_over()
         self._collect()
         self._pool.shutdown()
         self._parts.append(self._compressor.flush())

@@ -24,3 +24,14 @@ def test_chunks_deflated_in_a_thread_are_the_whole_deflated_at_once(chunks: list
         packed = deflater.finish()
     # zlib's output does not depend on where the input was cut: gzip.compress's with mtime 0, byte for byte.
     assert packed == gzip.compress(whole, compresslevel=level, mtime=0)
+
+
+def test_megabytes_handed_over_in_pieces_deflate_as_the_whole() -> None:
+    # Chunks are gathered and handed to the thread a megabyte at a time: several handovers, cut mid-chunk or not.
+    chunks = [bytes([n % 251]) * (n * 9_973 % 700_000) + b"row %d\n" % n for n in range(40)]
+    whole = b"".join(chunks)
+    assert len(whole) > 8 << 20
+    with Deflater(6, wbits=31) as deflater:
+        for chunk in chunks:
+            deflater.add(chunk)
+        assert deflater.finish() == gzip.compress(whole, compresslevel=6, mtime=0)
