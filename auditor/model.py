@@ -51,7 +51,10 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Severity).index(self)
+        return _SEVERITY_RANKS[self]  # findings are sorted by it: listing the members each time cost seconds
+
+
+_SEVERITY_RANKS = {severity: rank for rank, severity in enumerate(Severity)}
 
 
 # Slots: a class of more than 30 attributes gets no key-sharing instance dict in CPython, and each account's own

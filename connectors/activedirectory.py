@@ -260,6 +260,7 @@ class _Groups:
         self.sid: dict[str, str] = {}
         self.parents: dict[str, set[str]] = {}
         self.dn: dict[str, str] = {}  # key -> the DN as the directory wrote it, for readable labels
+        self._closures: dict[str, frozenset[str]] = {}
 
     def add(self, entry: DirectoryEntry, problems: ValueProblems) -> None:
         key = dn_key(entry.dn)
@@ -281,15 +282,27 @@ class _Groups:
             self.parents.setdefault(key, set()).update(parents)
 
     def closure(self, direct: Iterable[str]) -> set[str]:
-        """Keys of every group reached from the DNs in ``direct``."""
+        """Keys of every group reached from the DNs in ``direct``: the union of each one's own closure, worked out
+        once a group (a million accounts are members of the same few thousand groups). Only once the whole
+        export is read: the graph must be complete."""
+        reached: set[str] = set()
+        for dn in direct:
+            key = dn_key(dn)
+            known = self._closures.get(key)
+            if known is None:
+                known = self._closures[key] = frozenset(self._reach(key))
+            reached |= known
+        return reached
+
+    def _reach(self, start: str) -> set[str]:
         seen: set[str] = set()
-        stack = [dn_key(d) for d in direct]
-        while stack:
-            dn = stack.pop()
-            if dn in seen:
+        stack = [start]
+        while stack:  # nesting can be circular: each group is visited once
+            key = stack.pop()
+            if key in seen:
                 continue
-            seen.add(dn)
-            stack.extend(self.parents.get(dn, ()))
+            seen.add(key)
+            stack.extend(self.parents.get(key, ()))
         return seen
 
 

@@ -232,3 +232,13 @@ def test_membership_from_groups_member_lists_when_accounts_have_no_member_of() -
     assert accounts["carol"].privilege_evidence == ["nested member of Domain Admins"]
     assert (accounts["carol"].password_policy_id or "").startswith("cn=viagroup,")
     assert not accounts["dan"].privileged and accounts["dan"].groups == []
+
+
+def test_circular_group_nesting_ends_and_reaches_every_group_of_the_circle() -> None:
+    # AD does not forbid A in B in A: each group's closure is worked out once, and a circle ends it.
+    a, b, c = (f"CN={n},CN=Users,{DOMAIN}" for n in ("A", "B", "C"))
+    _, accounts = mapped(domain_head(), group("A", 1401, member_of=(b,)), group("B", 1402, member_of=(a, DA)),
+                         group("C", 1403, members=(a,)), group("Domain Admins", 512),
+                         user("Alice", "alice", 512, 1, member_of=(a,)), user("Bob", "bob", 512, 2, member_of=(c,)))
+    assert accounts["alice"].privilege_evidence == ["nested member of Domain Admins"]
+    assert accounts["alice"].groups == ["A"] and accounts["bob"].privilege_evidence == []
