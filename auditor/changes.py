@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -62,17 +63,28 @@ def event_key(event: ChangeEvent) -> tuple[str, str, str, str]:
 
 
 def merge_events(logged: list[ChangeEvent], derived: list[ChangeEvent], window_start: datetime) -> list[ChangeEvent]:
-    """Logged events win: a snapshot difference the source's own log already explains is dropped."""
+    """``logged`` (as :func:`deduplicate` gives them: one of each, in order) with the ``derived`` events they do
+    not explain, in that order and without repeats: what ``deduplicate`` of both would give, without a key for
+    each of a million logged events again (at a million accounts that second pass was five seconds). Logged
+    events win: a snapshot difference the source's own log already explains is dropped."""
     explained = {
         (e.source, e.account_id, e.action.value) for e in logged if e.at > window_start
     }
-    merged = list(logged)
-    merged.extend(e for e in derived if (e.source, e.account_id, e.action.value) not in explained)
-    return merged
+    fresh = [e for e in derived if (e.source, e.account_id, e.action.value) not in explained]
+    if not fresh:
+        return list(logged)
+    accounts = {e.account_id for e in fresh}
+    held = {event_key(e) for e in logged if e.account_id in accounts}
+    return list(heapq.merge(logged, [e for e in deduplicate(fresh) if event_key(e) not in held], key=_order))
 
 
 def deduplicate(events: Iterable[ChangeEvent]) -> list[ChangeEvent]:
+    """One event of each key (the first met), in time order."""
     seen: dict[tuple[str, str, str, str], ChangeEvent] = {}
     for event in events:
         seen.setdefault(event_key(event), event)
-    return sorted(seen.values(), key=lambda e: (e.at, e.source, e.account_id, e.action.value))
+    return sorted(seen.values(), key=_order)
+
+
+def _order(event: ChangeEvent) -> tuple[datetime, str, str, str]:
+    return event.at, event.source, event.account_id, event.action.value

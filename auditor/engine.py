@@ -204,7 +204,7 @@ def _compare(
             departures.extend(DepartedAccount(a, as_of, previous_as_of) for a in differing if a.id not in current)
             comparisons[source] = comparison
     logged = deduplicate([*inventory.change_events, *past.events])
-    inventory.change_events = deduplicate(merge_events(logged, derived, since))
+    inventory.change_events = merge_events(logged, derived, since)
     return departures, comparisons
 
 

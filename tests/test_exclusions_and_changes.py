@@ -1,7 +1,10 @@
 from datetime import date, timedelta
 from pathlib import Path
 
-from auditor.changes import diff_snapshots, merge_events
+from hypothesis import given
+from hypothesis import strategies as st
+
+from auditor.changes import deduplicate, diff_snapshots, merge_events
 from auditor.config import Exclusion
 from auditor.exclusions import apply_exclusions
 from auditor.history import History, RunRecord
@@ -147,3 +150,22 @@ def test_accepted_risks_show_as_accepted_and_reappear_when_expired(small_org: Pa
     later = audit("2027-01-15", "later")
     kiosk = next(f for f in later["findings"] if f["subject"]["name"] == "kiosk")  # type: ignore[attr-defined]
     assert kiosk["status"] == "open"
+
+
+_EVENTS = st.builds(
+    lambda source, account, action, days, origin: ChangeEvent(source, AS_OF - timedelta(days=days), account, action,
+                                                              origin=origin),
+    st.sampled_from(["ad", "okta"]), st.sampled_from(["id-a", "id-b", "id-c"]),
+    st.sampled_from([ChangeAction.CREATED, ChangeAction.DISABLED, ChangeAction.MODIFIED]), st.integers(0, 40),
+    st.sampled_from(["source", "snapshot"]))
+
+
+@given(st.lists(_EVENTS, max_size=25), st.lists(_EVENTS, max_size=12))
+def test_merged_events_are_the_deduplicated_union_of_logged_and_unexplained_derived(
+        logged: list[ChangeEvent], derived: list[ChangeEvent]) -> None:
+    # The merge keeps the logged events' order and adds the rest in place: what deduplicating both again gave.
+    window = AS_OF - timedelta(days=30)
+    logged = deduplicate(logged)
+    explained = {(e.source, e.account_id, e.action.value) for e in logged if e.at > window}
+    again = deduplicate([*logged, *(e for e in derived if (e.source, e.account_id, e.action.value) not in explained)])
+    assert merge_events(logged, derived, window) == again
