@@ -645,15 +645,24 @@ def _whole_lines(blob: bytes, piece_size: int = 1 << 22) -> Iterator[bytes]:
 
 
 def _decompressed(blob: bytes, size: int) -> Iterator[bytes]:
-    """A zlib blob's data in pieces of up to ``size`` bytes."""
+    """A zlib blob's data in pieces of up to ``size`` bytes. The blob is given a slice at a time: zlib copies the
+    input it has not read yet (``unconsumed_tail``) at every call, and with the whole blob given at once a
+    million accounts' snapshot was copied 250 times over (12 s for one read of it)."""
     decompressor = zlib.decompressobj()
-    pending = blob
-    while pending:
-        if piece := decompressor.decompress(pending, size):
-            yield piece
-        pending = decompressor.unconsumed_tail
+    view = memoryview(blob)
+    for start in range(0, len(view), _INPUT_SLICE):
+        pending: bytes | memoryview = view[start:start + _INPUT_SLICE]
+        while pending and not decompressor.eof:  # bytes after the stream's end stay in unconsumed_tail: not read
+            if piece := decompressor.decompress(pending, size):
+                yield piece
+            pending = decompressor.unconsumed_tail
+        if decompressor.eof:
+            break
     if rest := decompressor.flush():
         yield rest
+
+
+_INPUT_SLICE = 1 << 20
 
 
 # An account's encoding starts with its source and id (the dataclass's first fields): the id is read without

@@ -3,6 +3,7 @@ that keeps everything the kept runs and the next audit need."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -291,6 +292,17 @@ def test_a_snapshots_lines_read_in_pieces_are_its_lines(lines: list[bytes], piec
 
     lines = [b"{" + line for line in lines]  # accounts: JSON objects (a JSON list is the format before lines)
     assert list(_whole_lines(zlib.compress(b"".join(line + b"\n" for line in lines)), piece_size)) == lines
+
+
+def test_a_blob_of_several_input_slices_reads_in_pieces_as_whole() -> None:
+    # The blob is handed to zlib a megabyte at a time (not whole, which zlib copied at each call): lines cut at
+    # slice and piece boundaries alike, and bytes after the stream's end ignored (they made the loop spin forever).
+    from auditor.history import _whole_lines
+
+    lines = [b'{"n":%d,"digest":"%s"}' % (n, hashlib.sha256(b"%d" % n).hexdigest().encode()) for n in range(100_000)]
+    blob = zlib.compress(b"".join(line + b"\n" for line in lines), 1)
+    assert len(blob) > 3 << 20  # several slices
+    assert list(_whole_lines(blob + b"trailing", 1 << 16)) == lines
 
 
 def test_a_secret_cannot_rewrite_an_event_lists_structure(tmp_path: Path) -> None:
