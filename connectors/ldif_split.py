@@ -1,6 +1,6 @@
-"""A large Active Directory export read on two cores: a worker process reads and scans the second half (each
-account mapped from its own entry) while this process reads the first; the two scans are joined in file order
-and settled once (``AdScan``).
+"""A large Active Directory export read on two cores: a worker process reads and scans its last part (some 40%,
+each account mapped from its own entry) while this process reads the rest; the two scans are joined in file
+order and settled once (``AdScan``).
 
 The result is what one pass gives: the same accounts in the same order, the same warnings and unread records in
 the same order, with the same line numbers. When the second half repeats a DN of the first (the second record is
@@ -36,11 +36,13 @@ _FIRST_SHARE = 0.6
 
 @dataclass(frozen=True)
 class SecondHalf:
-    """Where the second half of an export lies: from a record's first line to the end."""
+    """Where the second half of an export lies: from a record's first line to the end; and which file it is (the
+    worker opens it again by name, and reads nothing from another file put in its place)."""
 
     start: int
     end: int
     encoding: str
+    identity: tuple[int, int, int, int] = (0, 0, 0, 0)  # device, inode, size, modification time (ns)
 
     def part(self, stream: BinaryIO) -> Part:
         return Part(self.start, self.end, lines_before(stream, self.start) + 1, self.encoding, first=False)
@@ -57,7 +59,12 @@ def parts(stream: BinaryIO, encoding: str, split_above: int = SPLIT_ABOVE) -> tu
     stream.seek(body)
     if cut is None:
         return Part(body, end, 1, encoding, first=True), None
-    return Part(body, cut, 1, encoding, first=True), SecondHalf(cut, end, encoding)
+    return Part(body, cut, 1, encoding, first=True), SecondHalf(cut, end, encoding, _identity(stream))
+
+
+def _identity(stream: BinaryIO) -> tuple[int, int, int, int]:
+    status = os.fstat(stream.fileno())
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def scan_in_two(stream: BinaryIO, path: Path, first: Iterable[DirectoryEntry], second: SecondHalf, scan: AdScan,
@@ -66,7 +73,7 @@ def scan_in_two(stream: BinaryIO, path: Path, first: Iterable[DirectoryEntry], s
     into ``scan``; what reading the second half says goes to ``warnings``, ``incomplete`` and ``state``."""
     try:
         worker: _Worker | None = _Worker(path, second, scan.source, scan.options)
-    except (OSError, subprocess.SubprocessError):  # no process can be started here (a process limit): one pass
+    except (OSError, ValueError, TypeError, subprocess.SubprocessError):  # no process here (a limit): one pass
         worker = None
     later = None
     try:
@@ -183,6 +190,8 @@ def scan_second_half(descriptor: int) -> None:
         try:
             path, second, source, options = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our parent
             with bulk_allocation(), open(path, "rb") as stream:  # see auditor.gctuning
+                if second.identity != _identity(stream):
+                    raise OSError(f"{path} is no longer the file being read")
                 warnings: list[str] = []
                 incomplete: list[str] = []
                 state = ReadState()

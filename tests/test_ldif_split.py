@@ -164,3 +164,21 @@ def test_a_worker_that_fails_gives_no_half_and_is_reaped(tmp_path: Path) -> None
         assert worker.result(set()) is None
     finally:
         worker.close()
+
+
+def test_a_worker_reads_nothing_from_a_file_put_in_the_exports_place(tmp_path: Path) -> None:
+    # The worker opens the export again by name: another file there now (a new export written meanwhile) is not
+    # the one this process is reading, and its half is then read here, from the file already open.
+    path = tmp_path / "ad.ldif"
+    write(path, 500)
+    with path.open("rb") as stream:
+        second = parts(stream, export_encoding(stream, []), split_above=1)[1]
+    assert second is not None
+    replacement = tmp_path / "new.ldif"
+    write(replacement, 600)
+    replacement.replace(path)
+    worker = _Worker(path, second, "ad", AdOptions())
+    try:
+        assert worker.result(set()) is None
+    finally:
+        worker.close()
