@@ -108,8 +108,7 @@ def _collected(path: Path, split_above: int) -> tuple[Any, ...]:
 def test_the_bench_export_read_with_a_worker_process_is_the_one_pass_read(tmp_path: Path) -> None:
     path = tmp_path / "ad.ldif"
     write(path, 3_000)
-    with path.open("rb") as stream:
-        assert parts(stream, export_encoding(stream, []), split_above=1)[1] is not None  # it is cut in two
+    _second_half(path)
     two = _collected(path, split_above=1)
     assert two == _collected(path, split_above=1 << 62)
     assert len(two[0]) == 3_000 and two[4] is None
@@ -124,9 +123,8 @@ def test_a_dn_in_both_halves_an_unreadable_record_and_change_records_read_as_in_
                *(user(f"V{n}", f"v{n}", 512, 100 + n) for n in range(1, 40)), user("U3", "u3-again", 512, 3)]
     path = tmp_path / "ad.ldif"
     path.write_bytes(data := ldif(*records))
-    with path.open("rb") as stream:
-        second = parts(stream, export_encoding(stream, []), split_above=1)[1]
-    assert second is not None and data.index(b"CN=Change") < second.start < data.index(b"u3-again")
+    second = _second_half(path)
+    assert data.index(b"CN=Change") < second.start < data.index(b"u3-again")
     two = _collected(path, split_above=1)
     assert two == _collected(path, split_above=1 << 62)
     assert "a second record for CN=U3" in (two[4] or "") and "not audited" in (two[4] or "")
@@ -140,17 +138,26 @@ def test_an_export_whose_first_half_is_not_ad_is_read_in_one_pass(tmp_path: Path
     assert _collected(path, split_above=1) == _collected(path, split_above=1 << 62)
 
 
+def _second_half(path: Path) -> SecondHalf:
+    with path.open("rb") as stream:
+        second = parts(stream, export_encoding(stream, []), split_above=1)[1]
+    assert second is not None  # the export is cut in two
+    return second
+
+
+def _worker_result(path: Path, second: SecondHalf) -> Any:
+    worker = _Worker(path, second, "ad", AdOptions())
+    try:
+        return worker.result(set())
+    finally:
+        worker.close()  # reaped whatever the result
+
+
 def test_the_worker_sends_its_half_scanned(tmp_path: Path) -> None:
     path = tmp_path / "ad.ldif"
     write(path, 500)
-    with path.open("rb") as stream:
-        second = parts(stream, export_encoding(stream, []), split_above=1)[1]
-    assert second is not None
-    worker = _Worker(path, second, "ad", AdOptions())
-    try:
-        later = worker.result(set())
-    finally:
-        worker.close()
+    second = _second_half(path)
+    later = _worker_result(path, second)
     assert later is not None
     scan, warnings, incomplete, skipped_changes = later
     users = path.read_bytes()[second.start:].count(b"objectClass: user\n")
@@ -159,11 +166,7 @@ def test_the_worker_sends_its_half_scanned(tmp_path: Path) -> None:
 
 def test_a_worker_that_fails_gives_no_half_and_is_reaped(tmp_path: Path) -> None:
     # The reader then reads the half itself (the audit is the same, only slower): here the file is gone.
-    worker = _Worker(tmp_path / "gone.ldif", SecondHalf(0, 10, "utf-8"), "ad", AdOptions())
-    try:
-        assert worker.result(set()) is None
-    finally:
-        worker.close()
+    assert _worker_result(tmp_path / "gone.ldif", SecondHalf(0, 10, "utf-8")) is None
 
 
 def test_a_worker_reads_nothing_from_a_file_put_in_the_exports_place(tmp_path: Path) -> None:
@@ -171,14 +174,8 @@ def test_a_worker_reads_nothing_from_a_file_put_in_the_exports_place(tmp_path: P
     # the one this process is reading, and its half is then read here, from the file already open.
     path = tmp_path / "ad.ldif"
     write(path, 500)
-    with path.open("rb") as stream:
-        second = parts(stream, export_encoding(stream, []), split_above=1)[1]
-    assert second is not None
+    second = _second_half(path)
     replacement = tmp_path / "new.ldif"
     write(replacement, 600)
     replacement.replace(path)
-    worker = _Worker(path, second, "ad", AdOptions())
-    try:
-        assert worker.result(set()) is None
-    finally:
-        worker.close()
+    assert _worker_result(path, second) is None
