@@ -179,3 +179,13 @@ def test_a_worker_reads_nothing_from_a_file_put_in_the_exports_place(tmp_path: P
     write(replacement, 600)
     replacement.replace(path)
     assert _worker_result(path, second) is None
+
+
+def test_utf16_and_byte_order_marked_exports_read_as_in_one_pass(tmp_path: Path) -> None:
+    # UTF-16 (ldifde -u) is read whole, never cut; a UTF-8 byte-order mark stays out of the first part's text.
+    text = ldif(domain_head(), *(user(f"U{n}", f"u{n}", 512, n) for n in range(1, 30))).decode()
+    for name, data in (("u16.ldif", text.encode("utf-16")), ("bom.ldif", b"\xef\xbb\xbf" + text.encode())):
+        path = tmp_path / name
+        path.write_bytes(data)
+        two = _collected(path, split_above=1)
+        assert two == _collected(path, split_above=1 << 62) and len(two[0]) == 29
