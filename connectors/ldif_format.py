@@ -13,6 +13,7 @@ import binascii
 import functools
 import io
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -125,7 +126,7 @@ def _streamed_text(stream: BinaryIO, warnings: list[str], chunk_size: int, part:
     finds (or ``part``'s: then only its bytes are read). UTF-16 is read whole."""
     if part is None:
         encoding = export_encoding(stream, warnings, chunk_size)
-        left = -1
+        left = sys.maxsize  # to the end
     else:
         encoding, left = part.encoding, part.end - part.start
         stream.seek(part.start)
@@ -137,8 +138,8 @@ def _streamed_text(stream: BinaryIO, warnings: list[str], chunk_size: int, part:
     def lines() -> Iterator[str]:
         nonlocal left
         carried: list[bytes] = []  # the unfinished line: a chunk without a line end is kept, not re-copied
-        while chunk := stream.read(chunk_size if left < 0 else min(chunk_size, left)):
-            left -= len(chunk) if left >= 0 else 0
+        while chunk := stream.read(min(chunk_size, left)):
+            left -= len(chunk)
             last_byte[:] = chunk[-1:]
             cut = chunk.rfind(b"\n") + 1
             if not cut:
