@@ -15,6 +15,7 @@ from typing import Any
 
 from auditor import __version__
 from auditor.changes import deduplicate, diff_snapshots, merge_events
+from auditor.compact import SharedKeys
 from auditor.config import Config, IdentitySettings
 from auditor.cost import Price, account_prices, spend_kpi
 from auditor.exclusions import ExclusionStatus, apply_exclusions
@@ -320,8 +321,8 @@ def run_audit(
             price = prices.get(verdict_key(finding.source, finding.subject.id)) if finding.subject.type == "account" \
                 else None
             if price is not None:
-                finding.evidence["monthly_cost"] = {"amount": price.monthly, "currency": price.currency,
-                                                    "basis": price.basis}
+                finding.evidence = SharedKeys({**finding.evidence, "monthly_cost": {
+                    "amount": price.monthly, "currency": price.currency, "basis": price.basis}})
     run_id = f"{generated_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     now_open = {f.key for f in findings if f.status == "open"}
     before = past.previous_findings

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from auditor.compact import PackedStrings, json_value
 from auditor.model import to_jsonable
 
 
@@ -31,8 +32,10 @@ def dumps(value: Any, *, indent: bool = False, sort_keys: bool = False) -> bytes
     sorts a dict's keys but not a dataclass's fields): still several times faster than the walk."""
     option = (orjson.OPT_INDENT_2 if indent else 0) | (orjson.OPT_SORT_KEYS if sort_keys else 0)
     try:
-        data = (orjson.dumps(orjson.loads(orjson.dumps(value, default=_time, option=_NATIVE)), option=option)
-                if sort_keys else orjson.dumps(value, default=_time, option=option | _NATIVE))
+        if sort_keys:
+            data = orjson.dumps(orjson.loads(orjson.dumps(value, default=_packed, option=_NATIVE)), option=option)
+        else:
+            data = orjson.dumps(value, default=_unpacked if indent else _packed, option=option | _NATIVE)
         # Copied to an exact-size object: orjson leaves its output in the buffer it grew, 4 KB for the smallest
         # value and 16 MB for half a megabyte, and a list of 100,000 small results held 400 MB.
         return bytes(memoryview(data))
@@ -45,11 +48,19 @@ def dumps(value: Any, *, indent: bool = False, sort_keys: bool = False) -> bytes
 _NATIVE = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
-def _time(value: Any) -> Any:
-    """What orjson hands back (a duration), converted as ``to_jsonable`` converts it."""
+def _packed(value: Any) -> Any:
+    """What orjson hands back (a duration, a compact mapping), converted as ``to_jsonable`` converts it; a
+    mapping of packed strings as its own JSON text (``auditor.compact``)."""
     if isinstance(value, timedelta):
         return value.total_seconds()
-    raise TypeError(f"{type(value).__name__} is not JSON")
+    return json_value(value)
+
+
+def _unpacked(value: Any) -> Any:
+    """:func:`_packed` for indented text, where a packed text given as it is would not be indented."""
+    if isinstance(value, PackedStrings):
+        return value.as_dict()
+    return _packed(value)
 
 
 BATCH = 256  # items converted and written together: a chunk is some 100 kilobytes

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from auditor.compact import PackedStrings, SharedKeys
 from auditor.timeconv import from_iso8601, to_iso
 
 
@@ -92,7 +93,8 @@ class Account:
     password_policy_id: str | None = None  # None: governing policy unknown
     # Set when the governing policy belongs to another source (a synced cloud account and its directory).
     password_policy_source: str | None = None
-    identifiers: dict[str, str] = field(default_factory=dict)  # join keys: sid, immutable_id, employee_id
+    # join keys: sid, immutable_id, employee_id (given as a dict, kept packed: see auditor.compact)
+    identifiers: Mapping[str, str] = field(default_factory=dict)
     email_aliases: list[str] = field(default_factory=list)  # other addresses of the same mailbox
     # Licences the account holds (Entra: skuPartNumber, or the skuId when the SKU list was not readable);
     # None: the source does not say, never "no licence"
@@ -100,7 +102,13 @@ class Account:
     # The account's manager as the source names them: "dn:<DN>" (AD manager), "id:<object id>" (Entra), or
     # "ref:<value>" (Okta managerId, a Google relation of type manager: an id, login or address). None: not said.
     manager: str | None = None
-    raw: dict[str, str] = field(default_factory=dict)  # source values quoted as evidence
+    raw: Mapping[str, str] = field(default_factory=dict)  # source values quoted as evidence (kept packed)
+
+    def __post_init__(self) -> None:
+        if type(self.raw) is not PackedStrings:
+            self.raw = PackedStrings(self.raw)
+        if type(self.identifiers) is not PackedStrings:
+            self.identifiers = PackedStrings(self.identifiers)
 
     @property
     def automated(self) -> bool:
@@ -323,12 +331,16 @@ class Finding:
     source: str
     subject: Subject
     message: str
-    evidence: dict[str, Any]
+    evidence: Mapping[str, Any]  # given as a dict, kept as SharedKeys (auditor.compact): a rule's share their keys
     controls: tuple[ControlRef, ...]  # the rule's own tuple, shared by its findings (not a list each)
     # Set when an exclusion matched: the finding is kept (auditors want to see it) but not counted.
     excluded_by: str | None = None
     # Set when an accepted-risk entry (owner, reason, expiry) covers it: shown as accepted, not counted.
     accepted_by: str | None = None
+
+    def __post_init__(self) -> None:
+        if type(self.evidence) is not SharedKeys:
+            self.evidence = SharedKeys(self.evidence)
 
     @property
     def status(self) -> str:
@@ -382,8 +394,10 @@ def _converter(kind: type) -> Callable[[Any], Any]:
         return to_iso
     if issubclass(kind, timedelta):
         return lambda value: value.total_seconds()
-    if issubclass(kind, dict):
+    if issubclass(kind, dict | SharedKeys):
         return _mapping
+    if issubclass(kind, PackedStrings):
+        return lambda value: value.as_dict()
     if issubclass(kind, list | tuple):
         return _sequence
     return _same

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from auditor import jsonio
@@ -103,7 +103,7 @@ class Pseudonymiser:
         """Every string inside JSON-like data (keys are ours and stay)."""
         if isinstance(value, str):
             return self.text(value)
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):  # a finding's evidence is a compact mapping, not a dict
             return {k: self.deep(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.deep(v) for v in value]
