@@ -11,7 +11,7 @@ and ``auditor.model.to_jsonable`` know them). Neither can be changed: make a new
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from typing import Any
 
 import orjson
@@ -123,6 +123,10 @@ class SharedKeys(Mapping[str, Any]):
     def __contains__(self, key: object) -> bool:
         return key in self._keys
 
+    def get(self, key: str, default: Any = None) -> Any:
+        keys = self._keys
+        return self._values[keys.index(key)] if key in keys else default
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
 
@@ -144,6 +148,13 @@ class SharedKeys(Mapping[str, Any]):
         return dict(zip(self._keys, self._values, strict=True))
 
     json_value = as_dict
+
+    # A dict's views: Mapping's own look every key up again (an outputs' walk of a million findings).
+    def items(self) -> ItemsView[str, Any]:
+        return self.as_dict().items()
+
+    def values(self) -> ValuesView[Any]:
+        return self.as_dict().values()
 
 
 def json_value(value: Any) -> Any:

@@ -9,13 +9,13 @@ import codecs
 import csv
 import json
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from auditor import __version__, jsonio
 from auditor.engine import AuditResult
 from auditor.jsonio import Streamed, batched
-from auditor.model import Finding, to_jsonable
+from auditor.model import ControlRef, Finding, to_jsonable
 from auditor.rules import RULES
 from auditor.timeconv import to_iso
 from auditor.views import account_rows, person_rows
@@ -90,8 +90,9 @@ def finding_entry(finding: Finding) -> dict[str, Any]:
         "rule": finding.rule, "severity": finding.severity.value, "source": finding.source,
         "subject": {"type": subject.type, "id": subject.id, "name": subject.name,
                     **({"username": subject.name} if subject.type == "account" else {})},
-        "message": finding.message, "evidence": to_jsonable(finding.evidence),
-        "controls": [to_jsonable(c) for c in finding.controls], "excluded_by": finding.excluded_by,
+        # The model's own values: jsonio writes them as their converted form (to_jsonable), without the walk.
+        "message": finding.message, "evidence": finding.evidence, "controls": finding.controls,
+        "excluded_by": finding.excluded_by,
         "accepted_by": finding.accepted_by, "status": finding.status,
     }
 
@@ -181,11 +182,29 @@ FINDING_COLUMNS = ("rule", "severity", "status", "source", "subject_type", "subj
                    "controls", "evidence")
 
 
+def evidence_json(evidence: Mapping[str, Any]) -> str:
+    """A finding's evidence as findings.csv writes it: ``json.dumps(to_jsonable(evidence), sort_keys=True)``,
+    with json converting only what it cannot write itself (times, durations, dataclasses), not walking every
+    value in Python first (a third of the file's time). The same text while the evidence's keys are text, as
+    every rule's are."""
+    return json.dumps(dict(evidence.items()), default=to_jsonable, ensure_ascii=False, sort_keys=True)
+
+
 def findings_csv(result: AuditResult) -> Iterator[bytes]:
+    # By the rule's controls tuple, which its findings share (a past run's findings read back each have their
+    # own: then only the first few are remembered). The tuples live as long as the result, so ids stay theirs.
+    controls: dict[int, str] = {}
+
+    def controls_text(refs: tuple[ControlRef, ...]) -> str:
+        text = controls.get(id(refs))
+        if text is None:
+            text = "; ".join(f"{c.framework} {c.control}" for c in refs)
+            if len(controls) < 256:
+                controls[id(refs)] = text
+        return text
+
     return _csv(FINDING_COLUMNS, (
         [f.rule, f.severity.value, f.status_note or "open", f.source,
-         f.subject.type, f.subject.id, f.subject.name, f.message,
-         "; ".join(f"{c.framework} {c.control}" for c in f.controls),
-         json.dumps(to_jsonable(f.evidence), ensure_ascii=False, sort_keys=True)]
+         f.subject.type, f.subject.id, f.subject.name, f.message, controls_text(f.controls), evidence_json(f.evidence)]
         for f in result.findings
     ))

@@ -20,7 +20,7 @@ from typing import Any
 from auditor import __version__, jsonio
 from auditor.engine import AuditResult
 from auditor.evidence import control_index
-from auditor.model import Finding, Severity, to_jsonable
+from auditor.model import Finding, Severity
 from auditor.rules import RULES
 
 OCSF_VERSION = "1.5.0"
@@ -87,7 +87,7 @@ def _detection(result: AuditResult, finding: Finding, time: int, is_new: bool) -
         },
         "resources": [{"type": finding.subject.type, "uid": finding.subject.id, "name": finding.subject.name,
                        "group": {"name": finding.source}}],
-        "evidences": [{"data": to_jsonable(finding.evidence)}],
+        "evidences": [{"data": finding.evidence}],  # written by jsonio as its converted form
         "unmapped": {
             "controls": [f"{c.framework} {c.control}" for c in finding.controls],
             "status_note": finding.status_note, "audit_complete": result.complete,
