@@ -28,7 +28,7 @@ from auditor import __version__, jsonio
 from auditor.config import Config, EvidenceSettings, redacted_config
 from auditor.engine import AuditResult
 from auditor.jsonio import Streamed
-from auditor.model import to_jsonable
+from auditor.model import Finding, to_jsonable
 from auditor.review_outcomes import campaign_evidence
 from auditor.rules import RULES
 from auditor.secrets import SecretUnavailable, resolve_secret, scrub_bytes
@@ -75,8 +75,8 @@ RESULT_FILES: dict[str, Callable[[AuditResult], Iterable[bytes]]] = {
     INVENTORY: inventory_json,
     # Each control's findings written a batch at a time: they are every finding again, under each control.
     "controls.json": lambda result: jsonio.dumps_streamed(
-        [{name: jsonio.Streamed(value) if name.endswith("_findings") else value for name, value in entry.items()}
-         for entry in control_index(result)], indent=True, sort_keys=True),
+        [{name: Streamed(value, keys_sorted=True) if name.endswith("_findings") else value
+          for name, value in entry.items()} for entry in control_index(result)], indent=True, sort_keys=True),
 }
 
 
@@ -181,14 +181,34 @@ def control_index(result: AuditResult) -> list[dict[str, Any]]:
                 "open_findings": [], "accepted_findings": [], "excluded_findings": []})
             entry["rules"].append(rule_id)
             entry["population"][rule.meta.examines] = examined[rule.meta.examines]
+    lists: dict[tuple[str, str, str], FindingSummaries] = {}
     for finding in result.findings:
-        # One summary a finding, listed under each of its controls: a copy a control took gigabytes at scale.
-        summary = {"rule": finding.rule, "severity": finding.severity.value, "source": finding.source,
-                   "subject": finding.subject.name, "message": finding.message, "status": finding.status,
-                   "status_note": finding.status_note}
+        status = finding.status
         for control in finding.controls:
-            index[(control.framework, control.control)][f"{finding.status}_findings"].append(summary)
+            key = (control.framework, control.control, status)
+            listed = lists.get(key)
+            if listed is None:
+                listed = lists[key] = index[key[:2]][f"{status}_findings"] = FindingSummaries()
+            listed.findings.append(finding)
     return sorted(index.values(), key=lambda e: (e["framework"], e["control"]))
+
+
+class FindingSummaries:
+    """The findings listed under one control with one status, each summarised as it is read: summaries made
+    beforehand (one a finding, under each of its controls) were 400 MB at a million findings. A summary's keys
+    are in sorted order, so a sorted document writes it as it is (``Streamed(keys_sorted=True)``)."""
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for finding in self.findings:
+            yield {"message": finding.message, "rule": finding.rule, "severity": finding.severity.value,
+                   "source": finding.source, "status": finding.status, "status_note": finding.status_note,
+                   "subject": finding.subject.name}
 
 
 class SigningKeyError(Exception):

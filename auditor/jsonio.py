@@ -87,10 +87,13 @@ def dumps_lines(items: Iterable[Any]) -> Iterator[bytes]:
 
 class Streamed:
     """A list, or a mapping, inside a document given to :func:`dumps_streamed`: written a batch at a time, never
-    converted whole (an iterable is read once, as it is written)."""
+    converted whole (an iterable is read once, as it is written). ``keys_sorted``: its items are plain dicts
+    whose keys (nested ones too) are already in sorted order, written as they are in a sorted document instead
+    of being read back and sorted."""
 
-    def __init__(self, items: Iterable[Any] | Mapping[str, Any]) -> None:
+    def __init__(self, items: Iterable[Any] | Mapping[str, Any], *, keys_sorted: bool = False) -> None:
         self.items = items
+        self.keys_sorted = keys_sorted
 
 
 def dumps_streamed(document: Any, *, indent: bool = False, sort_keys: bool = False,
@@ -125,11 +128,12 @@ def dumps_streamed(document: Any, *, indent: bool = False, sort_keys: bool = Fal
 
 def _streamed_items(streamed: Streamed, depth: int, indent: bool, sort_keys: bool, batch: int) -> Iterator[bytes]:
     items = streamed.items
+    sort_values = sort_keys and not streamed.keys_sorted
     opening, closing = (b"{", b"}") if isinstance(items, Mapping) else (b"[", b"]")
     inner = b"\n" + b"  " * (depth + 1) if indent else b""
 
     def value(item: Any) -> bytes:  # indented as a member at this depth
-        text = dumps(item, indent=indent, sort_keys=sort_keys)
+        text = dumps(item, indent=indent, sort_keys=sort_values)
         return text.replace(b"\n", inner) if indent else text
 
     def element(item: Any) -> bytes:

@@ -100,6 +100,25 @@ def test_a_streamed_document_is_the_same_bytes(document: dict[str, Any], items: 
     assert b"".join(chunks) == expected
 
 
+def _keys_sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _keys_sorted(value[k]) for k in sorted(value)}
+    return [_keys_sorted(v) for v in value] if isinstance(value, list) else value
+
+
+@given(st.lists(st.dictionaries(st.text(), _VALUES, max_size=6), max_size=20), st.booleans(),
+       st.integers(min_value=1, max_value=7))
+def test_items_given_with_their_keys_sorted_are_written_as_a_sorted_document_writes_them(
+        items: list[dict[str, Any]], indent: bool, batch: int) -> None:
+    items = [_keys_sorted(item) for item in items]
+    try:
+        expected = jsonio.dumps({"b": 1, "a": items}, indent=indent, sort_keys=True)
+    except UnicodeEncodeError:
+        return
+    streamed = {"b": 1, "a": jsonio.Streamed(iter(items), keys_sorted=True)}
+    assert b"".join(jsonio.dumps_streamed(streamed, indent=indent, sort_keys=True, batch=batch)) == expected
+
+
 @given(st.integers(min_value=-(2**70), max_value=2**70), st.integers(min_value=0, max_value=1 << 25))
 @example(-(2**63) - 1, (1 << 24) - 10).via("a number across the first slice's end")
 @example(2**64, (1 << 24) - 10).via("a number across the first slice's end")
