@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from importlib.resources import files
 from typing import Any
@@ -105,18 +105,51 @@ class _EncodedAccounts:
         return {c: list(d) for c, d in self.dictionaries.items()}
 
 
-def _encode_findings(findings: list[Finding]) -> tuple[dict[str, Any], list[list[Any]]]:
-    """Evidence every finding of a rule shares (thresholds, caveats) once; each row keeps only its own."""
-    common: dict[str, Any] = {}
-    if len(findings) > 1:
-        first = findings[0].evidence
-        common = {k: v for k, v in first.items() if all(f.evidence.get(k, object()) == v for f in findings[1:])}
-    rows = [
-        [f.severity.value, f.source, f.subject.name, f.message,
-         _evidence_text({k: v for k, v in f.evidence.items() if k not in common}), f.status_note]
-        for f in findings
-    ]
-    return common, rows
+def _common_evidence(findings: list[Finding]) -> dict[str, Any]:
+    """Evidence every finding of a rule shares (thresholds, caveats): shown once; each row keeps only its own."""
+    if len(findings) < 2:
+        return {}
+    first = findings[0].evidence
+    return {k: v for k, v in first.items() if all(f.evidence.get(k, object()) == v for f in findings[1:])}
+
+
+def _finding_rows(findings: list[Finding], common: dict[str, Any]) -> Iterator[list[Any]]:
+    for f in findings:
+        yield [f.severity.value, f.source, f.subject.name, f.message,
+               _evidence_text({k: v for k, v in f.evidence.items() if k not in common}), f.status_note]
+
+
+class _FindingsData:
+    """The findings' data, ``{"<rule>": [row, ...], ...}`` as :func:`script_json` writes it, made a batch of rows
+    at a time: held as text while small, compressed as it comes once it passes the size (every row and its
+    text at once were a gigabyte at a million findings). The same bytes as the whole written and compressed."""
+
+    def __init__(self, compress_above: int) -> None:
+        self.compress_above = compress_above
+        self.size = 0
+        self._pieces: list[str] = []
+        self.packer: _Packer | None = None
+
+    def _add(self, text: str) -> None:
+        self.size += len(text)
+        if self.packer is not None:
+            self.packer.add(text)
+            return
+        self._pieces.append(text)
+        if self.size > self.compress_above:
+            self.packer, self._pieces = _Packer("".join(self._pieces)), []
+
+    def add_rule(self, rule_id: str, rows: Iterable[list[Any]]) -> None:
+        self._add(("{" if not self.size else ",") + script_json(rule_id) + ":[")
+        first = True
+        for batch in jsonio.batched(rows):
+            self._add(("" if first else ",") + script_json(batch)[1:-1])
+            first = False
+        self._add("]")
+
+    def text(self) -> str:
+        """The whole text (only while it was not compressed)."""
+        return "".join(self._pieces) + ("}" if self.size else "{}")
 
 
 _ZXCVBN_LOG10_FOR_SCORE = {0: 0.0, 1: 3.0, 2: 6.0, 3: 8.0, 4: 10.0}
@@ -299,21 +332,27 @@ def _identity_summary(result: AuditResult) -> dict[str, Any] | None:
 COMPRESS_ABOVE = 4_000_000
 
 
-def _report_data(accounts: _EncodedAccounts, findings: Any, compress_above: int) -> tuple[Markup, Markup | None]:
+def _report_data(accounts: _EncodedAccounts, findings: _FindingsData, compress_above: int,
+                 ) -> tuple[Markup, Markup | None]:
     """The page's data elements' content: one, the accounts and the findings as JSON; or, above the size, each
     compressed on its own (the page reads the accounts first and the findings once the table is usable).
 
     The accounts' rows are written a batch at a time and, once they alone pass the size, straight into the
     compressor: at a million accounts the rows and their text were gigabytes. Compressed, the per-column lists
     come after the rows (they are complete only then); the page reads the keys by name."""
-    findings_text = script_json(findings)
     columns = script_json(list(ACCOUNT_COLUMNS))
     rows: list[str] = []  # the rows' text, a batch a piece, while the data may still be small
 
     def packed_so_far() -> _Packer:
         return _Packer(f'{{"accounts":{{"columns":{columns},"rows":[{",".join(rows)}')
 
-    size, packer = len(findings_text), None
+    def findings_packed() -> Markup:
+        if findings.packer is None:
+            return _packed(findings.text())
+        findings.packer.add("}")
+        return findings.packer.markup()
+
+    size, packer = findings.size + 1, None
     for batch in accounts.row_batches():
         text = script_json(batch)[1:-1]
         size += len(text) + 1
@@ -326,11 +365,11 @@ def _report_data(accounts: _EncodedAccounts, findings: Any, compress_above: int)
     lists = script_json(accounts.lists())
     if packer is None:
         whole = f'{{"accounts":{{"columns":{columns},"dictionaries":{lists},"rows":[{",".join(rows)}]}},'
-        if len(whole) - len('{"accounts":,') + len(findings_text) <= compress_above:
-            return Markup(f'{whole}"findings":{findings_text}}}'), None  # noqa: S704 - script_json parts
+        if findings.packer is None and len(whole) - len('{"accounts":,') + findings.size + 1 <= compress_above:
+            return Markup(f'{whole}"findings":{findings.text()}}}'), None  # noqa: S704 - script_json parts
         packer = packed_so_far()
     packer.add(f'],"dictionaries":{lists}}}}}')
-    return packer.markup(), _packed(findings_text)
+    return packer.markup(), findings_packed()
 
 
 class _Packer:
@@ -364,11 +403,12 @@ def render_report(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) 
         undefined=StrictUndefined,
     )
     sections = []
-    findings_data: dict[str, list[list[Any]]] = {}
+    findings_data = _FindingsData(compress_above)
     for rule_id, rule in RULES.items():
         mine = [f for f in result.findings if f.rule == rule_id]
         mine.sort(key=lambda f: f.status != "open")  # open first, then excluded and accepted
-        common, findings_data[rule_id] = _encode_findings(mine)
+        common = _common_evidence(mine)
+        findings_data.add_rule(rule_id, _finding_rows(mine, common))
         sections.append({
             "id": rule_id, "title": rule.meta.title, "severity": rule.meta.severity.value,
             "description": rule.meta.description, "remediation": rule.meta.remediation,
