@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -96,14 +96,19 @@ class AuditResult:
     def open_findings(self) -> list[Finding]:
         return [f for f in self.findings if f.status == "open"]
 
-    def run_record(self) -> RunRecord:
+    def run_record(self, *, with_findings: bool = True) -> RunRecord:
         return RunRecord(
             id=self.run_id, as_of=self.as_of, generated_at=self.generated_at, tool_version=__version__,
             complete=self.complete, sources=[to_jsonable(s) for s in self.inventory.sources],
             kpis={k.id: {"value": k.value, "detail": k.detail} for k in self.kpis},
-            findings=[{"key": f.key, "rule": f.rule, "severity": f.severity.value, "subject": f.subject.name}
-                      for f in self.open_findings()],
+            findings=list(self.open_finding_summaries()) if with_findings else [],
         )
+
+    def open_finding_summaries(self) -> Iterator[dict[str, Any]]:
+        """What history keeps of each open finding for later runs (new and resolved, trends)."""
+        for f in self.findings:
+            if f.status == "open":
+                yield {"key": f.key, "rule": f.rule, "severity": f.severity.value, "subject": f.subject.name}
 
 
 def _collect(
@@ -348,6 +353,8 @@ def record(history: History, result: AuditResult, files: dict[str, bytes] | None
     from auditor.result_store import result_chunks
 
     changes = result.changes or RunChanges()
-    history.record_run(result.run_record(), changes.snapshots, result.inventory.change_events, changes.source_states,
-                       files or {}, changes.departures, result_chunks(result, changes.snapshots, events_apart=True),
-                       changes.bases, rendered, result.inventory.change_events)
+    # The open findings' summaries written as they are made: held as a list they were 300 MB at a million.
+    history.record_run(result.run_record(with_findings=False), changes.snapshots, result.inventory.change_events,
+                       changes.source_states, files or {}, changes.departures,
+                       result_chunks(result, changes.snapshots, events_apart=True), changes.bases, rendered,
+                       result.inventory.change_events, open_findings=result.open_finding_summaries())

@@ -22,6 +22,7 @@ from typing import Any
 
 from auditor import jsonio, list_delta, snapshot_delta
 from auditor.deflate import Deflater
+from auditor.jsonio import Streamed
 from auditor.model import (
     Account,
     ChangeAction,
@@ -459,7 +460,7 @@ class History:
         states: dict[str, dict[str, str]] | None = None, files: dict[str, bytes] | None = None,
         departures: Iterable[DepartedAccount] = (), result: bytes | Iterable[bytes] | None = None,
         bases: dict[str, tuple[str, int, snapshot_delta.Comparison]] | None = None, rendered: Iterable[str] = (),
-        result_events: list[ChangeEvent] | None = None,
+        result_events: list[ChangeEvent] | None = None, open_findings: Iterable[dict[str, Any]] | None = None,
     ) -> None:
         """Store a finished run atomically: all of it, or (if the process dies) none of it.
 
@@ -467,7 +468,8 @@ class History:
         this run's is stored as the difference from it. ``rendered``: files of the run made from ``result`` and
         not kept as copies.
         ``result_events``: the change events ``result`` left out (``EVENTS_KEY``), stored as the difference
-        from the latest run's."""
+        from the latest run's. ``open_findings``: the run's open findings when not ``run.findings``, written as
+        they come."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             # Every text stored passes the redaction boundary (scrub): the history leaves the process too.
@@ -476,7 +478,8 @@ class History:
                 (run.id, to_iso(run.as_of), to_iso(run.generated_at), run.tool_version, int(run.complete),
                  _json(run.sources), _json(run.kpis), "[]"),
             )
-            self._db.execute("INSERT INTO run_findings VALUES (?, ?)", (run.id, _blob(jsonio.dumps(run.findings))))
+            findings = jsonio.dumps_streamed(Streamed(run.findings if open_findings is None else open_findings))
+            self._db.execute("INSERT INTO run_findings VALUES (?, ?)", (run.id, _blob(findings)))
             for source, accounts in snapshots.items():
                 base = (bases or {}).get(source)
                 change = (snapshot_delta.delta(base[2], accounts)
