@@ -19,12 +19,24 @@ def _enabled(verdict: AccountVerdict) -> bool | None:
 
 def account_rows(result: AuditResult) -> Iterator[dict[str, Any]]:
     """One row per account, in the inventory's order, made as they are read (the CSV export streams them)."""
-    rules_by_account: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for finding in result.open_findings():
-        if finding.subject.type == "account":
-            rules_by_account[(finding.source, finding.subject.id)].append(finding.rule)
+    # By source, then account id: a rule's name alone (most accounts have one open finding), a list for more.
+    # Keys and names are the findings' own strings: a (source, id) tuple and a list an account were 150 MB at
+    # a million.
+    rules_by_account: dict[str, dict[str, str | list[str]]] = defaultdict(dict)
+    for finding in result.findings:
+        if finding.subject.type == "account" and finding.status == "open":
+            mine = rules_by_account[finding.source]
+            known = mine.get(finding.subject.id)
+            if known is None:
+                mine[finding.subject.id] = finding.rule
+            elif isinstance(known, list):
+                known.append(finding.rule)
+            else:
+                mine[finding.subject.id] = [known, finding.rule]
+    no_rules: dict[str, str | list[str]] = {}
     for account in result.inventory.accounts:
         verdict = result.verdicts.of(account)
+        rules = rules_by_account.get(account.source, no_rules).get(account.id, "")
         row: dict[str, Any] = {
             "source": account.source, "id": account.id, "username": account.username,
             "display_name": account.display_name or "", "email": account.email or "",
@@ -39,7 +51,7 @@ def account_rows(result: AuditResult) -> Iterator[dict[str, Any]]:
             "mfa_registered": account.mfa_registered,
             "password_policy": verdict.policy_name or "", "policy_strength": verdict.policy_strength,
             "groups": ";".join(account.groups),
-            "findings": ";".join(sorted(rules_by_account.get((account.source, account.id), []))),
+            "findings": rules if isinstance(rules, str) else ";".join(sorted(rules)),
         }
         if result.prices:  # empty cells: no price for this source, or this account's price is unknown
             price = result.prices.get(verdict_key(account.source, account.id))
