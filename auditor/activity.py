@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -23,11 +23,20 @@ class ActivityState(StrEnum):
     UNKNOWN = "unknown"  # the source cannot tell: never read as inactive, never as fine
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ActivityVerdict:
     state: ActivityState
     days_since: int | None
-    evidence: dict[str, Any]
+    # What the evidence is made from when a rule quotes it: made for every account and kept with the verdict,
+    # it was 500 bytes an account through the rules, and only findings quote it.
+    account: Account = field(repr=False, compare=False)
+    as_of: datetime = field(repr=False, compare=False)
+    inactive_days: int = field(repr=False, compare=False)
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        """The values the verdict rests on, as a finding quotes them (a new dict each time: callers add to it)."""
+        return _evidence(self)
 
 
 @functools.lru_cache(maxsize=64)
@@ -40,36 +49,49 @@ def _lag_evidence(attribute: str | None, lag: timedelta) -> tuple[float, str]:
 
 
 def classify_activity(account: Account, as_of: datetime, inactive_days: int, grace_days: int) -> ActivityVerdict:
-    evidence: dict[str, Any] = {"inactive_days_threshold": inactive_days}
+    def verdict(state: ActivityState, days: int | None = None) -> ActivityVerdict:
+        return ActivityVerdict(state, days, account, as_of, inactive_days)
+
     if not account.activity_known:
+        return verdict(ActivityState.UNKNOWN)
+    if account.last_activity_at is None:
+        if account.created_at is not None and as_of - account.created_at < timedelta(days=grace_days):
+            return verdict(ActivityState.NEW)
+        return verdict(ActivityState.NEVER_USED)
+    days = (as_of - account.last_activity_at).days
+    # The latest the real last use can have been is the recorded value plus the source's lag.
+    threshold = timedelta(days=inactive_days)
+    if as_of - (account.last_activity_at + account.activity_lag) > threshold:
+        return verdict(ActivityState.INACTIVE, days)
+    if as_of - account.last_activity_at > threshold:
+        return verdict(ActivityState.INACTIVE_WITHIN_LAG, days)
+    return verdict(ActivityState.ACTIVE, days)
+
+
+def _evidence(verdict: ActivityVerdict) -> dict[str, Any]:
+    account, as_of = verdict.account, verdict.as_of
+    evidence: dict[str, Any] = {"inactive_days_threshold": verdict.inactive_days}
+    if verdict.state is ActivityState.UNKNOWN:
         evidence["unknown_reason"] = account.activity_unknown_reason or "source does not report activity"
-        return ActivityVerdict(ActivityState.UNKNOWN, None, evidence)
+        return evidence
     if account.last_activity_at is None:
         evidence["last_activity"] = "never"
         evidence["attribute"] = account.last_activity_attribute
         evidence["created_at"] = to_iso(account.created_at)
-        if account.created_at is not None and as_of - account.created_at < timedelta(days=grace_days):
-            return ActivityVerdict(ActivityState.NEW, None, evidence)
         if account.created_at is None:
             evidence["note"] = "creation date unknown; treated as older than the grace period"
-        return ActivityVerdict(ActivityState.NEVER_USED, None, evidence)
-    days = (as_of - account.last_activity_at).days
+        return evidence
     evidence.update({
         "last_activity_at": to_iso(account.last_activity_at),
         "attribute": account.last_activity_attribute,
         "raw_value": account.last_activity_raw,
-        "days_since_last_activity": days,
+        "days_since_last_activity": verdict.days_since,
     })
     if account.activity_lag:
         evidence["source_lag_days"], evidence["lag_caveat"] = _lag_evidence(account.last_activity_attribute,
                                                                             account.activity_lag)
-    # The latest the real last use can have been is the recorded value plus the source's lag.
-    threshold = timedelta(days=inactive_days)
-    latest_possible = account.last_activity_at + account.activity_lag
-    if as_of - latest_possible > threshold:
-        return ActivityVerdict(ActivityState.INACTIVE, days, evidence)
-    if as_of - account.last_activity_at > threshold:
+    if verdict.state is ActivityState.INACTIVE_WITHIN_LAG:
+        latest_possible = account.last_activity_at + account.activity_lag
         evidence["last_use_between"] = [to_iso(account.last_activity_at), to_iso(min(latest_possible, as_of))]
-        evidence["days_since_last_use_between"] = [max((as_of - latest_possible).days, 0), days]
-        return ActivityVerdict(ActivityState.INACTIVE_WITHIN_LAG, days, evidence)
-    return ActivityVerdict(ActivityState.ACTIVE, days, evidence)
+        evidence["days_since_last_use_between"] = [max((as_of - latest_possible).days, 0), verdict.days_since]
+    return evidence
