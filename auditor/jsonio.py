@@ -50,7 +50,9 @@ _NATIVE = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 def _packed(value: Any) -> Any:
     """What orjson hands back (a duration, a compact mapping), converted as ``to_jsonable`` converts it; a
-    mapping of packed strings as its own JSON text (``auditor.compact``)."""
+    mapping of packed strings as its own JSON text (``auditor.compact``): two an account, tested first."""
+    if type(value) is PackedStrings:
+        return value.json_value()
     if isinstance(value, timedelta):
         return value.total_seconds()
     return json_value(value)
