@@ -14,7 +14,7 @@ from auditor.engine import AuditResult
 from auditor.exports import accounts_csv, findings_csv, findings_json, findings_jsonl, people_csv
 from auditor.fileio import write_stream
 from auditor.ocsf import findings_ocsf
-from auditor.report_html import render_report
+from auditor.report_html import report_chunks
 from auditor.secrets import scrub_stream
 
 JSONL = "findings.jsonl"
@@ -25,7 +25,7 @@ RENDERERS: dict[str, Renderer] = {
     "findings.json": findings_json,
     "accounts.csv": accounts_csv,
     "findings.csv": findings_csv,
-    "report.html": lambda result: [render_report(result)],
+    "report.html": report_chunks,
     "people.csv": people_csv,
     JSONL: findings_jsonl,
     OCSF: findings_ocsf,

@@ -140,12 +140,9 @@ class _FindingsData:
             self.packer, self._pieces = _Packer("".join(self._pieces)), []
 
     def add_rule(self, rule_id: str, rows: Iterable[list[Any]]) -> None:
-        self._add(("{" if not self.size else ",") + script_json(rule_id) + ":[")
-        first = True
-        for batch in jsonio.batched(rows):
-            self._add(("" if first else ",") + script_json(batch)[1:-1])
-            first = False
-        self._add("]")
+        self._add(("{" if not self.size else ",") + script_json(rule_id) + ":")
+        for piece in _list_pieces(rows):
+            self._add(piece)
 
     def text(self) -> str:
         """The whole text (only while it was not compressed)."""
@@ -362,14 +359,31 @@ def _report_data(accounts: _EncodedAccounts, findings: _FindingsData, compress_a
         rows.append(text)
         if size > compress_above:
             packer, rows = packed_so_far(), []
-    lists = script_json(accounts.lists())
     if packer is None:
+        lists = script_json(accounts.lists())  # small: the rows that refer to them were
         whole = f'{{"accounts":{{"columns":{columns},"dictionaries":{lists},"rows":[{",".join(rows)}]}},'
         if findings.packer is None and len(whole) - len('{"accounts":,') + findings.size + 1 <= compress_above:
             return Markup(f'{whole}"findings":{findings.text()}}}'), None  # noqa: S704 - script_json parts
         packer = packed_so_far()
-    packer.add(f'],"dictionaries":{lists}}}}}')
+    packer.add('],"dictionaries":{')
+    # A list at a time, a batch of values a piece: as one text (then its bytes) the lists were 200 MB at a
+    # million accounts, whose groups rarely repeat.
+    for number, (column, values) in enumerate(accounts.dictionaries.items()):
+        packer.add(("," if number else "") + script_json(column) + ":")
+        for piece in _list_pieces(values):
+            packer.add(piece)
+    packer.add("}}}")
     return packer.markup(), findings_packed()
+
+
+def _list_pieces(items: Iterable[Any]) -> Iterator[str]:
+    """``script_json(list(items))`` a batch of items a piece."""
+    yield "["
+    first = True
+    for batch in jsonio.batched(items):
+        yield ("" if first else ",") + script_json(batch)[1:-1]
+        first = False
+    yield "]"
 
 
 class _Packer:
@@ -391,6 +405,30 @@ def _packed(text: str) -> Markup:
 
 
 def render_report(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) -> bytes:
+    return b"".join(report_chunks(result, compress_above=compress_above))
+
+
+_CHUNK = 1 << 20  # characters encoded at a time: the page's data is one piece of tens of megabytes
+
+
+def report_chunks(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) -> Iterator[bytes]:
+    """The page as UTF-8, a megabyte at a time: the template's output is encoded as it is made, never held whole
+    as text and again as bytes (150 MB at a million accounts). The same bytes as rendering it whole."""
+    gathered: list[str] = []
+    size = 0
+    for piece in _page(result, compress_above):
+        for start in range(0, len(piece), _CHUNK):
+            part = piece[start:start + _CHUNK] if len(piece) > _CHUNK else piece
+            gathered.append(part)
+            size += len(part)
+            if size >= _CHUNK:
+                yield "".join(gathered).encode("utf-8")
+                gathered, size = [], 0
+    if gathered:
+        yield "".join(gathered).encode("utf-8")
+
+
+def _page(result: AuditResult, compress_above: int) -> Iterator[str]:
     css, js = _asset("report.css"), _asset("report.js")
     csp = (
         "default-src 'none'; "
@@ -422,7 +460,7 @@ def render_report(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) 
     trends = _kpi_trends(result)
     report_data, findings_packed = _report_data(_EncodedAccounts(result), findings_data, compress_above)
     template = env.get_template("report.html.j2")
-    html = template.render(
+    return template.generate(
         csp=csp, css=Markup(css), js=Markup(js),  # noqa: S704 - our own package files, hashed into the CSP
         organization=result.organization, as_of=to_iso(result.as_of), as_of_day=result.as_of.date().isoformat(),
         generated_at=to_iso(result.generated_at), run_id=result.run_id, version=__version__,
@@ -437,4 +475,3 @@ def render_report(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) 
         frameworks=FRAMEWORKS,
         report_data=report_data, findings_data=findings_packed, report_compressed=findings_packed is not None,
     )
-    return html.encode("utf-8")
