@@ -38,12 +38,17 @@ class Deflater:
         self._pending = self._pool.submit(self._compressor.compress, data)  # one at a time: the compressor has state
 
     def finish(self) -> bytes:
+        return b"".join(self.finish_parts())
+
+    def finish_parts(self) -> list[bytes]:
+        """The compressed bytes as the pieces they were made in (joined, the largest were held twice)."""
         if self._gathered:
             self._hand_over()
         self._collect()
         self._pool.shutdown()
         self._parts.append(self._compressor.flush())
-        return b"".join(self._parts)
+        parts, self._parts = self._parts, []
+        return parts
 
     def _collect(self) -> None:
         if self._pending is not None:

@@ -486,14 +486,14 @@ class History:
                           if base is not None and base[1] < MAX_DELTA_CHAIN else None)
                 stored, base_run, depth = ((_whole(accounts), None, 0) if base is None or change is None
                                            else (jsonio.dumps(change), base[0], base[1] + 1))
-                self._db.execute(
-                    "INSERT INTO snapshots (run_id, source, as_of, accounts, base_run, depth) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (run.id, source, to_iso(run.as_of), _blob(stored), base_run, depth))
+                self._insert_blob("snapshots", "accounts", "INSERT INTO snapshots (run_id, source, as_of, accounts, "
+                                  "base_run, depth) VALUES (?, ?, ?, zeroblob(?), ?, ?)",
+                                  (run.id, source, to_iso(run.as_of)), _blob_parts(stored), (base_run, depth))
             for name, data in (files or {}).items():  # the run's evidence, for bundles made later
                 self._db.execute("INSERT INTO run_files VALUES (?, ?, ?)", (run.id, name, _blob(data)))
             if result is not None:  # the scored result: what every output of the run was rendered from
-                self._db.execute("INSERT INTO run_results VALUES (?, ?)", (run.id, _blob(result)))
+                self._insert_blob("run_results", "data", "INSERT INTO run_results VALUES (?, zeroblob(?))", (run.id,),
+                                  _blob_parts(result))
                 if result_events is not None:
                     self._record_run_events(run.id, result_events)
                 self._db.execute("INSERT INTO run_outputs VALUES (?, ?)", (run.id, json.dumps(sorted(rendered))))
@@ -517,6 +517,18 @@ class History:
                 self._db.execute("ROLLBACK")
             raise HistoryError(f"{self.path}: cannot record the run: {exc}") from None
 
+
+    def _insert_blob(self, table: str, column: str, sql: str, before: tuple[Any, ...], parts: list[bytes],
+                     after: tuple[Any, ...] = ()) -> None:
+        """Insert the row ``sql`` makes with ``zeroblob(?)`` for ``column``, then write the compressed ``parts``
+        into it in place (sqlite's incremental blob I/O), freeing each as it goes: joined into one value first,
+        the largest blob (a million accounts' snapshot, 120 MB) was held twice."""
+        cursor = self._db.execute(sql, (*before, sum(map(len, parts)), *after))
+        assert cursor.lastrowid is not None  # these tables have rowids
+        parts.reverse()
+        with self._db.blobopen(table, column, cursor.lastrowid, readonly=False) as blob:
+            while parts:
+                blob.write(parts.pop())
 
     def _record_run_events(self, run_id: str, events: list[ChangeEvent]) -> None:
         """Inside record_run's transaction: ``events`` whole, or as the difference from the latest run's."""
@@ -616,12 +628,17 @@ _PER_RUN_TABLES = ("snapshots", "run_files", "run_results", "run_events", "run_f
 
 def _blob(data: bytes | Iterable[bytes]) -> bytes:
     """What the history stores: scrubbed, compressed; a stream is compressed as it comes (see auditor.deflate)."""
+    return b"".join(_blob_parts(data))
+
+
+def _blob_parts(data: bytes | Iterable[bytes]) -> list[bytes]:
+    """:func:`_blob` in the pieces it was compressed in."""
     if isinstance(data, bytes):
-        return zlib.compress(scrub_bytes(data), 6)
+        return [zlib.compress(scrub_bytes(data), 6)]
     with Deflater(6) as deflater:
         for chunk in scrub_stream(data):
             deflater.add(chunk)
-        return deflater.finish()
+        return deflater.finish_parts()
 
 
 def _whole(accounts: Iterable[Account]) -> Iterator[bytes]:
