@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 from auditor.model import Account, AccountKind
 from auditor.secrets import Redactor
 from connectors.base import CollectContext, SourceError, SourceResult, SourceType
-from connectors.http_json import HttpError, JsonHttpClient, Throttling
+from connectors.http_json import HttpError, JsonHttpClient, Throttling, parse_json
 from connectors.paging import PageRequest, PageToken, pages
 from connectors.preflight import AccessCheck, Probe
 from connectors.saas import (
@@ -70,7 +70,7 @@ class GoogleThrottling(Throttling):
         if response.status_code != 403:
             return False
         try:
-            errors = response.json()["error"]["errors"]
+            errors = parse_json(response.content)["error"]["errors"]
         except (ValueError, KeyError, TypeError):
             return False
         return any(isinstance(e, dict) and e.get("reason") in _RATE_REASONS for e in errors)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from connectors.graph_users import (
     mfa_registrations,
     sku_names,
 )
+from connectors.http_json import parse_json
 from connectors.values import ValueProblems
 
 
@@ -32,7 +32,7 @@ def _objects(path: Path, problems: ValueProblems) -> Iterator[Any]:
     """Yield the items of one Graph page, a list of pages, or a bare list of objects. Items that are not
     objects are listed as unreadable records."""
     try:
-        data = json.loads(path.read_bytes())
+        data = parse_json(path.read_bytes())
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror}") from None
     except ValueError as exc:

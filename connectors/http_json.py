@@ -8,7 +8,9 @@ Attempts per request and total waiting are bounded.
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +20,31 @@ from typing import Any
 import requests
 
 _RETRYABLE = frozenset({429, 503, 504})
+# \ud800-\udfff escaped, or encoded in UTF-8 (json reads bytes with "surrogatepass"): half of a pair, or alone
+_MAY_HOLD_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_json(data: bytes) -> Any:
+    """JSON a server sent or an export holds (``ValueError`` when it is not). JSON may escape half of a UTF-16
+    surrogate pair with nothing to pair it with (``"\\ud800"``), which Python reads into text that no encoding
+    can write: every output and the history would fail on it (json also reads one encoded in UTF-8). Such a
+    half is read as U+FFFD, the replacement character, in keys and values; pairs are read as the character they
+    make. UTF-8 bodies with no sign of one (nearly all) are not walked."""
+    value = json.loads(data)
+    if json.detect_encoding(data) != "utf-8" or _MAY_HOLD_SURROGATE.search(data):
+        value = _replace_lone_surrogates(value)
+    return value
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(v) for v in value]
+    return value
 
 
 class TrustedSession(requests.Session):
@@ -51,7 +78,7 @@ def _error_of(response: requests.Response) -> tuple[str, str]:
     """(code, message) from the error body formats we meet: Graph, Google, OAuth, SCIM (RFC 7644 3.12), Okta,
     GitHub, generic."""
     try:
-        body = response.json()
+        body = parse_json(response.content)
     except ValueError:
         return "error", response.text[:300]
     if isinstance(body, dict):
@@ -175,7 +202,7 @@ class JsonHttpClient:
                 code, message = _error_of(response)
                 raise HttpError(response.status_code, code, message, url)
             try:
-                body = response.json()
+                body = parse_json(response.content)
             except ValueError:
                 raise HttpError(response.status_code, "invalid_json", "the response is not JSON", url) from None
             return JsonResponse(body, response.headers, response.links.get("next", {}).get("url"))

@@ -278,3 +278,47 @@ def test_a_malformed_sid_on_a_group_loses_no_member(tmp_path: Path) -> None:
     code, document = audit_ldif(tmp_path, export)
     assert code == 0 and usernames(document, tmp_path) == {"alice", "bob"}
     assert any("CN=Team" in w and "objectSid" in w for w in document["sources"][0]["warnings"])
+
+
+# ---- lone surrogates: JSON can escape half of a UTF-16 pair ("\ud800"), which no output can write ----
+
+_ANY_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=8)
+_JSON_WITH_ANY_TEXT = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ANY_TEXT, inner, max_size=3), max_leaves=10)
+
+
+def _holds_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
+    return isinstance(value, list) and any(map(_holds_surrogate, value))
+
+
+@FUZZ
+@given(_JSON_WITH_ANY_TEXT, st.booleans())
+def test_json_a_server_sends_never_holds_text_no_output_can_write(value: Any, escaped: bool) -> None:
+    from auditor import jsonio
+    from connectors.http_json import parse_json
+
+    # Escaped ("\ud800") or encoded as UTF-8 bytes (which json reads too): either way, read as U+FFFD.
+    data = json.dumps(value, ensure_ascii=escaped).encode("utf-8", "surrogatepass")
+    parsed = parse_json(data)
+    assert not _holds_surrogate(parsed)
+    jsonio.dumps(parsed)
+    if not _holds_surrogate(value):
+        assert parsed == value
+
+
+def test_a_lone_surrogate_a_directory_sends_is_written_as_the_replacement_character(tmp_path: Path) -> None:
+    users = tmp_path / "users.json"
+    users.write_text('{"value": [{"id": "u1", "userPrincipalName": "ann@x.test", "displayName": "Ann \\ud800 Lee",'
+                     ' "accountEnabled": true, "createdDateTime": "2024-01-01T00:00:00Z"}]}')
+    config = tmp_path / "auditor.toml"
+    config.write_text(f'[audit]\nhistory_db = "{tmp_path / "history.sqlite"}"\n\n'
+                      f'[[sources]]\nname = "entra"\ntype = "graph-json"\nusers_file = "{users}"\n')
+    result = CliRunner().invoke(main, ["run", "--config", str(config), "--output", str(tmp_path / "out"),
+                                       "--as-of", "2026-06-30T00:00:00Z", "--quiet", "--evidence", "--jsonl"])
+    assert result.exit_code in (0, 1), result.output
+    assert "Ann \ufffd Lee".encode() in (tmp_path / "out" / "accounts.csv").read_bytes()
