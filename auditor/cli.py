@@ -8,13 +8,15 @@ in part (the others were audited and reported). 3 wins over 1: an incomplete aud
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,7 +29,7 @@ from auditor.timeconv import TimeFormatError, check_plausible, from_iso8601, to_
 if TYPE_CHECKING:
     from auditor.engine import AuditResult
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 class Fatal(click.ClickException):
@@ -66,7 +68,36 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     return emit
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class InternalError(click.ClickException):
+    """A fault of the auditor itself: exit 4, one scrubbed line (the traceback too with AUDITOR_TRACEBACK=1).
+    Python's own exit code for it is 1, which schedulers are told means "findings" (README, deploy/)."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+    def show(self, file: object = None) -> None:
+        if os.environ.get("AUDITOR_TRACEBACK") == "1":
+            say("".join(traceback.format_exception(self.error)).rstrip(), err=True)
+        say(f"auditor: internal error: {self.message}", err=True)
+        say("auditor: this is a bug in the auditor: please report it (AUDITOR_TRACEBACK=1 prints where it "
+            "happened). A run it stops before publishing leaves the previous outputs and history as they were.",
+            err=True)
+
+
+class _AuditorGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # any other is ours: named, scrubbed, and given its own code
+            raise InternalError(exc) from exc
+
+
+@click.group(cls=_AuditorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="auditor")
 def main() -> None:
     """Identity and account-hygiene auditor: inactive accounts, weak password policies, change volume."""

@@ -206,3 +206,27 @@ def test_formula_neutralisation_beyond_ascii(value: str) -> None:
 
     assert csv_safe(value) == "'" + value
     assert csv_safe("a=b") == "a=b" and csv_safe(-5) == "-5"  # plain text and our own numbers are unchanged
+
+
+def test_a_fault_of_the_auditor_itself_exits_4_scrubbed_and_publishes_nothing(
+        small_org: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python's own exit code for an uncaught error is 1, which schedulers are told means findings: a bug must
+    not pass for an audit result. Simulated by an output that fails (a failing rule is isolated already: the
+    run is incomplete, exit 3), carrying a secret in its message."""
+    from auditor import outputs, secrets
+
+    def failing(*_: object) -> list[bytes]:
+        raise RuntimeError("boom near hunter2-secret-value")
+
+    monkeypatch.setitem(outputs.RENDERERS, "findings.csv", failing)
+    secrets.register("hunter2-secret-value")
+    try:
+        out = tmp_path / "out"
+        result = CliRunner().invoke(main, ["run", "--config", str(small_org), "--output", str(out),
+                                           "--as-of", AS_OF, "--quiet"])
+    finally:
+        secrets.forget_secrets()
+    assert result.exit_code == 4, result.output
+    assert "Traceback" not in result.output and "hunter2-secret-value" not in result.output
+    assert "auditor: internal error: RuntimeError: boom near" in result.output
+    assert not (out / "latest").exists()
