@@ -178,18 +178,14 @@ def control_index(result: AuditResult) -> list[dict[str, Any]]:
             entry = index.setdefault((control.framework, control.control), {
                 "framework": control.framework, "control": control.control, "rules": [],
                 "population": {"sources": [s.name for s in inventory.sources]},
-                "open_findings": [], "accepted_findings": [], "excluded_findings": []})
+                "open_findings": FindingSummaries(), "accepted_findings": FindingSummaries(),
+                "excluded_findings": FindingSummaries()})
             entry["rules"].append(rule_id)
             entry["population"][rule.meta.examines] = examined[rule.meta.examines]
-    lists: dict[tuple[str, str, str], FindingSummaries] = {}
     for finding in result.findings:
-        status = finding.status
+        listed = f"{finding.status}_findings"
         for control in finding.controls:
-            key = (control.framework, control.control, status)
-            listed = lists.get(key)
-            if listed is None:
-                listed = lists[key] = index[key[:2]][f"{status}_findings"] = FindingSummaries()
-            listed.findings.append(finding)
+            index[(control.framework, control.control)][listed].findings.append(finding)
     return sorted(index.values(), key=lambda e: (e["framework"], e["control"]))
 
 

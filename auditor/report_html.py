@@ -418,7 +418,7 @@ def report_chunks(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) 
     size = 0
     for piece in _page(result, compress_above):
         for start in range(0, len(piece), _CHUNK):
-            part = piece[start:start + _CHUNK] if len(piece) > _CHUNK else piece
+            part = piece[start:start + _CHUNK]  # the piece itself when it is shorter (a whole slice is no copy)
             gathered.append(part)
             size += len(part)
             if size >= _CHUNK:
