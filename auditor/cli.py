@@ -7,6 +7,7 @@ in part (the others were audited and reported). 3 wins over 1: an incomplete aud
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -138,7 +139,9 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
         raise click.UsageError("--demo and --config cannot be combined")
     as_of = _parse_as_of(as_of_text)
     progress = _progress(quiet)
-    with tempfile.TemporaryDirectory(prefix="auditor-demo-") as scratch:
+    # Only the demo needs a scratch directory: a scheduled run killed mid-way leaves nothing behind in /tmp.
+    scratch_dir = tempfile.TemporaryDirectory(prefix="auditor-demo-") if demo else contextlib.nullcontext("")
+    with scratch_dir as scratch:
         try:
             if demo:
                 progress("building the demo organisation")

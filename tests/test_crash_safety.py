@@ -18,10 +18,12 @@ OUTPUTS = ("report.html", "findings.json", "accounts.csv")
 
 
 def start(config: Path, out: Path, as_of: str) -> subprocess.Popen[bytes]:
+    scratch = config.parent / "tmp"  # the run's own temporary directory: what a killed run leaves there is seen
+    scratch.mkdir(exist_ok=True)
     return subprocess.Popen(
         [sys.executable, "-m", "auditor.cli", "run", "--config", str(config), "--output", str(out),
          "--as-of", as_of, "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(scratch)},
     )
 
 
@@ -72,6 +74,7 @@ def test_killed_runs_never_corrupt_history_or_outputs(tmp_path: Path) -> None:
     final = start(config, out, "2026-06-30")
     assert final.wait(timeout=120) == 0
     assert not list(out.glob(".*.tmp"))
+    assert not list((config.parent / "tmp").iterdir())  # nothing of a killed run is left in the temporary directory
     assert assert_intact(out, history, runs + 1) == runs + 1
 
 
