@@ -556,7 +556,9 @@ class History:
         """The digests of a run's change events, in order, through the deltas back to a whole copy: no event's
         bytes are kept."""
         blobs = self._event_blobs(run_id)
-        keys = [snapshot_delta.digest(item) for item in list_delta.items_of(zlib.decompress(blobs.pop()))]
+        # The whole copy read a piece at a time: decompressed whole, then split, a million accounts' events were
+        # 150 MB of text and as much again of items, at the end of the run where memory peaks.
+        keys = [snapshot_delta.digest(item) for item in _lines(_decompressed(blobs.pop(), _PIECE))]
         while blobs:
             keys = list_delta.keys(keys, zlib.decompress(blobs.pop()), snapshot_delta.digest)
         return keys
@@ -647,7 +649,10 @@ def _whole(accounts: Iterable[Account]) -> Iterator[bytes]:
     return jsonio.dumps_lines(accounts)
 
 
-def _whole_lines(blob: bytes, piece_size: int = 1 << 22) -> Iterator[bytes]:
+_PIECE = 1 << 22  # bytes of a compressed blob's data decompressed at a time
+
+
+def _whole_lines(blob: bytes, piece_size: int = _PIECE) -> Iterator[bytes]:
     """The stored encodings of a whole snapshot's accounts: its lines, or (written before schema 5) the items of
     its JSON list, encoded again as they were written."""
     pieces = _decompressed(blob, piece_size)
@@ -655,8 +660,13 @@ def _whole_lines(blob: bytes, piece_size: int = 1 << 22) -> Iterator[bytes]:
     if first.startswith(b"["):
         yield from map(jsonio.dumps, jsonio.loads(first + b"".join(pieces)))
         return
+    yield from _lines(itertools.chain((first,), pieces))
+
+
+def _lines(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of data given in pieces (``list_delta.items_of`` of their join: none for no data)."""
     rest = b""
-    for piece in itertools.chain((first,), pieces):
+    for piece in pieces:
         lines = (rest + piece).split(b"\n")
         rest = lines.pop()
         yield from lines

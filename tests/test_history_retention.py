@@ -294,6 +294,17 @@ def test_a_snapshots_lines_read_in_pieces_are_its_lines(lines: list[bytes], piec
     assert list(_whole_lines(zlib.compress(b"".join(line + b"\n" for line in lines)), piece_size)) == lines
 
 
+@settings(max_examples=300)
+@given(_ITEMS, st.integers(1, 9))
+def test_an_event_lists_lines_read_in_pieces_are_its_items(items: list[bytes], piece_size: int) -> None:
+    # The latest run's event list is digested as it is decompressed (whole, it was 300 MB at a million accounts).
+    from auditor.history import _lines
+
+    stored = list_delta.whole(items)
+    pieces = [stored[start:start + piece_size] for start in range(0, len(stored), piece_size)]
+    assert list(_lines(pieces)) == list_delta.items_of(stored) == items
+
+
 def test_a_blob_of_several_input_slices_reads_in_pieces_as_whole() -> None:
     # The blob is handed to zlib a megabyte at a time (not whole, which zlib copied at each call): lines cut at
     # slice and piece boundaries alike, and bytes after the stream's end ignored (they made the loop spin forever).
