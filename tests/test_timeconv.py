@@ -1,6 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auditor.timeconv import (
     FILETIME_NEVER,
@@ -123,6 +125,18 @@ def test_to_iso() -> None:
     assert to_iso(datetime(2024, 1, 31, 10, tzinfo=UTC)) == "2024-01-31T10:00:00Z"
     assert to_iso(datetime(2024, 1, 31, 10, 0, 0, 5, tzinfo=UTC)) == "2024-01-31T10:00:00.000005Z"
     assert to_iso(None) is None
+
+
+@settings(max_examples=500)
+@given(st.datetimes(timezones=st.none() | st.timezones() | st.just(UTC)))
+def test_to_iso_writes_what_isoformat_writes_in_utc(moment: datetime) -> None:
+    try:
+        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # beyond year 1..9999 once in UTC: no such time to write
+        with pytest.raises(OverflowError):
+            to_iso(moment)
+        return
+    assert to_iso(moment) == utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds")[:-6] + "Z"
 
 
 def test_unix_times_out_of_range_are_time_format_errors() -> None:
