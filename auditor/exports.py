@@ -142,7 +142,9 @@ def _csv(header: tuple[str, ...], rows: Iterable[Iterable[Any]]) -> Iterator[byt
     writer.writerow(header)
     yield codecs.BOM_UTF8 + sink.take()
     for batch in batched(rows):
-        writer.writerows([csv_safe(value) for value in row] for row in batch)
+        # csv_safe's first test inline: most cells pass it, and a call for each of 20 million cells was seconds.
+        writer.writerows([value if type(value) is str and ((first := value[:1]).isalnum() and first.isascii())
+                          else csv_safe(value) for value in row] for row in batch)
         yield sink.take()
 
 
