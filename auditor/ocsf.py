@@ -14,6 +14,7 @@ Rendered from the scored result alone, like every other output; ``findings.jsonl
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +30,7 @@ DETECTION_FINDING, COMPLIANCE_FINDING = 2004, 2003  # class_uid = category_uid *
 CREATE, UPDATE = 1, 2  # activity_id; type_uid = class_uid * 100 + activity_id
 _SEVERITY_IDS = {Severity.INFO: 1, Severity.LOW: 2, Severity.MEDIUM: 3, Severity.HIGH: 4, Severity.CRITICAL: 5}
 _SEVERITY_NAMES = {1: "Informational", 2: "Low", 3: "Medium", 4: "High", 5: "Critical"}
+_RANK = operator.attrgetter("rank")
 _PASS, _WARNING, _FAIL = 1, 2, 3  # compliance status_id
 _COMPLIANCE_STATUS = {_PASS: "Pass", _WARNING: "Warning", _FAIL: "Fail"}
 
@@ -100,7 +102,8 @@ def _detection(result: AuditResult, finding: Finding, time: int, is_new: bool) -
 
 def _compliance(result: AuditResult, entry: dict[str, Any], time: int) -> dict[str, Any]:
     status = _FAIL if entry["open_findings"] else _PASS if result.complete else _WARNING
-    worst = max((Severity(f["severity"]) for f in entry["open_findings"]), key=lambda s: s.rank, default=None)
+    # The findings themselves, not their summaries: a summary is a dict made on each read (a million at scale).
+    worst = max((f.severity for f in entry["open_findings"].findings), key=_RANK, default=None)
     control = f"{entry['framework']} {entry['control']}"
     event = _envelope(result, COMPLIANCE_FINDING, "Compliance Finding", UPDATE if result.previous_run else CREATE,
                       _SEVERITY_IDS[worst] if worst else 1, control, control, time)
