@@ -214,6 +214,22 @@ def test_ldif_read_from_a_stream_is_the_ldif_read_whole(pieces: list[bytes], chu
     assert _read_all(io.BytesIO(data), chunk_size=chunk_size) == _read_all(data)
 
 
+_PLAIN_PIECES = st.sampled_from([
+    b"dn:: Q049QSxEQz14\n", b"DN: CN=C,DC=x\n", b"objectGUID:: AAAAAAAAAAAAAAAAAAAAAA==\n", b"cn:: !!\n",
+    b"cn:: YQ==\x1c\n", b"\t\n", b" \n", b"a:b\n", b"memberOf: CN=G,OU=Groups,\n", b" DC=x\n", b"x\r\r\n",
+    b"\r", b"\n\n", b"-\n", b"control: 1.2.3\n", b"cn;lang-en: A\n", b"\xc2\xa0\n", b"#x: y\n",
+])
+
+
+@FUZZ
+@given(st.lists(st.one_of(_LDIF_PIECES, _PLAIN_PIECES, st.binary(max_size=6)), max_size=40), st.integers(1, 40))
+def test_plain_records_read_from_their_bytes_read_as_the_general_reader_reads_them(pieces: list[bytes],
+                                                                                   chunk_size: int) -> None:
+    # Records of plain lines skip the text reader: every record, warning, error and line number is the same.
+    data = b"".join(pieces)
+    assert _read_all(io.BytesIO(data), chunk_size=chunk_size) == _read_all(data, plain=False)
+
+
 @FUZZ
 @given(st.text(max_size=40), st.sampled_from(["iso8601", "filetime", "generalized", "unix", "%Y-%m-%d", "%Q"]))
 def test_time_parsers_raise_only_time_format_errors(text: str, fmt: str) -> None:
