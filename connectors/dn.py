@@ -18,6 +18,7 @@ A string that is not a DN at all still gets a key (its lower-cased text), so mat
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 
 _TYPE_ALIASES = {
@@ -172,8 +173,21 @@ def _value(raw: str, quoted: bool) -> str:
     return _prepare(_unescape(text))
 
 
+# A DN of the common naming types whose values are printable ASCII with single inner spaces and nothing to
+# escape: its key is its lower-cased text (every step below leaves such a DN as it is, except the case).
+_PLAIN_VALUE = r"[!$-*\--:?-\[\]-~]+(?: [!$-*\--:?-\[\]-~]+)*"
+_PLAIN_DN = re.compile(rf"(?i:cn|ou|dc|o|l|c|st|uid|street)={_PLAIN_VALUE}"
+                       rf"(?:,(?i:cn|ou|dc|o|l|c|st|uid|street)={_PLAIN_VALUE})*")
+
+
 def dn_key_uncached(dn: str) -> str:
     """The comparison key of a DN: equal keys, same entry. Never raises."""
+    if _PLAIN_DN.fullmatch(dn):
+        return dn.lower()
+    return _general_key(dn)
+
+
+def _general_key(dn: str) -> str:
     try:
         rdns = _split_avas(dn)
         parts = []

@@ -179,6 +179,18 @@ def test_dn_keys_never_raise_and_are_their_own_keys(dn: str) -> None:
 
 
 @FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["CN", "cn", "OU", "dc", "uid", "Street", "2.5.4.3", "cN ", "x", ""]),
+                          st.text(alphabet=st.sampled_from(list("aZ09 =#+,;<>\\\"-~.\tÉé")), max_size=8)),
+                max_size=4))
+def test_plain_dns_key_as_the_general_reader_keys_them(rdns: list[tuple[str, str]]) -> None:
+    """Plain DNs are keyed by their lower-cased text: the same key as the full reader gives them."""
+    from connectors.dn import _general_key, dn_key_uncached
+
+    dn = ",".join(f"{kind}={value}" for kind, value in rdns)
+    assert dn_key_uncached(dn) == _general_key(dn)
+
+
+@FUZZ
 @given(st.binary(max_size=400))
 def test_ldif_reader_raises_only_ldif_errors(data: bytes) -> None:
     try:
