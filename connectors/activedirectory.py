@@ -13,7 +13,6 @@ unreadable attributes are returned as if they did not exist). Those settings are
 from __future__ import annotations
 
 import base64
-import fnmatch
 import functools
 import re
 import struct
@@ -28,7 +27,7 @@ from auditor.model import Account, AccountKind, ChangeAction, ChangeEvent, Passw
 from auditor.timeconv import TimeFormatError, from_ad_duration, from_filetime, from_generalized_time
 from connectors.dn import dn_key, first_rdn_value
 from connectors.ldif_format import DirectoryEntry
-from connectors.values import ValueProblems
+from connectors.values import ValueProblems, name_pattern
 
 # userAccountControl bits (KB305144)
 UF_ACCOUNTDISABLE = 0x2
@@ -388,6 +387,7 @@ class AdScan:
         self.pending: list[PendingAccount] = []
         self.has_logon_data = False
         self._group_dns: dict[str, str] = {}  # one string a group DN, shared by every member's entry
+        self._service_names = name_pattern(options.service_account_patterns)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_group_dns": {}}  # sent between processes without its string cache
@@ -411,7 +411,7 @@ class AdScan:
     def _read_account(self, entry: DirectoryEntry) -> PendingAccount:
         # Mapped as if the export had logon data; corrected when settled if no account has any.
         problems = self.account_problems
-        account = _map_account(self.source, entry, problems, self.options, True)
+        account = _map_account(self.source, entry, problems, self._service_names, True)
         return PendingAccount(
             account, entry.dn, entry.key, tuple(self._group_dns.setdefault(g, g) for g in entry.texts("memberOf")),
             entry.integer("primaryGroupID", problems), entry.integer("adminCount", problems),
@@ -531,7 +531,8 @@ def _policy_for(
 
 
 def _map_account(
-    source: str, entry: DirectoryEntry, problems: ValueProblems, options: AdOptions, has_logon_data: bool,
+    source: str, entry: DirectoryEntry, problems: ValueProblems, service_names: re.Pattern[str] | None,
+    has_logon_data: bool,
 ) -> Account:
     classes = entry.object_classes()
     uac_value = entry.integer("userAccountControl", problems)
@@ -548,9 +549,7 @@ def _map_account(
         kind = AccountKind.MACHINE
     elif uac & UF_INTERDOMAIN_TRUST_ACCOUNT:
         kind = AccountKind.MACHINE
-    elif entry.has("servicePrincipalName") or any(
-        fnmatch.fnmatchcase(username.lower(), p.lower()) for p in options.service_account_patterns
-    ):
+    elif entry.has("servicePrincipalName") or (service_names is not None and service_names.match(username.lower())):
         kind = AccountKind.SERVICE
     else:
         kind = AccountKind.HUMAN

@@ -11,8 +11,6 @@ Policy entries are policies, never accounts: the admin guide's example policy is
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +21,7 @@ from auditor.timeconv import OPENLDAP_PERMANENT_LOCK, from_generalized_time, fro
 from connectors.activedirectory import DirectoryInventory, rdn_value
 from connectors.dn import dn_key
 from connectors.ldif_format import DirectoryEntry
-from connectors.values import ValueProblems
+from connectors.values import ValueProblems, name_pattern
 
 _USER_CLASSES = {"inetorgperson", "posixaccount", "person", "organizationalperson", "account"}
 _GROUP_CLASSES = {"groupofnames", "groupofuniquenames", "posixgroup"}
@@ -114,8 +112,7 @@ def map_openldap(source: str, entries: Sequence[DirectoryEntry], options: OpenLd
     privileged = {g.lower() for g in options.privileged_groups}
     has_logon_data = any(u.has("authTimestamp") or u.has("pwdLastSuccess") for u in users)
     default_policy = dn_key(options.default_policy_dn) if options.default_policy_dn else None
-    service = re.compile("|".join(fnmatch.translate(p.lower()) for p in options.service_account_patterns)) \
-        if options.service_account_patterns else None
+    service = name_pattern(options.service_account_patterns)
 
     def add_account(user: DirectoryEntry) -> None:
         texts = _texts(user)

@@ -8,8 +8,10 @@ fields that decide a verdict (an ``accountEnabled`` left out of a ``$select``) a
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,6 +23,12 @@ T = TypeVar("T")
 # Listed one by one up to this many per source; past it they are counted by attribute (a broken export
 # of a million accounts must not make a million-line warning list).
 MAX_LISTED = 200
+
+
+def name_pattern(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """Shell-style patterns (service account names), case-insensitive, as one expression to ``match`` a
+    lower-cased name against: compiled once a source, not once an account. None when there are none."""
+    return re.compile("|".join(fnmatch.translate(p.lower()) for p in patterns)) if patterns else None
 
 
 @dataclass(frozen=True)
