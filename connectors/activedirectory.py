@@ -281,12 +281,11 @@ class _Groups:
             self.parents.setdefault(key, set()).update(parents)
 
     def closure(self, direct: Iterable[str]) -> set[str]:
-        """Keys of every group reached from the DNs in ``direct``: the union of each one's own closure, worked out
-        once a group (a million accounts are members of the same few thousand groups). Only once the whole
-        export is read: the graph must be complete."""
+        """Keys of every group reached from the groups whose DN keys are ``direct``: the union of each one's own
+        closure, worked out once a group (a million accounts are members of the same few thousand groups). Only
+        once the whole export is read: the graph must be complete."""
         reached: set[str] = set()
-        for dn in direct:
-            key = dn_key(dn)
+        for key in direct:
             known = self._closures.get(key)
             if known is None:
                 known = self._closures[key] = frozenset(self._reach(key))
@@ -463,7 +462,7 @@ class AdScan:
             # memberOf (or with a partial one) still says who is in Domain Admins.
             for key in group_graph.parents.get(item.key, ()):
                 direct_groups.setdefault(key, group_graph.dn.get(key, key))
-            all_groups = group_graph.closure(direct_groups.values())
+            all_groups = group_graph.closure(direct_groups)
             account.groups = sorted({rdn_value(g) for g in direct_groups.values()})
             for key in sorted(all_groups):
                 dn = direct_groups.get(key) or group_graph.dn.get(key, key)
