@@ -4,6 +4,9 @@ same order, the same warnings and unread records with the same line numbers."""
 from __future__ import annotations
 
 import io
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +170,23 @@ def test_the_worker_sends_its_half_scanned(tmp_path: Path) -> None:
 def test_a_worker_that_fails_gives_no_half_and_is_reaped(tmp_path: Path) -> None:
     # The reader then reads the half itself (the audit is the same, only slower): here the file is gone.
     assert _worker_result(tmp_path / "gone.ldif", SecondHalf(0, 10, "utf-8")) is None
+
+
+def test_an_export_read_where_no_worker_can_start_is_read_in_one_pass(tmp_path: Path) -> None:
+    # A machine where the worker cannot be started (here: the interpreter's path leads nowhere, so starting the
+    # process fails as under a process limit) still audits the whole export, in one pass, in this process.
+    path = tmp_path / "ad.ldif"
+    write(path, 1_000)
+    script = (
+        "import pickle, sys\n"
+        "sys.executable = '/nonexistent/python3'\n"
+        "from pathlib import Path\n"
+        "from tests.test_ldif_split import _collected\n"
+        f"sys.stdout.buffer.write(pickle.dumps(_collected(Path({str(path)!r}), split_above=1)))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    read_here = pickle.loads(done.stdout)  # noqa: S301 - this test's own child
+    assert read_here == _collected(path, split_above=1 << 62) and len(read_here[0]) == 1_000
 
 
 def test_a_worker_reads_nothing_from_a_file_put_in_the_exports_place(tmp_path: Path) -> None:
