@@ -150,18 +150,22 @@ def _streamed_records(stream: BinaryIO, warnings: list[str], chunk_size: int, pa
         the next line is not a continuation, so that each run reads alone as it reads in the whole file."""
         nonlocal left
         line = first_line
-        carried: list[bytes] = []  # a chunk without a record's end is kept, not re-copied
+        carried: list[bytes] = []  # chunks without a record's end are kept, not re-copied with every chunk
+        tail = b""  # the last bytes carried: a blank line there ends a record once the next byte is known
         while chunk := stream.read(min(chunk_size, left)):
             left -= len(chunk)
             last_byte[:] = chunk[-1:]
-            data = b"".join([*carried, chunk]) if carried else chunk
-            cut = _last_record_end(data)
-            if not cut:
-                carried = [data]
+            window = tail + chunk
+            end = _last_record_end(window)
+            if end < max(len(tail), 1):  # none where the chunk adds one
+                carried.append(chunk)
+                tail = window[-3:]
                 continue
-            yield line, data[:cut]
-            line += data.count(b"\n", 0, cut)
-            carried = [data[cut:]]
+            cut = end - len(tail)  # in the chunk (0: just before it)
+            piece = b"".join([*carried, chunk[:cut]])
+            yield line, piece
+            line += piece.count(b"\n")
+            carried, tail = [chunk[cut:]], chunk[cut:][-3:]
         yield line, b"".join(carried)
 
     def items() -> Iterator[_Read]:
@@ -177,18 +181,21 @@ def _streamed_records(stream: BinaryIO, warnings: list[str], chunk_size: int, pa
     return _Records(items(), lambda: last_byte == b"\n")
 
 
-def _last_record_end(data: bytes) -> int:
-    """The offset just after the last blank line in ``data`` that a line other than a continuation follows;
-    0 when there is none (what follows a blank line at the very end is not known yet)."""
-    end = len(data)
-    while True:
-        lf, crlf = data.rfind(b"\n\n", 0, end), data.rfind(b"\n\r\n", 0, end)
-        if lf < 0 and crlf < 0:
-            return 0
+def _last_record_end(data: bytes, start: int = 0) -> int:
+    """The offset just after the last blank line in ``data`` (from ``start``) that a line other than a
+    continuation follows; 0 when there is none (what follows a blank line at the very end is not known yet).
+    Linear in the bytes searched: each kind of blank line is looked for again only below the one turned down."""
+    start = max(start, 0)
+    lf, crlf = data.rfind(b"\n\n", start), data.rfind(b"\n\r\n", start)
+    while lf >= 0 or crlf >= 0:
         after = max(lf + 2 if lf >= 0 else -1, crlf + 3 if crlf >= 0 else -1)
         if after < len(data) and data[after] != 0x20:  # not " ": a line that continues even a blank one
             return after
-        end = after - 1
+        if lf >= 0 and lf + 2 == after:
+            lf = data.rfind(b"\n\n", start, lf + 1)
+        else:
+            crlf = data.rfind(b"\n\r\n", start, crlf + 2)
+    return 0
 
 
 def _general(lines: Iterable[str], first_line: int) -> Iterator[_Read]:

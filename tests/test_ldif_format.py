@@ -1,4 +1,5 @@
 import base64
+import io
 
 import pytest
 
@@ -94,3 +95,12 @@ def test_only_lf_and_crlf_end_a_line(separator: str) -> None:
     assert set(accounts) == {"alice", "bob"}  # Alice is not hidden as a deleted object
     assert accounts["bob"].enabled is True  # Bob is not disabled by a value
     assert accounts["alice"].display_name == f"Alice{separator}isDeleted: TRUE"
+
+
+def test_blank_lines_that_continuations_follow_are_read_in_one_pass_over_the_file() -> None:
+    # No record ends where a continuation follows a blank line: the reader looks for a record's end in each new
+    # chunk only (searched again from the top each time, 2 MB of these took 14 s; now well under one).
+    data = b"dn: CN=A,DC=x\ncn: A\n" + b"\n\n " * 700_000 + b"\n\ndn: CN=B,DC=x\ncn: B\n"
+    read = [(e.dn, e.attributes) for e in read_ldif(io.BytesIO(data), [], [], chunk_size=1 << 16)]
+    assert read == [(e.dn, e.attributes) for e in read_ldif(data, [], [], plain=False)]
+    assert [dn for dn, _ in read] == ["CN=A,DC=x", "CN=B,DC=x"]
