@@ -133,7 +133,7 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
     from auditor.fileio import publish_run
     from auditor.gctuning import bulk_allocation
     from auditor.history import History, HistoryError
-    from auditor.outputs import output_names, write_outputs
+    from auditor.outputs import output_names, write_outputs, written_each
 
     if demo and config_path:
         raise click.UsageError("--demo and --config cannot be combined")
@@ -163,12 +163,11 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
                 context = {name: scrub_bytes(data) for name, data in context_files(result, config).items()}
 
                 def write(directory: Path) -> list[str]:
-                    written = write_outputs(directory, result, names)
-                    if evidence:
-                        bundle = write_evidence(directory, result, written, context, signing_key=signing_key,
-                                                pseudonymise=pseudonymise)
-                        return [*written, bundle.name]
-                    return list(written)
+                    if evidence:  # each output zipped into the bundle as soon as it is written, in name order
+                        bundle = write_evidence(directory, result, written_each(directory, result, sorted(names)),
+                                                context, signing_key=signing_key, pseudonymise=pseudonymise)
+                        return [*names, bundle.name]
+                    return list(write_outputs(directory, result, names))
 
                 # One set: written aside, the run recorded, then published with one atomic switch.
                 # The history keeps the result, and what is rendered from it only by name.

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import heapq
 import io
+import itertools
 import json
 import platform
 import queue
@@ -113,11 +115,13 @@ def pseudonymised_files(result: AuditResult, files: dict[str, bytes]) -> dict[st
     return rendered
 
 
-def write_evidence(directory: Path, result: AuditResult, outputs: dict[str, Path], context: dict[str, bytes], *,
-                   signing_key: Ed25519PrivateKey | None, pseudonymise: bool) -> Path:
-    """Write the run's bundle into ``directory`` beside ``outputs`` (the files the run wrote there), streamed:
-    the result's own files, or with ``pseudonymise`` every file made again from the pseudonymised result, are
-    written to a private scratch directory inside ``directory`` and zipped from disk."""
+def write_evidence(directory: Path, result: AuditResult, outputs: Iterable[tuple[str, Path]],
+                   context: dict[str, bytes], *, signing_key: Ed25519PrivateKey | None, pseudonymise: bool) -> Path:
+    """Write the run's bundle into ``directory`` beside ``outputs``: (name, path) of each file the run writes
+    there, in the order of their names, as each is written (a lazy iterator is consumed here). Streamed: the
+    outputs are zipped as they arrive, while the next is rendered; the result's own files, or with
+    ``pseudonymise`` every file made again from the pseudonymised result, are written to a private scratch
+    directory inside ``directory`` and zipped from disk."""
     from auditor.fileio import private_file
     from auditor.outputs import written_each
 
@@ -127,23 +131,25 @@ def write_evidence(directory: Path, result: AuditResult, outputs: dict[str, Path
         if pseudonymise:
             from auditor.pseudonymise import Pseudonymiser
 
+            names = [name for name, _ in outputs]  # the outputs are written as they are, the bundle's made again
             pseudonymiser = Pseudonymiser(result)
-            ready: dict[str, Path | bytes] = {
-                name: scrub_bytes(pseudonymiser.json_file(data)) for name, data in context.items()}
-            made = written_each(Path(scratch), pseudonymiser.result(), [*outputs, *RESULT_FILES], renderers)
+            ready: Iterable[tuple[str, Path | bytes]] = sorted(
+                (name, scrub_bytes(pseudonymiser.json_file(data))) for name, data in context.items())
+            made = written_each(Path(scratch), pseudonymiser.result(), [*names, *RESULT_FILES], renderers)
         else:
-            ready = {**outputs, **context}
+            # The bundle's order (by name) kept: each context file goes in between the outputs where it sorts.
+            ready = heapq.merge(sorted(context.items()), outputs, key=lambda item: item[0])
             made = written_each(Path(scratch), result, list(RESULT_FILES), renderers)
         with private_file(target) as stream:
-            _zip_while_made(stream, ready, made, signing_key)
+            _zip_while_made(stream, itertools.chain(ready, made), signing_key)
     return target
 
 
-def _zip_while_made(stream: BinaryIO, ready: dict[str, Path | bytes], made: Iterator[tuple[str, Path]],
+def _zip_while_made(stream: BinaryIO, files: Iterator[tuple[str, Path | bytes]],
                     signing_key: Ed25519PrivateKey | None) -> None:
-    """Zip the files ``ready``, then each file ``made`` gives as it is made. The zipping (reading, hashing,
-    deflating, writing: C code that lets other threads run) has a thread of its own, so the next file is rendered
-    meanwhile: at a million accounts each is a minute or so of the run on its own."""
+    """Zip each of ``files`` as it is made. The zipping (reading, hashing, deflating, writing: C code that lets
+    other threads run) has a thread of its own, so the next file is rendered meanwhile on the other core: at a
+    million accounts each is a minute or so of the run on its own."""
     arrivals: queue.SimpleQueue[tuple[str, Path | bytes] | None] = queue.SimpleQueue()
 
     def arrived() -> Iterator[tuple[str, Path | bytes]]:
@@ -153,9 +159,7 @@ def _zip_while_made(stream: BinaryIO, ready: dict[str, Path | bytes], made: Iter
     with ThreadPoolExecutor(1, thread_name_prefix="bundle") as pool:
         zipping = pool.submit(write_bundle, stream, arrived(), signing_key=signing_key)
         try:
-            for item in sorted(ready.items()):
-                arrivals.put(item)
-            for item in made:
+            for item in files:
                 arrivals.put(item)
         finally:
             arrivals.put(None)  # on a failure too: the thread ends, and the failure is raised here

@@ -4,7 +4,10 @@ import hashlib
 import io
 import json
 import subprocess
+import threading
 import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -330,3 +333,48 @@ def test_accepted_findings_are_filed_as_accepted_in_the_controls_index(small_org
     accepted = [f for c in controls for f in c["accepted_findings"]]
     assert accepted and {f["subject"] for f in accepted} == {"kiosk"}
     assert not any(f["subject"] == "kiosk" for c in controls for f in c["open_findings"])
+
+
+def test_outputs_are_zipped_as_they_are_written_in_the_bundles_order(small_org: Path, tmp_path: Path) -> None:
+    """The bundle takes each output as it is written (its thread deflates it while the next is rendered): the
+    members are the files as written, the outputs and the run's context by name, then the result's own files.
+    An output that fails part way ends the bundle's thread and the failure is raised."""
+    from auditor.config import load_config
+    from auditor.engine import run_audit
+    from auditor.evidence import context_files, write_evidence
+    from auditor.history import History
+    from auditor.outputs import output_names, written_each
+
+    config = load_config(small_org)
+    history = History(tmp_path / "history.db")
+    result = run_audit(config, datetime(2026, 6, 30, tzinfo=UTC), history)
+    history.close()
+    names = sorted(output_names(result, jsonl=True))
+    context = context_files(result, config)
+    arrived: list[str] = []
+
+    def outputs(directory: Path) -> Iterator[tuple[str, Path]]:
+        for name, path in written_each(directory, result, names):
+            arrived.append(name)
+            yield name, path
+
+    (tmp_path / "good").mkdir()
+    bundle = write_evidence(tmp_path / "good", result, outputs(tmp_path / "good"), context, signing_key=None,
+                            pseudonymise=False)
+    with zipfile.ZipFile(bundle) as archive:
+        members = archive.namelist()
+        assert all(archive.read(name) == (tmp_path / "good" / name).read_bytes() for name in names)
+    assert arrived == names
+    assert members == [*sorted([*names, *context]), "inventory.json", "controls.json", "manifest.json"]
+
+    def failing(directory: Path) -> Iterator[tuple[str, Path]]:
+        for index, item in enumerate(outputs(directory)):
+            if index == 2:
+                raise OSError(28, "No space left on device")
+            yield item
+
+    (tmp_path / "full").mkdir()
+    with pytest.raises(OSError, match="No space left"):
+        write_evidence(tmp_path / "full", result, failing(tmp_path / "full"), context, signing_key=None,
+                       pseudonymise=False)
+    assert not [t for t in threading.enumerate() if t.name.startswith("bundle")]
