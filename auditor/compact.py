@@ -159,7 +159,10 @@ class SharedKeys(Mapping[str, Any]):
 
 
 def json_value(value: Any) -> Any:
-    """The value orjson writes for a compact mapping; ``TypeError`` for anything else."""
+    """The value orjson writes for a compact mapping (or any other mapping: as a dict); ``TypeError`` for
+    anything else."""
     if isinstance(value, PackedStrings | SharedKeys):
         return value.json_value()
-    raise TypeError(f"{type(value).__name__} is not a compact mapping")
+    if isinstance(value, Mapping):
+        return dict(value.items())
+    raise TypeError(f"{type(value).__name__} is not a mapping")

@@ -82,7 +82,7 @@ def spend_kpi(accounts: Iterable[Account], findings: Iterable[Finding], verdicts
         if price is None:
             unpriced += reason is not None
             continue
-        verdict = verdicts.accounts.get(key)
+        verdict = verdicts.accounts.of(account.source, account.id)
         unknown = verdict is not None and verdict.usable and verdict.activity == ActivityState.UNKNOWN
         if unknown and reason != "left":  # may be in use: not waste (a leaver's account is, used or not)
             reason = None

@@ -376,7 +376,7 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _mapping(value: dict[Any, Any]) -> dict[str, Any]:
+def _mapping(value: Mapping[Any, Any]) -> dict[str, Any]:
     return {str(k): to_jsonable(v) for k, v in value.items()}
 
 
@@ -394,10 +394,10 @@ def _converter(kind: type) -> Callable[[Any], Any]:
         return to_iso
     if issubclass(kind, timedelta):
         return lambda value: value.total_seconds()
-    if issubclass(kind, dict | SharedKeys):
-        return _mapping
     if issubclass(kind, PackedStrings):
         return lambda value: value.as_dict()
+    if issubclass(kind, Mapping):  # dicts, SharedKeys, accounts' verdicts
+        return _mapping
     if issubclass(kind, list | tuple):
         return _sequence
     return _same

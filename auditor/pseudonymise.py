@@ -36,7 +36,7 @@ from auditor.model import (
     Subject,
     UnlinkedAccount,
 )
-from auditor.scoring import Verdicts, verdict_key
+from auditor.scoring import AccountVerdicts, Verdicts, verdict_key
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 # Raw attribute names whose values identify someone (quoted in evidence): their values are searched for too.
@@ -128,9 +128,12 @@ class Pseudonymiser:
             identity=None if graph is None else self._graph(graph, accounts),
             reviews=[self._campaign(c) for c in inventory.reviews],
         )
+        account_verdicts = AccountVerdicts()
+        for account in _all_accounts(inventory):
+            pseudonymous = accounts[id(account)]
+            account_verdicts.put(pseudonymous.source, pseudonymous.id, source.verdicts.of(account))
         verdicts = Verdicts(
-            accounts={verdict_key(accounts[id(a)].source, accounts[id(a)].id): source.verdicts.of(a)
-                      for a in _all_accounts(inventory)},
+            accounts=account_verdicts,
             policies={verdict_key(p.source, self.ident(p.id)): source.verdicts.rating(p) for p in inventory.policies},
         )
         return dataclasses.replace(

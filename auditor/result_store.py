@@ -25,6 +25,7 @@ from auditor.engine import AuditResult
 from auditor.history import EVENTS_KEY, SNAPSHOT_KEY
 from auditor.jsonio import Streamed
 from auditor.model import Account
+from auditor.scoring import AccountVerdict, AccountVerdicts
 from auditor.timeconv import from_iso8601
 
 RESULT_FORMAT = 2  # 2: accounts in segments by source; since_previous. 1 is read too.
@@ -112,6 +113,8 @@ def _decode(kind: Any, value: Any) -> Any:
         return {k: _decode(args[1], v) for k, v in value.items()}
     if not isinstance(kind, type):
         return value
+    if kind is AccountVerdicts:  # stored as the mapping of keys it reads as
+        return AccountVerdicts(_decode(dict[str, AccountVerdict], value))
     if dataclasses.is_dataclass(kind):
         hints = _hints(kind)
         return kind(**{f.name: _decode(hints[f.name], value[f.name]) for f in dataclasses.fields(kind)

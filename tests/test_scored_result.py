@@ -8,8 +8,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
+from auditor import jsonio
+from auditor.activity import ActivityState
 from auditor.cli import main
+from auditor.config import load_config
+from auditor.engine import run_audit
+from auditor.history import History
+from auditor.model import to_jsonable
+from auditor.result_store import decode_result, encode_result
+from auditor.scoring import AccountVerdict, AccountVerdicts, verdict_key
 
 ROOT = Path(__file__).resolve().parents[1]
 JUDGES = {"classify_activity", "rate"}  # the activity classifier and the policy rater
@@ -126,3 +136,36 @@ def test_a_run_recorded_without_its_result_says_so(small_org: Path, tmp_path: Pa
                                        str(tmp_path / "again")])
     assert result.exit_code == 2 and "without its scored result" in result.output
     assert result.output.count("\n") == 1
+
+
+_VERDICT = AccountVerdict(ActivityState.ACTIVE, 3, "enabled", "Default Domain Policy", "strong")
+_OTHER = AccountVerdict(ActivityState.INACTIVE, 400, "enabled", None, "unknown")
+_PARTS = st.text(alphabet="ab:1\\0é١", max_size=6)
+
+
+@given(st.lists(st.tuples(_PARTS, _PARTS, st.booleans()), max_size=12), st.text(alphabet="ab:01\\é١", max_size=10))
+def test_accounts_verdicts_read_as_the_mapping_of_keys_the_history_stores(
+        pairs: list[tuple[str, str, bool]], probe: str) -> None:
+    """Kept by source and by the account's own id (no key text made to look one up), read as the mapping of
+    ``verdict_key`` texts the stored result writes: whatever a source or an id holds, colons and digits too."""
+    verdicts = AccountVerdicts()
+    flat: dict[str, AccountVerdict] = {}
+    for source, account_id, other in pairs:
+        verdicts.put(source, account_id, _OTHER if other else _VERDICT)
+        flat[verdict_key(source, account_id)] = _OTHER if other else _VERDICT
+    assert dict(verdicts.items()) == flat and len(verdicts) == len(flat) and verdicts == flat
+    assert AccountVerdicts(flat) == verdicts and json.loads(jsonio.dumps({"v": verdicts}))["v"] == to_jsonable(flat)
+    for source, account_id, _ in pairs:
+        assert verdicts.of(source, account_id) is flat[verdict_key(source, account_id)]
+    assert verdicts.get(probe) is flat.get(probe)  # any other text is a missing key, never another error
+
+
+def test_accounts_verdicts_round_trip_through_the_stored_result(small_org: Path, tmp_path: Path) -> None:
+    config = load_config(small_org)
+    history = History(tmp_path / "history.db")
+    result = run_audit(config, datetime(2026, 6, 30, tzinfo=UTC), history)
+    history.close()
+    again = decode_result(encode_result(result))
+    assert isinstance(again.verdicts.accounts, AccountVerdicts)
+    assert again.verdicts == result.verdicts and len(result.verdicts.accounts) == len(result.inventory.accounts)
+    assert all(again.verdicts.of(a) == result.verdicts.of(a) for a in result.inventory.accounts)
