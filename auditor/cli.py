@@ -221,36 +221,20 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
               help="Replace every username, name, address, id and DN with a pseudonym, in every file.")
 def evidence_command(run_id: str, config_path: Path, output_path: Path | None, pseudonymise: bool) -> None:
     """Write the evidence bundle of a past run from the history."""
-    from auditor.evidence import SigningKeyError, build_bundle, load_signing_key, pseudonymised_files
-    from auditor.fileio import write_atomic
+    from auditor.evidence import SigningKeyError, load_signing_key, write_past_bundle
 
     try:
         config = load_config(config_path)
         signing_key = load_signing_key(config.evidence)
     except (ConfigError, SigningKeyError) as exc:
         raise Fatal(str(exc)) from None
-    files, result = _past_run(config, run_id, with_result=pseudonymise)
-    if pseudonymise:
-        assert result is not None
-        files = {name: scrub_bytes(data) for name, data in pseudonymised_files(result, files).items()}
+    files, rendered, result = _recorded_run(config, run_id, with_result=pseudonymise)
     target = output_path or Path(f"evidence-{run_id}.zip")
     try:
-        write_atomic(target, build_bundle(files, signing_key=signing_key))
+        count = write_past_bundle(target, files, rendered, result, signing_key=signing_key, pseudonymise=pseudonymise)
     except OSError as exc:
         raise Fatal(f"cannot write {target}: {exc.strerror}") from None
-    click.echo(f"{target}: evidence bundle for run {run_id} ({len(files) + 1} files)")
-
-
-def _past_run(config: Config, run_id: str, *, with_result: bool) -> tuple[dict[str, bytes], AuditResult | None]:
-    """A recorded run's evidence files, the ones the history keeps as its result made again, and (``with_result``,
-    or when files must be made again) its stored result; or a one-line error naming the latest runs."""
-    from auditor.evidence import rendered_again
-
-    files, rendered, result = _recorded_run(config, run_id, with_result=with_result)
-    if rendered:
-        assert result is not None
-        files.update({name: scrub_bytes(data) for name, data in rendered_again(result, rendered).items()})
-    return files, result
+    click.echo(f"{target}: evidence bundle for run {run_id} ({count + 1} files)")
 
 
 def _recorded_run(config: Config, run_id: str, *,
@@ -264,7 +248,7 @@ def _recorded_run(config: Config, run_id: str, *,
         try:
             files = history.run_files(run_id)
             rendered = history.rendered_outputs(run_id) or []
-            stored = history.run_result(run_id) if with_result or rendered else None
+            stored = history.run_document(run_id) if with_result or rendered else None
             known = [r.id for r in history.runs()][-5:]
         finally:
             history.close()
@@ -293,7 +277,7 @@ def _past_run_into(config_path: Path, run_id: str, output_dir: Path) -> tuple[Co
     return config, {*files, *rendered}, result
 
 
-def _stored_result(run_id: str, stored: bytes | None) -> AuditResult:
+def _stored_result(run_id: str, stored: dict[str, Any] | bytes | None) -> AuditResult:
     from auditor.result_store import StoredResultError, decode_result
 
     if stored is None:

@@ -145,6 +145,39 @@ def write_evidence(directory: Path, result: AuditResult, outputs: Iterable[tuple
     return target
 
 
+def write_past_bundle(target: Path, files: Mapping[str, bytes], rendered: Collection[str],
+                      result: AuditResult | None, *, signing_key: Ed25519PrivateKey | None, pseudonymise: bool) -> int:
+    """The bundle of a recorded run into ``target``, replaced whole or not at all; the number of files in it.
+    ``files`` are the ones the history keeps as they are, ``rendered`` the ones it keeps as ``result`` (made
+    again from it), or with ``pseudonymise`` every file made again from the pseudonymised result (config.json
+    and run.json given the same pseudonyms). Streamed as a run's own bundle is: each file made is written through
+    the redaction boundary to a private scratch directory beside ``target`` and zipped from there as the next is
+    made, never the whole of it in memory (a million accounts' files are gigabytes)."""
+    from auditor.fileio import replaced_whole
+    from auditor.outputs import written_each
+
+    source = result
+    if pseudonymise:
+        from auditor.pseudonymise import Pseudonymiser
+
+        assert result is not None
+        pseudonymiser = Pseudonymiser(result)
+        ready = {name: scrub_bytes(pseudonymiser.json_file(data)) for name, data in files.items()
+                 if name in RUN_CONTEXT_FILES}
+        source = pseudonymiser.result()
+        made = sorted(name for name in {*files, *rendered} if name not in ready)
+    else:
+        ready = {name: data for name, data in files.items() if name not in rendered}
+        made = sorted(rendered)
+    assert source is not None or not made, "files to make again need the run's result"
+    with replaced_whole(target) as stream, \
+            tempfile.TemporaryDirectory(prefix=".bundle-", dir=target.parent) as scratch:
+        arriving = written_each(Path(scratch), source, made, _renderers()) if source is not None else iter(())
+        ready_files: Iterator[tuple[str, Path | bytes]] = iter(sorted(ready.items()))
+        _zip_while_made(stream, heapq.merge(ready_files, arriving, key=lambda item: item[0]), signing_key)
+    return len(ready) + len(made)
+
+
 def _zip_while_made(stream: BinaryIO, files: Iterator[tuple[str, Path | bytes]],
                     signing_key: Ed25519PrivateKey | None) -> None:
     """Zip each of ``files`` as it is made. The zipping (reading, hashing, deflating, writing: C code that lets
@@ -256,7 +289,7 @@ def write_bundle(stream: BinaryIO, files: Mapping[str, Path | bytes] | Iterable[
     digests: dict[str, dict[str, Any]] = {}
     # Deflate level 3: half the time of the default 6 for a fifth more bytes (a 100,000-account run's 248 MB of
     # outputs: 0.8 s and 19 MB against 1.7 s and 16 MB); at a million accounts the bundle is gigabytes of text.
-    with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED, compresslevel=3) as bundle:
+    with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED, compresslevel=_LEVEL) as bundle:
         for name, content in entries:
             if isinstance(content, bytes):
                 bundle.writestr(name, content)
@@ -265,6 +298,9 @@ def write_bundle(stream: BinaryIO, files: Mapping[str, Path | bytes] | Iterable[
             # As writestr makes an entry (its time, owner-only mode), filled from the file a megabyte at a time.
             info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
             info.compress_type = zipfile.ZIP_DEFLATED
+            # The archive's level is given only to entries it names itself; one given its ZipInfo is deflated at
+            # zlib's default (6) unless told (Python 3.13 names this compress_level).
+            info._compresslevel = _LEVEL  # type: ignore[attr-defined]
             info.external_attr = 0o600 << 16
             digest, size = hashlib.sha256(), 0
             with content.open("rb") as source, \
@@ -284,6 +320,7 @@ def write_bundle(stream: BinaryIO, files: Mapping[str, Path | bytes] | Iterable[
 
 
 _CHUNK = 1 << 20
+_LEVEL = 3
 
 
 # A bundle holds reports and exports: far below these. Larger entries are refused before anything is read.

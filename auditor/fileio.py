@@ -13,7 +13,15 @@ from typing import BinaryIO
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part.
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    with replaced_whole(path) as handle:
+        handle.write(data)
+
+
+@contextlib.contextmanager
+def replaced_whole(path: Path) -> Iterator[BinaryIO]:
+    """A stream that becomes ``path`` when the block ends, and nothing if it fails: readers see the old file or
+    the whole new one, never a part.
 
     The temporary file is created 0600 in the same directory (rename is atomic only within a filesystem)
     and fsynced before the rename; reports carry personal data, so the final file is owner-only too.
@@ -22,7 +30,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, 0o600)

@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from auditor import jsonio, list_delta, snapshot_delta
 from auditor.deflate import Deflater
 from auditor.jsonio import Streamed
@@ -32,7 +34,6 @@ from auditor.model import (
     ReviewDecision,
     ReviewPacket,
     account_from_jsonable,
-    to_jsonable,
 )
 from auditor.secrets import scrub_bytes, scrub_stream, scrub_text
 from auditor.timeconv import from_iso8601, to_iso
@@ -312,6 +313,21 @@ class History:
     def run_result(self, run_id: str) -> bytes | None:
         """The scored result of a run (see ``auditor.result_store``), whole: the accounts it stored by reference
         to the run's snapshots put back in place. None for runs recorded without one."""
+        document = self.run_document(run_id)
+        if document is None or isinstance(document, bytes):
+            return document
+        inventory = document["result"]["inventory"]
+        for segment in inventory["accounts"]:
+            segment["accounts"] = [orjson.Fragment(a) if isinstance(a, bytes) else a for a in segment["accounts"]]
+        inventory["change_events"] = [orjson.Fragment(e) if isinstance(e, bytes) else e
+                                      for e in inventory["change_events"]]
+        return jsonio.dumps(document)
+
+    def run_document(self, run_id: str) -> dict[str, Any] | bytes | None:
+        """:meth:`run_result` as its JSON text when it stored everything in place, else read, with each account
+        it stored by reference to a snapshot and each change event left as the JSON text the history keeps of it
+        (``auditor.result_store.decode_result`` reads each when it reaches it). At 100,000 accounts, reading them
+        all first held a gigabyte of dicts; making them accounts and writing the whole again cost twice that."""
         with self._reading() as db:
             row = db.execute("SELECT data FROM run_results WHERE run_id=?", (run_id,)).fetchone()
         if row is None:
@@ -319,14 +335,15 @@ class History:
         data = zlib.decompress(row[0])
         if not any(reference in data for reference in _REFERENCES):
             return data
-        document = jsonio.loads(data)
+        document: dict[str, Any] = jsonio.loads(data)
+        del data
         inventory = document["result"]["inventory"]
         for segment in inventory["accounts"]:
             if segment.pop(SNAPSHOT_KEY, None):
-                segment["accounts"] = to_jsonable(self.snapshot_accounts(run_id, segment["source"]))
+                segment["accounts"] = [line for _, line in self._snapshot_items(run_id, segment["source"])]
         if isinstance(inventory.get("change_events"), dict) and inventory["change_events"].get(EVENTS_KEY):
-            inventory["change_events"] = jsonio.loads(b"[" + b",".join(self.run_events(run_id)) + b"]")
-        return jsonio.dumps(document)
+            inventory["change_events"] = self.run_events(run_id)
+        return document
 
     def run_events(self, run_id: str) -> list[bytes]:
         """The change events a run's result holds, each as its stored JSON: from their whole copy and the deltas

@@ -15,7 +15,7 @@ import itertools
 import operator
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -69,10 +69,11 @@ def result_chunks(result: AuditResult, snapshots: Mapping[str, list[Account]] | 
     return jsonio.dumps_streamed({"format": RESULT_FORMAT, "result": data})
 
 
-def decode_result(text: str | bytes) -> AuditResult:
-    """A result as ``History.run_result`` gives it (every segment's accounts and the change events in place)."""
+def decode_result(text: str | bytes | dict[str, Any]) -> AuditResult:
+    """A result as ``History.run_result`` gives it (every segment's accounts and the change events in place),
+    or as ``History.run_document`` reads it: a document given as read is taken apart as it is read."""
     try:
-        document = jsonio.loads(text)
+        document = text if isinstance(text, dict) else jsonio.loads(text)
         stored_format = document.get("format")
         if stored_format not in (1, RESULT_FORMAT):
             raise StoredResultError(f"stored in format {stored_format!r}, this version reads 1 and {RESULT_FORMAT}")
@@ -85,7 +86,8 @@ def decode_result(text: str | bytes) -> AuditResult:
             data["since_previous"] = {"new": len(now - before), "resolved": len(before - now)}
         segments = data["inventory"].pop("accounts")
         result = _decode(AuditResult, data)
-        result.inventory.accounts = [_decode(Account, a) for segment in segments for a in segment["accounts"]]
+        read = _decoder(Account)
+        result.inventory.accounts = [a for segment in segments for a in _drained(segment["accounts"], read)]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StoredResultError(f"the stored result is unreadable: {type(exc).__name__}: {exc}") from None
     assert isinstance(result, AuditResult)
@@ -98,31 +100,68 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _decode(kind: Any, value: Any) -> Any:
-    if value is None or kind is Any:
-        return value
+    return _decoder(kind)(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@functools.cache
+def _decoder(kind: Any) -> Callable[[Any], Any]:
+    """How a stored value of type ``kind`` is read back, worked out once a type: asking ``typing`` about the type
+    of every value (ten million at 100,000 accounts) was most of the time it took to read a result back."""
+    read = _reader(kind)
+    return _same if read is _same else lambda value: None if value is None else read(value)
+
+
+def _reader(kind: Any) -> Callable[[Any], Any]:
     origin = typing.get_origin(kind)
     args = typing.get_args(kind)
+    if kind is Any:
+        return _same
     if origin in (typing.Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
-        return _decode(options[0], value) if len(options) == 1 else value  # float | int: JSON keeps which
-    if origin is list:
-        return [_decode(args[0], v) for v in value]
-    if origin is tuple:
-        return tuple(_decode(args[0], v) for v in value)
-    if origin is dict:
-        return {k: _decode(args[1], v) for k, v in value.items()}
+        return _decoder(options[0]) if len(options) == 1 else _same  # float | int: JSON keeps which
+    if origin in (list, tuple, dict):
+        item = _decoder(args[1] if origin is dict else args[0])
+        if origin is dict:
+            return lambda value: {k: item(v) for k, v in value.items()}
+        return (lambda value: list(_drained(value, item))) if origin is list else \
+            (lambda value: tuple(item(v) for v in value))
     if not isinstance(kind, type):
-        return value
+        return _same
     if kind is AccountVerdicts:  # stored as the mapping of keys it reads as
-        return AccountVerdicts(_decode(dict[str, AccountVerdict], value))
+        verdicts = _decoder(dict[str, AccountVerdict])
+        return lambda value: AccountVerdicts(verdicts(value))
     if dataclasses.is_dataclass(kind):
-        hints = _hints(kind)
-        return kind(**{f.name: _decode(hints[f.name], value[f.name]) for f in dataclasses.fields(kind)
-                       if f.init and f.name in value})
+        return _dataclass_reader(kind)
     if issubclass(kind, StrEnum):
-        return kind(value)
+        return kind
     if kind is datetime:
-        return from_iso8601(value)
+        return from_iso8601
     if kind is timedelta:
-        return timedelta(seconds=value)
-    return value
+        return lambda value: timedelta(seconds=value)
+    return _same
+
+
+def _dataclass_reader(kind: type) -> Callable[[Any], Any]:
+    fields: list[tuple[str, Callable[[Any], Any]]] = []  # made on first use: a field's type may hold this one
+
+    def read(value: Any) -> Any:
+        if not fields:
+            hints = _hints(kind)
+            fields.extend((f.name, _decoder(hints[f.name])) for f in dataclasses.fields(kind) if f.init)
+        if isinstance(value, bytes):  # kept as its JSON text until now (History.run_document)
+            value = jsonio.loads(value)
+        return kind(**{name: decode(value[name]) for name, decode in fields if name in value})
+
+    return read
+
+
+def _drained(values: list[Any], read: Callable[[Any], Any]) -> Iterator[Any]:
+    """Each of ``values`` read, and let go of in the list as it is: the document read back holds the result
+    once, as JSON values or as the model, not twice."""
+    for index, value in enumerate(values):
+        values[index] = None
+        yield read(value)
