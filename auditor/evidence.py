@@ -10,6 +10,7 @@ import heapq
 import io
 import itertools
 import json
+import operator
 import platform
 import queue
 import socket
@@ -138,7 +139,7 @@ def write_evidence(directory: Path, result: AuditResult, outputs: Iterable[tuple
             made = written_each(Path(scratch), pseudonymiser.result(), [*names, *RESULT_FILES], renderers)
         else:
             # The bundle's order (by name) kept: each context file goes in between the outputs where it sorts.
-            ready = heapq.merge(sorted(context.items()), outputs, key=lambda item: item[0])
+            ready = heapq.merge(sorted(context.items()), outputs, key=_NAME)
             made = written_each(Path(scratch), result, list(RESULT_FILES), renderers)
         with private_file(target) as stream:
             _zip_while_made(stream, itertools.chain(ready, made), signing_key)
@@ -174,7 +175,7 @@ def write_past_bundle(target: Path, files: Mapping[str, bytes], rendered: Collec
             tempfile.TemporaryDirectory(prefix=".bundle-", dir=target.parent) as scratch:
         arriving = written_each(Path(scratch), source, made, _renderers()) if source is not None else iter(())
         ready_files: Iterator[tuple[str, Path | bytes]] = iter(sorted(ready.items()))
-        _zip_while_made(stream, heapq.merge(ready_files, arriving, key=lambda item: item[0]), signing_key)
+        _zip_while_made(stream, heapq.merge(ready_files, arriving, key=_NAME), signing_key)
     return len(ready) + len(made)
 
 
@@ -321,6 +322,7 @@ def write_bundle(stream: BinaryIO, files: Mapping[str, Path | bytes] | Iterable[
 
 _CHUNK = 1 << 20
 _LEVEL = 3
+_NAME = operator.itemgetter(0)  # of a (name, content) pair: the bundle's entries are in name order
 
 
 # A bundle holds reports and exports: far below these. Larger entries are refused before anything is read.

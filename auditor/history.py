@@ -319,14 +319,16 @@ class History:
         inventory = document["result"]["inventory"]
         for segment in inventory["accounts"]:
             segment["accounts"] = [orjson.Fragment(a) if isinstance(a, bytes) else a for a in segment["accounts"]]
-        inventory["change_events"] = [orjson.Fragment(e) if isinstance(e, bytes) else e
-                                      for e in inventory["change_events"]]
+        if isinstance(inventory.get("change_events"), list):
+            inventory["change_events"] = [orjson.Fragment(e) if isinstance(e, bytes) else e
+                                          for e in inventory["change_events"]]
         return jsonio.dumps(document)
 
     def run_document(self, run_id: str) -> dict[str, Any] | bytes | None:
-        """:meth:`run_result` as its JSON text when it stored everything in place, else read, with each account
-        it stored by reference to a snapshot and each change event left as the JSON text the history keeps of it
-        (``auditor.result_store.decode_result`` reads each when it reaches it). At 100,000 accounts, reading them
+        """:meth:`run_result` as its JSON text when it stored everything in place, else read, with each change
+        event left as the JSON text the history keeps of it and each account it stored by reference to a snapshot
+        as the snapshot's text of it, read from the snapshot as it is asked for (the snapshot is fetched here):
+        ``auditor.result_store.decode_result`` reads each when it reaches it. At 100,000 accounts, reading them
         all first held a gigabyte of dicts; making them accounts and writing the whole again cost twice that."""
         with self._reading() as db:
             row = db.execute("SELECT data FROM run_results WHERE run_id=?", (run_id,)).fetchone()
@@ -340,7 +342,7 @@ class History:
         inventory = document["result"]["inventory"]
         for segment in inventory["accounts"]:
             if segment.pop(SNAPSHOT_KEY, None):
-                segment["accounts"] = [line for _, line in self._snapshot_items(run_id, segment["source"])]
+                segment["accounts"] = (line for _, line in self._snapshot_items(run_id, segment["source"]))
         if isinstance(inventory.get("change_events"), dict) and inventory["change_events"].get(EVENTS_KEY):
             inventory["change_events"] = self.run_events(run_id)
         return document

@@ -15,7 +15,7 @@ import itertools
 import operator
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -159,9 +159,12 @@ def _dataclass_reader(kind: type) -> Callable[[Any], Any]:
     return read
 
 
-def _drained(values: list[Any], read: Callable[[Any], Any]) -> Iterator[Any]:
-    """Each of ``values`` read, and let go of in the list as it is: the document read back holds the result
+def _drained(values: Iterable[Any], read: Callable[[Any], Any]) -> Iterator[Any]:
+    """Each of ``values`` read, and let go of in their list as it is: the document read back holds the result
     once, as JSON values or as the model, not twice."""
+    if not isinstance(values, list):
+        yield from map(read, values)
+        return
     for index, value in enumerate(values):
         values[index] = None
         yield read(value)

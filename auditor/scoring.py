@@ -88,9 +88,6 @@ class AccountVerdicts(Mapping[str, AccountVerdict]):
     def __repr__(self) -> str:
         return f"AccountVerdicts({dict(self._items())!r})"
 
-    def json_value(self) -> dict[str, AccountVerdict]:
-        return dict(self._items())
-
 
 class _ItemsOnce(ItemsView[str, AccountVerdict]):
     _mapping: AccountVerdicts
