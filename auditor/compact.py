@@ -158,6 +158,32 @@ class SharedKeys(Mapping[str, Any]):
         return self.as_dict().values()
 
 
+class _NoItems(list[str]):
+    """The empty list most accounts hold (no other addresses, no evidence of privilege): one object shared by
+    all of them, which refuses to be changed so that sharing it is safe. An empty list of its own is 56 bytes an
+    account, two a million accounts 112 MB. It is equal to ``[]`` and written as one; give an account a new list
+    instead of adding to this one."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError("the shared empty list cannot be changed: assign a new list")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (no_items, ())  # read back as the one shared object
+
+
+_NO_ITEMS = _NoItems()
+
+
+def no_items() -> list[str]:
+    """The shared empty list (a dataclass field's ``default_factory``): see :class:`_NoItems`."""
+    return _NO_ITEMS
+
+
 def json_value(value: Any) -> Any:
     """The value orjson writes for a compact mapping (or any other mapping: as a dict); ``TypeError`` for
     anything else."""

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from auditor.compact import PackedStrings, SharedKeys
+from auditor.compact import PackedStrings, SharedKeys, no_items
 from auditor.timeconv import from_iso8601, to_iso
 
 
@@ -88,14 +88,14 @@ class Account:
     invitation_pending_since: datetime | None = None  # an invited guest who has not accepted yet
     disabled_at: datetime | None = None  # when the source says it was disabled or deprovisioned
     privileged: bool = False
-    privilege_evidence: list[str] = field(default_factory=list)
+    privilege_evidence: list[str] = field(default_factory=no_items)  # none: one shared, unchangeable list
     groups: list[str] = field(default_factory=list)
     password_policy_id: str | None = None  # None: governing policy unknown
     # Set when the governing policy belongs to another source (a synced cloud account and its directory).
     password_policy_source: str | None = None
     # join keys: sid, immutable_id, employee_id (given as a dict, kept packed: see auditor.compact)
     identifiers: Mapping[str, str] = field(default_factory=dict)
-    email_aliases: list[str] = field(default_factory=list)  # other addresses of the same mailbox
+    email_aliases: list[str] = field(default_factory=no_items)  # other addresses of the same mailbox
     # Licences the account holds (Entra: skuPartNumber, or the skuId when the SKU list was not readable);
     # None: the source does not say, never "no licence"
     licences: tuple[str, ...] | None = None

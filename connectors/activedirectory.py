@@ -464,20 +464,23 @@ class AdScan:
                 direct_groups.setdefault(key, group_graph.dn.get(key, key))
             all_groups = group_graph.closure(direct_groups)
             account.groups = sorted({rdn_value(g) for g in direct_groups.values()})
+            evidence: list[str] = []
             for key in sorted(all_groups):
                 dn = direct_groups.get(key) or group_graph.dn.get(key, key)
                 if (label := labels.get(dn, "")) == "":  # the same few thousand groups for every account
                     label = labels[dn] = _privileged_group_label(dn, group_graph.sid.get(key), extra_priv)
                 if label:
                     how = "member" if key in direct_groups else "nested member"
-                    account.privilege_evidence.append(f"{how} of {label}")
+                    evidence.append(f"{how} of {label}")
             primary = item.primary_group
             if primary is not None and domain_sid and primary in PRIVILEGED_DOMAIN_RIDS:
-                account.privilege_evidence.append(f"primary group {PRIVILEGED_DOMAIN_RIDS[primary]}")
-            account.privileged = bool(account.privilege_evidence)
+                evidence.append(f"primary group {PRIVILEGED_DOMAIN_RIDS[primary]}")
+            account.privileged = bool(evidence)
             if item.admin_count == 1:
                 # SDProp never clears adminCount: it is evidence of past privilege, not proof of current.
-                account.privilege_evidence.append("adminCount=1")
+                evidence.append("adminCount=1")
+            if evidence:  # else the shared empty list the account was made with
+                account.privilege_evidence = evidence
             account.password_policy_id = _policy_for(item.key, item.resultant_pso, account, all_groups, psos,
                                                      domain_policy)
             result.accounts.append(account)

@@ -89,3 +89,20 @@ def test_the_model_keeps_them_packed_and_compares_as_before() -> None:
     assert jsonio.loads(jsonio.dumps(account))["raw"] == raw
     finding = Finding("r", Severity.LOW, "ad", Subject("account", "1", "a"), "m", {"days": 3}, ())
     assert type(finding.evidence) is SharedKeys and finding.evidence == {"days": 3}
+
+
+def test_accounts_without_aliases_or_privilege_share_one_empty_list_that_refuses_changes() -> None:
+    """56 bytes an account each: the empty list is one object, equal to [] and written as one, and kept one
+    through pickling (the two-core read) and copies; changing it raises instead of changing every account."""
+    first, second = (Account(source="ad", id=str(n), username=f"u{n}", enabled=True) for n in range(2))
+    assert first.email_aliases is second.email_aliases is first.privilege_evidence == []
+    assert jsonio.dumps(first.privilege_evidence) == b"[]" and to_jsonable(first)["email_aliases"] == []
+    assert _round_trip(first).privilege_evidence is second.privilege_evidence
+    for change in (lambda items: items.append("x"), lambda items: items.extend(["x"]),
+                   lambda items: items.insert(0, "x"), lambda items: items.__iadd__(["x"]),
+                   lambda items: items.__setitem__(slice(0, 0), ["x"])):
+        with pytest.raises(TypeError):
+            change(first.privilege_evidence)
+    assert second.privilege_evidence == [] and second.email_aliases == []
+    second.privilege_evidence = ["member of Domain Admins"]  # an account with some gets a list of its own
+    assert first.privilege_evidence == []
