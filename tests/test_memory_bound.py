@@ -20,7 +20,7 @@ ACCOUNTS = 20_000
 # copy of the inventory, of the previous snapshot or of an output. Issue 13's target, 2 GB at 1,000,000, is 2 KB.
 BASE_MB, PER_ACCOUNT_KB = 150, 4
 # A past run's bundle made again from the history (``auditor evidence --run``) holds the stored result's findings
-# as read JSON values beside the model they become: 211 MB at 20,000 accounts, 992 MB at 100,000. It held every
+# as read JSON values beside the model they become: 191 MB at 20,000 accounts, 853 MB at 100,000. It held every
 # file of the bundle and the zip in memory before, and the result read three times over: 341 MB and 1,885 MB.
 EVIDENCE_PER_ACCOUNT_KB = 8
 
