@@ -6,12 +6,14 @@ Writes the deterministic AD-shaped export (``bench.ad_export``) and the next aud
 accounts changed, then runs ``auditor run`` on each in a fresh process (LDIF -> every output, the evidence
 bundle, the history). Prints for each run the wall time and the peak RSS of that process, and beside it the
 floor: reading the same file and splitting it into records in plain Python. For the second run it prints the
-time against the first and how much the history grew against what the first run stored.
+time against the first and how much the history grew against what the first run stored; then the first run's
+evidence bundle made again from the history (``auditor evidence --run``), against the first run itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -44,8 +46,13 @@ def record_split_floor(path: Path) -> tuple[float, int]:
 
 def audit(config: Path, output: Path, as_of: str) -> tuple[float, float, int]:
     """(seconds, peak RSS in MB, exit code) of one ``auditor run`` in its own process."""
-    command = [sys.executable, "-m", "auditor.cli", "run", "--config", str(config), "--output", str(output),
-               "--as-of", as_of, "--quiet", "--evidence"]
+    return measured("run", "--config", str(config), "--output", str(output), "--as-of", as_of, "--quiet",
+                    "--evidence")
+
+
+def measured(*args: str) -> tuple[float, float, int]:
+    """(seconds, peak RSS in MB, exit code) of ``auditor ARGS`` in its own process."""
+    command = [sys.executable, "-m", "auditor.cli", *args]
     started = time.perf_counter()
     process = subprocess.Popen(command)
     _, status, usage = os.wait4(process.pid, 0)
@@ -77,13 +84,15 @@ def main() -> None:
 
         floor, records = record_split_floor(first)
         print(f"floor: read and split {first.name} into {records:,} records in plain Python: {floor:.1f} s")
-        times = []
+        times: list[float] = []
+        peaks: list[float] = []
         sizes = [0]
         for n, (export, as_of) in enumerate(((first, AS_OF), (second, AS_OF + timedelta(days=7))), start=1):
             current.unlink(missing_ok=True)
             current.symlink_to(export)
             seconds, rss, code = audit(config, run_dir / f"out{n}", as_of.date().isoformat())
             times.append(seconds)
+            peaks.append(rss)
             sizes.append(history.stat().st_size)
             print(f"run {n}: {seconds:.1f} s ({seconds / floor:.1f}x the floor; target {TARGET_SECONDS:.0f} s), "
                   f"peak RSS {rss:,.0f} MB (target {TARGET_RSS_MB:,.0f} MB), exit {code}, "
@@ -96,6 +105,14 @@ def main() -> None:
         growth = (sizes[2] - sizes[1]) / sizes[1]
         print(f"second run: {times[1] / times[0]:.2f}x the first (target <= {TARGET_SECOND_RATIO}); history grew "
               f"{growth:.1%} of what the first run stored (target <= {TARGET_GROWTH:.0%})")
+        # The first run's bundle made again from the history, as an auditor asks for it months later.
+        first_run = json.loads((run_dir / "out1" / "findings.json").read_bytes())["run_id"]
+        seconds, rss, code = measured("evidence", "--run", first_run, "--config", str(config), "--output",
+                                      str(run_dir / "evidence-again.zip"))
+        print(f"evidence --run of run 1: {seconds:.1f} s ({seconds / times[0]:.2f}x run 1), peak RSS {rss:,.0f} MB "
+              f"({rss / peaks[0]:.2f}x run 1's), exit {code}")
+        if code != 0:
+            raise SystemExit(f"evidence --run failed with exit code {code}")
 
 
 if __name__ == "__main__":
