@@ -57,11 +57,6 @@ def context_files(result: AuditResult, config: Config) -> dict[str, bytes]:
     }
 
 
-def evidence_files(result: AuditResult, config: Config, outputs: dict[str, bytes]) -> dict[str, bytes]:
-    """Every file of the bundle except the manifest, in memory."""
-    return {**outputs, **result_files(result), **context_files(result, config)}
-
-
 def inventory_json(result: AuditResult) -> Iterator[bytes]:
     """What was examined: the accounts, policies and the period's change events, a batch at a time."""
     inventory: dict[str, Any] = {"as_of": to_iso(result.as_of), "password_policies": result.inventory.policies}
@@ -83,37 +78,11 @@ RESULT_FILES: dict[str, Callable[[AuditResult], Iterable[bytes]]] = {
 }
 
 
-def result_files(result: AuditResult) -> dict[str, bytes]:
-    """The bundle's files made from the scored result alone (beside the outputs)."""
-    return {name: b"".join(render(result)) for name, render in RESULT_FILES.items()}
-
-
-def rendered_again(result: AuditResult, names: Collection[str]) -> dict[str, bytes]:
-    """The files ``names`` of a run whose history keeps them as its result, not as copies: made again from it,
-    by the renderers the run used, to the same bytes."""
-    renderers = _renderers()
-    return {name: b"".join(renderers[name](result)) for name in names}
-
-
 def _renderers() -> dict[str, Callable[[AuditResult], Iterable[bytes]]]:
     """Every file a bundle makes from a result: the outputs and the result's own files."""
     from auditor.outputs import RENDERERS
 
     return {**RENDERERS, **RESULT_FILES}
-
-
-def pseudonymised_files(result: AuditResult, files: dict[str, bytes]) -> dict[str, bytes]:
-    """A bundle's files made again from the pseudonymised result, by the renderers the run used: every file
-    agrees, and none holds a real identifier. config.json and run.json (written from the config and the
-    machine, not the result) have the same pseudonyms put in."""
-    from auditor.pseudonymise import Pseudonymiser
-
-    pseudonymiser = Pseudonymiser(result)
-    rendered = rendered_again(pseudonymiser.result(), [name for name in files if name not in RUN_CONTEXT_FILES])
-    for name in RUN_CONTEXT_FILES:
-        if name in files:
-            rendered[name] = pseudonymiser.json_file(files[name])
-    return rendered
 
 
 def write_evidence(directory: Path, result: AuditResult, outputs: Iterable[tuple[str, Path]],
@@ -271,13 +240,6 @@ def load_signing_key(settings: EvidenceSettings) -> Ed25519PrivateKey | None:
 def key_fingerprint(key: Ed25519PublicKey) -> str:
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "SHA256:" + hashlib.sha256(raw).hexdigest()
-
-
-def build_bundle(files: dict[str, bytes], *, signing_key: Ed25519PrivateKey | None = None) -> bytes:
-    """The bundle of ``files``, in memory (see :func:`write_bundle`)."""
-    buffer = io.BytesIO()
-    write_bundle(buffer, dict(files), signing_key=signing_key)
-    return buffer.getvalue()
 
 
 def write_bundle(stream: BinaryIO, files: Mapping[str, Path | bytes] | Iterable[tuple[str, Path | bytes]], *,

@@ -12,12 +12,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
-    with replaced_whole(path) as handle:
-        handle.write(data)
-
-
 @contextlib.contextmanager
 def replaced_whole(path: Path) -> Iterator[BinaryIO]:
     """A stream that becomes ``path`` when the block ends, and nothing if it fails: readers see the old file or

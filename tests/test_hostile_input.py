@@ -128,7 +128,7 @@ from hypothesis import given  # noqa: E402 - the fuzz section keeps its imports 
 from hypothesis import strategies as st  # noqa: E402
 
 from auditor.config import ConfigError, parse_config  # noqa: E402
-from auditor.evidence import build_bundle, verify_bundle  # noqa: E402
+from auditor.evidence import verify_bundle, write_bundle  # noqa: E402
 from tests.test_config import GOOD  # noqa: E402
 from tests.test_mapping_properties import FUZZ  # noqa: E402
 
@@ -152,8 +152,10 @@ def test_a_damaged_real_config_is_a_config_or_a_config_error(position: int, inse
         pass
 
 
-BUNDLE = build_bundle({"inventory.json": b'{"accounts": []}', "findings.json": b'{"findings": []}',
+_BUFFER = io.BytesIO()
+write_bundle(_BUFFER, {"inventory.json": b'{"accounts": []}', "findings.json": b'{"findings": []}',
                        "report.html": b"<html></html>"})
+BUNDLE = _BUFFER.getvalue()
 
 
 @FUZZ

@@ -55,9 +55,9 @@ def _real_identifiers(inventory: Inventory) -> dict[str, str]:
 def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, bytes], dict[str, str], Any]:
     from auditor.demo import prepare_demo
     from auditor.engine import run_audit
-    from auditor.evidence import evidence_files, pseudonymised_files
+    from auditor.evidence import RESULT_FILES, context_files, write_past_bundle
     from auditor.history import History
-    from auditor.outputs import render_outputs
+    from auditor.outputs import output_names
 
     workdir = tmp_path_factory.mktemp("demo")
     config = prepare_demo(workdir, AS_OF)
@@ -66,8 +66,13 @@ def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, byt
         result = run_audit(config, AS_OF, history)
     finally:
         history.close()
-    files = evidence_files(result, config, render_outputs(result, jsonl=True))
-    return pseudonymised_files(result, files), _real_identifiers(result.inventory), result
+    # The bundle `auditor evidence --run --pseudonymise` writes: every file made again from the pseudonymised result.
+    bundle = workdir / "pseudonymised.zip"
+    write_past_bundle(bundle, context_files(result, config), [*output_names(result, jsonl=True), *RESULT_FILES],
+                      result, signing_key=None, pseudonymise=True)
+    with zipfile.ZipFile(bundle) as archive:
+        files = {name: archive.read(name) for name in archive.namelist() if name != "manifest.json"}
+    return files, _real_identifiers(result.inventory), result
 
 
 def test_no_file_of_a_pseudonymised_bundle_holds_a_real_identifier(
