@@ -3,14 +3,18 @@ were made from, whatever their text holds."""
 
 from __future__ import annotations
 
+import gc
 import pickle
+import random
+import threading
+import weakref
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditor import jsonio
+from auditor import compact, jsonio
 from auditor.compact import PackedStrings, SharedKeys
 from auditor.model import Account, Finding, Severity, Subject, to_jsonable
 
@@ -106,3 +110,55 @@ def test_accounts_without_aliases_or_privilege_share_one_empty_list_that_refuses
     assert second.privilege_evidence == [] and second.email_aliases == []
     second.privilege_evidence = ["member of Domain Admins"]  # an account with some gets a list of its own
     assert first.privilege_evidence == []
+
+
+def _in_a_thread_of_its_own(make: Any) -> Any:
+    """What ``make`` returns, made in a new thread: with a text store of its own."""
+    made: list[Any] = []
+    thread = threading.Thread(target=lambda: made.append(make()))
+    thread.start()
+    thread.join()
+    return made[0]
+
+
+def test_longer_texts_are_kept_compressed_in_blocks_and_read_back_in_any_order() -> None:
+    """Some 90 blocks of texts: each mapping reads back as made, in order, at random, from another thread while
+    the store is still being filled, and pickled (the two-core read) into this thread's store."""
+    rng = random.Random(7)
+    items = [{"dn": f"CN=User {n},OU=Users,DC=corp,DC=example", "pwdLastSet": str(rng.getrandbits(60)),
+              "odd": "\u00e9\"\n\x00" * rng.randrange(4)} for n in range(20_000)]
+    packed = _in_a_thread_of_its_own(lambda: [PackedStrings(i) for i in items])
+    assert all(type(p._packed) is int for p in packed) and len({id(p._store) for p in packed}) == 1
+    assert len(packed[0]._store._blocks) > 50
+    assert [p.as_dict() for p in packed] == items
+    for n in rng.sample(range(len(items)), 2_000):
+        assert packed[n] == items[n] and packed[n]["dn"] == items[n]["dn"]
+    assert jsonio.dumps(packed[123]) == jsonio.dumps(items[123])
+    again = _round_trip(packed[:500])
+    assert again == items[:500] and again[0]._store is not packed[0]._store
+    while_filled: list[bool] = []
+
+    def fill_and_read() -> None:
+        more = [PackedStrings(i) for i in items[:3_000]]
+        while_filled.append(all(m == i for m, i in zip(more, items, strict=False)))
+    reader = threading.Thread(target=fill_and_read)
+    reader.start()
+    assert all(p == i for p, i in zip(packed, items, strict=True))
+    reader.join()
+    assert while_filled == [True]
+
+
+def test_short_and_oversized_texts_are_kept_as_they_are() -> None:
+    short, large = PackedStrings({"a": "b"}), PackedStrings({"a": "x" * (compact._BLOCK + 1)})
+    assert type(short._packed) is bytes and type(large._packed) is bytes
+    assert short == {"a": "b"} and large["a"] == "x" * (compact._BLOCK + 1)
+
+
+def test_a_store_goes_with_the_last_mapping_kept_in_it() -> None:
+    packed = _in_a_thread_of_its_own(lambda: [PackedStrings({"dn": f"CN=User {n:060d}"}) for n in range(100)])
+    store = weakref.ref(packed[0]._store)
+    gc.collect()
+    assert store() is not None
+    del packed
+    gc.collect()
+    assert store() is None
