@@ -125,15 +125,15 @@ class Scorer:
     def __init__(self, as_of: datetime, inactive_days: Callable[[str], int], grace_days: int,
                  rater: PolicyRater) -> None:
         self.as_of, self.inactive_days, self.grace_days, self.rater = as_of, inactive_days, grace_days, rater
-        self._activity: dict[int, tuple[Account, ActivityVerdict]] = {}
+        self._activity: dict[int, ActivityVerdict] = {}  # a verdict holds its account
         self._ratings: dict[int, tuple[PasswordPolicy, PolicyRating]] = {}
 
     def activity(self, account: Account) -> ActivityVerdict:
-        known = self._activity.get(id(account))
-        if known is None:
+        verdict = self._activity.get(id(account))
+        if verdict is None:
             verdict = classify_activity(account, self.as_of, self.inactive_days(account.source), self.grace_days)
-            known = self._activity[id(account)] = (account, verdict)
-        return known[1]
+            self._activity[id(account)] = verdict
+        return verdict
 
     def rating(self, policy: PasswordPolicy) -> PolicyRating:
         known = self._ratings.get(id(policy))
