@@ -18,7 +18,7 @@ import re
 import struct
 import sys
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -349,12 +349,53 @@ class PendingAccount:
     (privilege, the PSO that applies). Holds the few values of the entry that needs, not the entry."""
 
     account: Account
-    dn: str
     key: str  # the DN's comparison key
     member_of: tuple[str, ...]
     primary_group: int | None
     admin_count: int | None
     resultant_pso: str | None
+
+    @property
+    def dn(self) -> str:
+        """How a failure while settling names the entry (``record_name``)."""
+        return self.account.raw.get("dn") or self.key
+
+
+class PendingAccounts:
+    """The pending accounts of a scan as columns, a list each value, not an object an account: the accounts
+    outlive them, and a million small objects (and DN texts) freed once the accounts were settled left as many
+    holes among them that later objects of other sizes could not use (some 200 MB at a million accounts). The
+    lists go whole. Rows are made as they are settled."""
+
+    __slots__ = ("accounts", "admin_count", "keys", "member_of", "primary_group", "resultant_pso")
+
+    def __init__(self) -> None:
+        self.accounts: list[Account] = []
+        self.keys: list[str] = []
+        self.member_of: list[tuple[str, ...]] = []
+        self.primary_group: list[int | None] = []
+        self.admin_count: list[int | None] = []
+        self.resultant_pso: list[str | None] = []
+
+    def append(self, row: PendingAccount) -> None:
+        self.accounts.append(row.account)
+        self.keys.append(row.key)
+        self.member_of.append(row.member_of)
+        self.primary_group.append(row.primary_group)
+        self.admin_count.append(row.admin_count)
+        self.resultant_pso.append(row.resultant_pso)
+
+    def extend(self, later: PendingAccounts) -> None:
+        for name in self.__slots__:
+            getattr(self, name).extend(getattr(later, name))
+
+    def __len__(self) -> int:
+        return len(self.accounts)
+
+    def __iter__(self) -> Iterator[PendingAccount]:
+        for row in zip(self.accounts, self.keys, self.member_of, self.primary_group, self.admin_count,
+                       self.resultant_pso, strict=True):
+            yield PendingAccount(*row)
 
 
 def map_active_directory(
@@ -383,13 +424,14 @@ class AdScan:
         self.pso_entries: list[DirectoryEntry] = []
         self.group_graph = _Groups()
         self.deleted_entries: list[DirectoryEntry] = []
-        self.pending: list[PendingAccount] = []
+        self.pending = PendingAccounts()
         self.has_logon_data = False
         self._group_dns: dict[str, str] = {}  # one string a group DN, shared by every member's entry
+        self._group_ids: dict[int, int] = {}  # one int a primary group id (513: one object, not one an account)
         self._service_names = name_pattern(options.service_account_patterns)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_group_dns": {}}  # sent between processes without its string cache
+        return {**self.__dict__, "_group_dns": {}, "_group_ids": {}}  # sent between processes without its caches
 
     def add(self, entry: DirectoryEntry) -> None:
         classes = entry.object_classes()
@@ -405,16 +447,22 @@ class AdScan:
             # An export taken without the logon attributes says nothing about activity; never read it as "never".
             self.has_logon_data = self.has_logon_data or entry.has("lastLogonTimestamp") or entry.has("lastLogon")
             # One entry that breaks the mapping is listed as unreadable; the others are audited.
-            self.pending.extend(self.account_problems.map_each((entry,), self._read_account))
+            for row in self.account_problems.map_each((entry,), self._read_account):
+                self.pending.append(row)
 
     def _read_account(self, entry: DirectoryEntry) -> PendingAccount:
         # Mapped as if the export had logon data; corrected when settled if no account has any.
         problems = self.account_problems
         account = _map_account(self.source, entry, problems, self._service_names, True)
         return PendingAccount(
-            account, entry.dn, entry.key, tuple(self._group_dns.setdefault(g, g) for g in entry.texts("memberOf")),
-            entry.integer("primaryGroupID", problems), entry.integer("adminCount", problems),
+            account, entry.key, tuple(self._group_dns.setdefault(g, g) for g in entry.texts("memberOf")),
+            self._group_id(entry.integer("primaryGroupID", problems)), entry.integer("adminCount", problems),
             entry.text("msDS-ResultantPSO"))
+
+    def _group_id(self, number: int | None) -> int | None:
+        if number is None or len(self._group_ids) >= 4096:  # a few in a domain; never a cache without end
+            return number
+        return self._group_ids.setdefault(number, number)
 
     def extend(self, later: AdScan) -> None:
         """Join the scan of the part of the export that follows this one's: as if one pass had read both."""
@@ -423,7 +471,7 @@ class AdScan:
         self.group_graph.extend(later.group_graph)
         self.group_problems.extend(later.group_problems)
         self.deleted_entries += later.deleted_entries
-        self.pending += later.pending
+        self.pending.extend(later.pending)
         self.has_logon_data = self.has_logon_data or later.has_logon_data
         self.account_problems.extend(later.account_problems)
 
@@ -490,7 +538,7 @@ class AdScan:
                     action=ChangeAction.CREATED, detail="whenCreated",
                 ))
 
-        pending, self.pending = self.pending, []
+        pending, self.pending = self.pending, PendingAccounts()
         problems.map_each(pending, settle)  # a failure is listed under the entry's DN
         del pending
         for entry in self.deleted_entries:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from auditor.gctuning import bulk_allocation
-from connectors.activedirectory import AdOptions, AdScan, PendingAccount
+from connectors.activedirectory import AdOptions, AdScan, PendingAccounts
 from connectors.ldif_format import DirectoryEntry, Part, ReadState, lines_before, read_ldif, record_start
 
 SPLIT_ABOVE = 64 << 20  # bytes: below, starting a process (some 0.3 s) costs more than it saves
@@ -124,7 +124,7 @@ class _Worker:
             pass
         self._batches: deque[bytes] = deque()
         self._final: bytes | None = None
-        self._accounts: list[PendingAccount] = []
+        self._accounts = PendingAccounts()
         self._receiver = threading.Thread(target=self._receive_all, daemon=True)
         self._receiver.start()
 
@@ -139,7 +139,7 @@ class _Worker:
     def receive(self) -> None:
         # Our own child's pickles of our own classes: the directory's text is only ever a string inside them.
         while self._batches:
-            self._accounts += pickle.loads(self._batches.popleft())  # noqa: S301
+            self._accounts.extend(pickle.loads(self._batches.popleft()))  # noqa: S301
 
     def result(self, seen: set[str]) -> _Later | None:
         """The second half's scan, warnings, unread records and skipped change count; None when it must be read
@@ -156,8 +156,8 @@ class _Worker:
         if not seen.isdisjoint(keys):
             return None
         seen |= keys
-        scan.pending = self._accounts + scan.pending
-        self._accounts = []
+        self._accounts.extend(scan.pending)
+        scan.pending, self._accounts = self._accounts, PendingAccounts()
         return scan, warnings, incomplete, skipped_changes
 
     def close(self) -> None:
@@ -201,10 +201,10 @@ def scan_second_half(descriptor: int) -> None:
                     scan.add(entry)
                     if len(scan.pending) >= _BATCH:
                         send(scan.pending)
-                        scan.pending = []
+                        scan.pending = PendingAccounts()
                 if scan.pending:
                     send(scan.pending)
-                    scan.pending = []
+                    scan.pending = PendingAccounts()
                 messages.write(bytes(8))  # the empty message: no more accounts
                 send((scan, warnings, incomplete, state.skipped_changes, state.seen))
         except BaseException as exc:  # the reader then reads this half itself: the audit is the same, only slower
