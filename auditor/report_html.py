@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
@@ -87,22 +88,78 @@ _DICTIONARY_COLUMNS = ("source", "kind", "activity", "last_activity_attribute", 
                        "findings")
 
 
+_REMEMBERED_VALUES = 100_000  # distinct values a column's list looks up again (at most some 20 MB of them)
+
+
+class _ColumnValues:
+    """A dictionary column's list of values, in the order they first came, and the position of each.
+
+    The list's text is kept compressed as it grows. Up to ``_REMEMBERED_VALUES`` distinct values are looked up
+    again (a value that comes again gets its first position); past that a new value is given a new position each
+    time it comes. A column whose values rarely repeat (a million accounts' groups) was held twice, every value
+    as a key and in the list: some 200 MB at the peak of a million-account run. The page reads the list by
+    position either way; below that many values its bytes are what they were."""
+
+    __slots__ = ("_compressor", "_new", "_parts", "positions", "size")
+
+    def __init__(self) -> None:
+        self.positions: dict[Any, int] = {}
+        self.size = 0
+        self._new: list[Any] = []  # values given a position since the last batch was compressed
+        self._compressor: Any = zlib.compressobj(1)  # None once the list is complete
+        self._parts: list[bytes] = []
+
+    def position(self, value: Any) -> int:
+        known = self.positions.get(value)
+        if known is None:
+            known, self.size = self.size, self.size + 1
+            if len(self.positions) < _REMEMBERED_VALUES:
+                self.positions[value] = known
+            self._new.append(value)
+            if len(self._new) >= jsonio.BATCH:
+                self._compress()
+        return known
+
+    def _compress(self) -> None:
+        text = script_json(self._new)[1:-1]
+        self._new = []
+        self._parts.append(self._compressor.compress(f"{',' if self._parts else ''}{text}".encode()))
+
+    def text(self) -> Iterator[bytes]:
+        """The list as ``script_json`` writes it, in pieces (UTF-8). Once asked for, the list is complete."""
+        if self._compressor is not None:
+            if self._new:
+                self._compress()
+            self._parts.append(self._compressor.flush())
+            self._compressor = None
+        yield b"["
+        reader = zlib.decompressobj()
+        for part in self._parts:
+            yield reader.decompress(part)
+        yield reader.flush()
+        yield b"]"
+
+
 class _EncodedAccounts:
     """The accounts table as the page reads it: rows of values, some columns as positions in a per-column list
     of values. The rows are encoded a batch at a time; the lists are complete once every row is."""
 
     def __init__(self, result: AuditResult) -> None:
         self.result = result
-        self.dictionaries: dict[str, dict[Any, int]] = {c: {} for c in _DICTIONARY_COLUMNS}
+        self.dictionaries: dict[str, _ColumnValues] = {c: _ColumnValues() for c in _DICTIONARY_COLUMNS}
 
     def row_batches(self) -> Iterator[list[list[Any]]]:
         dictionaries = self.dictionaries
         for rows in jsonio.batched(account_rows(self.result)):
-            yield [[dictionaries[column].setdefault(row[column], len(dictionaries[column]))
-                    if column in dictionaries else row[column] for column in ACCOUNT_COLUMNS] for row in rows]
+            yield [[dictionaries[column].position(row[column]) if column in dictionaries else row[column]
+                    for column in ACCOUNT_COLUMNS] for row in rows]
 
-    def lists(self) -> dict[str, list[Any]]:
-        return {c: list(d) for c, d in self.dictionaries.items()}
+    def lists(self) -> Iterator[bytes]:
+        """The lists as ``script_json`` writes ``{column: [value, ...], ...}``, in pieces (UTF-8)."""
+        for number, (column, values) in enumerate(self.dictionaries.items()):
+            yield f"{',' if number else '{'}{script_json(column)}:".encode()
+            yield from values.text()
+        yield b"}"
 
 
 def _common_evidence(findings: list[Finding]) -> dict[str, Any]:
@@ -360,19 +417,17 @@ def _report_data(accounts: _EncodedAccounts, findings: _FindingsData, compress_a
         if size > compress_above:
             packer, rows = packed_so_far(), []
     if packer is None:
-        lists = script_json(accounts.lists())  # small: the rows that refer to them were
+        lists = b"".join(accounts.lists()).decode()  # small: the rows that refer to them were
         whole = f'{{"accounts":{{"columns":{columns},"dictionaries":{lists},"rows":[{",".join(rows)}]}},'
         if findings.packer is None and len(whole) - len('{"accounts":,') + findings.size + 1 <= compress_above:
             return Markup(f'{whole}"findings":{findings.text()}}}'), None  # noqa: S704 - script_json parts
         packer = packed_so_far()
-    packer.add('],"dictionaries":{')
-    # A list at a time, a batch of values a piece: as one text (then its bytes) the lists were 200 MB at a
-    # million accounts, whose groups rarely repeat.
-    for number, (column, values) in enumerate(accounts.dictionaries.items()):
-        packer.add(("," if number else "") + script_json(column) + ":")
-        for piece in _list_pieces(values):
-            packer.add(piece)
-    packer.add("}}}")
+    packer.add('],"dictionaries":')
+    # A piece at a time: as one text (then its bytes) the lists were 200 MB at a million accounts, whose groups
+    # rarely repeat.
+    for piece in accounts.lists():
+        packer.add_bytes(piece)
+    packer.add("}}")
     return packer.markup(), findings_packed()
 
 
@@ -395,6 +450,9 @@ class _Packer:
 
     def add(self, text: str) -> None:
         self._deflater.add(text.encode("utf-8"))
+
+    def add_bytes(self, data: bytes) -> None:
+        self._deflater.add(data)
 
     def markup(self) -> Markup:
         return Markup(base64.b64encode(self._deflater.finish()).decode("ascii"))  # noqa: S704 - base64: no markup characters

@@ -13,6 +13,7 @@ import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -141,3 +142,28 @@ def test_the_reports_tables_compressed_as_they_are_written_read_as_written_whole
         page = render_report(audit, compress_above=threshold)
         assert b'data-encoding="gzip"' in page, threshold
         assert _report_tables(page) == tables, threshold
+
+
+def _cells(tables: dict[str, Any]) -> list[dict[str, object]]:
+    """Each account's row as the page reads it: a dictionary column's value looked up by its position."""
+    accounts = tables["accounts"]
+    lists = accounts["dictionaries"]
+    return [{column: lists[column][value] if column in lists else value
+             for column, value in zip(accounts["columns"], row, strict=True)} for row in accounts["rows"]]
+
+
+def test_a_column_with_more_distinct_values_than_are_remembered_reads_the_same(
+        audit: AuditResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the number of values a column's list looks up again, a value gets a new position each time it comes
+    (groups that rarely repeat are not held twice); the page reads every cell as before, compressed or not."""
+    from auditor import report_html
+
+    for threshold in (10**9, 0):
+        tables = _report_tables(report_html.render_report(audit, compress_above=threshold))
+        monkeypatch.setattr(report_html, "_REMEMBERED_VALUES", 3)
+        capped = _report_tables(report_html.render_report(audit, compress_above=threshold))
+        monkeypatch.undo()
+        assert _cells(capped) == _cells(tables) and len(_cells(tables)) == len(audit.inventory.accounts)
+        lists, capped_lists = tables["accounts"]["dictionaries"], capped["accounts"]["dictionaries"]
+        grown = [c for c in lists if len(capped_lists[c]) > len(lists[c])]
+        assert grown and all(capped_lists[c][:3] == lists[c][:3] for c in lists), (grown, lists)
