@@ -5,6 +5,7 @@ made. zlib lets other threads run while it compresses, so on two cores making a 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 
@@ -15,8 +16,10 @@ class Deflater:
     """zlib (``wbits=15``) or gzip (``wbits=31``, mtime 0: what ``gzip.compress(data, mtime=0)`` writes) of the
     chunks given to :meth:`add`, in order; :meth:`finish` gives the compressed bytes. Use as a context manager."""
 
-    def __init__(self, level: int = 6, wbits: int = 15) -> None:
+    def __init__(self, level: int = 6, wbits: int = 15, sink: Callable[[bytes], object] | None = None) -> None:
+        """``sink``: given each compressed piece as it is made, instead of keeping them for :meth:`finish`."""
         self._compressor = zlib.compressobj(level, zlib.DEFLATED, wbits)
+        self._sink = sink
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="deflate")
         self._pending: Future[bytes] | None = None
         self._parts: list[bytes] = []
@@ -46,14 +49,20 @@ class Deflater:
             self._hand_over()
         self._collect()
         self._pool.shutdown()
-        self._parts.append(self._compressor.flush())
+        self._keep(self._compressor.flush())
         parts, self._parts = self._parts, []
         return parts
 
     def _collect(self) -> None:
         if self._pending is not None:
-            self._parts.append(self._pending.result())
+            self._keep(self._pending.result())
             self._pending = None
+
+    def _keep(self, part: bytes) -> None:
+        if self._sink is None:
+            self._parts.append(part)
+        else:
+            self._sink(part)
 
     def __enter__(self) -> Deflater:
         return self

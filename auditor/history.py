@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sqlite3
+import tempfile
 import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -507,12 +508,12 @@ class History:
                                            else (jsonio.dumps(change), base[0], base[1] + 1))
                 self._insert_blob("snapshots", "accounts", "INSERT INTO snapshots (run_id, source, as_of, accounts, "
                                   "base_run, depth) VALUES (?, ?, ?, zeroblob(?), ?, ?)",
-                                  (run.id, source, to_iso(run.as_of)), _blob_parts(stored), (base_run, depth))
+                                  (run.id, source, to_iso(run.as_of)), stored, (base_run, depth))
             for name, data in (files or {}).items():  # the run's evidence, for bundles made later
                 self._db.execute("INSERT INTO run_files VALUES (?, ?, ?)", (run.id, name, _blob(data)))
             if result is not None:  # the scored result: what every output of the run was rendered from
                 self._insert_blob("run_results", "data", "INSERT INTO run_results VALUES (?, zeroblob(?))", (run.id,),
-                                  _blob_parts(result))
+                                  result)
                 if result_events is not None:
                     self._record_run_events(run.id, result_events)
                 self._db.execute("INSERT INTO run_outputs VALUES (?, ?)", (run.id, json.dumps(sorted(rendered))))
@@ -531,23 +532,26 @@ class History:
                   _text(e.detail), int(e.approximate_time)) for e in events),
             )
             self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise HistoryError(f"{self.path}: cannot record the run: {exc}") from None
 
 
-    def _insert_blob(self, table: str, column: str, sql: str, before: tuple[Any, ...], parts: list[bytes],
-                     after: tuple[Any, ...] = ()) -> None:
-        """Insert the row ``sql`` makes with ``zeroblob(?)`` for ``column``, then write the compressed ``parts``
-        into it in place (sqlite's incremental blob I/O), freeing each as it goes: joined into one value first,
-        the largest blob (a million accounts' snapshot, 120 MB) was held twice."""
-        cursor = self._db.execute(sql, (*before, sum(map(len, parts)), *after))
-        assert cursor.lastrowid is not None  # these tables have rowids
-        parts.reverse()
-        with self._db.blobopen(table, column, cursor.lastrowid, readonly=False) as blob:
-            while parts:
-                blob.write(parts.pop())
+    def _insert_blob(self, table: str, column: str, sql: str, before: tuple[Any, ...],
+                     data: bytes | Iterable[bytes], after: tuple[Any, ...] = ()) -> None:
+        """Insert the row ``sql`` makes with ``zeroblob(?)`` for ``column``, then write ``data``, compressed, into
+        it in place (sqlite's incremental blob I/O). The blob's size must be known first: ``data`` is compressed
+        into a scratch file beside the history (owner-only, unlinked from the start: nothing is left behind),
+        not memory, where a million accounts' snapshot (120 MB compressed) was held at the run's peak."""
+        with tempfile.TemporaryFile(dir=self.path.parent) as scratch:
+            _compress(data, scratch.write)
+            cursor = self._db.execute(sql, (*before, scratch.tell(), *after))
+            assert cursor.lastrowid is not None  # these tables have rowids
+            scratch.seek(0)
+            with self._db.blobopen(table, column, cursor.lastrowid, readonly=False) as blob:
+                while piece := scratch.read(_PIECE):
+                    blob.write(piece)
 
     def _record_run_events(self, run_id: str, events: list[ChangeEvent]) -> None:
         """Inside record_run's transaction: ``events`` whole, or as the difference from the latest run's."""
@@ -649,17 +653,20 @@ _PER_RUN_TABLES = ("snapshots", "run_files", "run_results", "run_events", "run_f
 
 def _blob(data: bytes | Iterable[bytes]) -> bytes:
     """What the history stores: scrubbed, compressed; a stream is compressed as it comes (see auditor.deflate)."""
-    return b"".join(_blob_parts(data))
+    parts: list[bytes] = []
+    _compress(data, parts.append)
+    return b"".join(parts)
 
 
-def _blob_parts(data: bytes | Iterable[bytes]) -> list[bytes]:
-    """:func:`_blob` in the pieces it was compressed in."""
+def _compress(data: bytes | Iterable[bytes], sink: Callable[[bytes], object]) -> None:
+    """:func:`_blob`'s bytes given to ``sink`` in the pieces they are compressed in."""
     if isinstance(data, bytes):
-        return [zlib.compress(scrub_bytes(data), 6)]
-    with Deflater(6) as deflater:
+        sink(zlib.compress(scrub_bytes(data), 6))
+        return
+    with Deflater(6, sink=sink) as deflater:
         for chunk in scrub_stream(data):
             deflater.add(chunk)
-        return deflater.finish_parts()
+        deflater.finish_parts()
 
 
 def _whole(accounts: Iterable[Account]) -> Iterator[bytes]:

@@ -33,6 +33,8 @@ def assert_intact(out: Path, history: Path, minimum_runs: int) -> int:
         runs = db.execute("SELECT count(*) FROM runs").fetchone()[0]
         orphans = db.execute("SELECT count(*) FROM snapshots WHERE run_id NOT IN (SELECT id FROM runs)").fetchone()[0]
     assert runs >= minimum_runs and orphans == 0
+    # A blob is compressed into a scratch file beside the history before it is stored: unlinked from the start.
+    assert not [p.name for p in history.parent.iterdir() if p.is_file() and p.name.startswith("tmp")]
     document = json.loads((out / "findings.json").read_text())  # whole JSON, old or new
     assert document["findings"]
     assert (out / "report.html").read_text().rstrip().endswith("</html>")

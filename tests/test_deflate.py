@@ -35,3 +35,10 @@ def test_megabytes_handed_over_in_pieces_deflate_as_the_whole() -> None:
         for chunk in chunks:
             deflater.add(chunk)
         assert deflater.finish() == gzip.compress(whole, compresslevel=6, mtime=0)
+    # Given to a sink (the history's scratch file) as they are made: the same bytes, none kept.
+    pieces: list[bytes] = []
+    with Deflater(6, wbits=31, sink=pieces.append) as deflater:
+        for chunk in chunks:
+            deflater.add(chunk)
+        assert deflater.finish() == b""
+    assert b"".join(pieces) == gzip.compress(whole, compresslevel=6, mtime=0)
