@@ -79,11 +79,18 @@ def merge_events(logged: list[ChangeEvent], derived: list[ChangeEvent], window_s
 
 
 def deduplicate(events: Iterable[ChangeEvent]) -> list[ChangeEvent]:
-    """One event of each key (the first met), in time order."""
-    seen: dict[tuple[str, str, str, str], ChangeEvent] = {}
-    for event in events:
-        seen.setdefault(event_key(event), event)
-    return sorted(seen.values(), key=_order)
+    """One event of each key (the first met), in time order. Sorted first, and stably (of events with the same
+    key the first met comes first), then each kept unless it has the key of the one before: a dict of every
+    event's key, each with its time as text, was some 200 MB at a million accounts' creation events. (The time
+    compared as a time is compared as its text: the model's times are all UTC.)"""
+    unique: list[ChangeEvent] = []
+    last = None
+    for event in sorted(events, key=_order):
+        key = _order(event)
+        if key != last:
+            unique.append(event)
+            last = key
+    return unique
 
 
 def _order(event: ChangeEvent) -> tuple[datetime, str, str, str]:

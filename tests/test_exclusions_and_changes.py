@@ -169,3 +169,14 @@ def test_merged_events_are_the_deduplicated_union_of_logged_and_unexplained_deri
     explained = {(e.source, e.account_id, e.action.value) for e in logged if e.at > window}
     again = deduplicate([*logged, *(e for e in derived if (e.source, e.account_id, e.action.value) not in explained)])
     assert merge_events(logged, derived, window) == again
+
+
+@given(st.lists(_EVENTS, max_size=40))
+def test_deduplicated_events_are_the_first_met_of_each_key_in_time_order(events: list[ChangeEvent]) -> None:
+    # Made by sorting, not by a dict of every key: the same events, the first met of each (its origin tells).
+    first: dict[tuple[str, str, str, str], ChangeEvent] = {}
+    for event in events:
+        first.setdefault((event.source, event.account_id, event.action.value, event.at.isoformat()), event)
+    expected = sorted(first.values(), key=lambda e: (e.at, e.source, e.account_id, e.action.value))
+    assert [(e, e.origin) for e in deduplicate(events)] == [(e, e.origin) for e in expected]
+    assert all(a is b for a, b in zip(deduplicate(events), expected, strict=True))
