@@ -199,12 +199,14 @@ def _compare(
     departures: list[DepartedAccount] = []
     comparisons: dict[str, Comparison] = {}
     for source, accounts in snapshots.items():
-        previous = past.snapshots.get(source)
-        if previous is not None:
-            previous_as_of, stored = previous
+        if source in past.snapshots:
+            previous_as_of, stored = past.snapshots[source]
             comparison = compare(stored.digests, accounts, repeated_ids=stored.repeated_ids)
+            # From here the comparison holds the digests (with the current ids): the copy read goes.
+            stored = dataclasses.replace(stored, digests={})
+            past.snapshots[source] = (previous_as_of, stored)
             current = {a.id for a in accounts}
-            differing = stored.accounts(comparison.changed | {i for i in stored.digests if i not in current})
+            differing = stored.accounts(comparison.changed | {i for i in comparison.previous if i not in current})
             derived.extend(diff_snapshots(source, differing, accounts, previous_as_of, as_of,
                                           unchanged=comparison.unchanged))
             departures.extend(DepartedAccount(a, as_of, previous_as_of) for a in differing if a.id not in current)

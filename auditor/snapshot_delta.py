@@ -14,7 +14,7 @@ accounts whose encoding differs, and those gone, are read back whole.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -45,9 +45,12 @@ class Comparison:
         return account_id in self.previous and account_id not in self.changed
 
 
-def compare(previous: Mapping[str, bytes], current: Iterable[Account], *, repeated_ids: bool = False) -> Comparison:
+def compare(previous: Mapping[str, bytes], current: Sequence[Account], *, repeated_ids: bool = False) -> Comparison:
     changed = frozenset(a.id for a in current if a.id in previous and previous[a.id] != encoding_digest(a))
-    return Comparison(previous, changed, repeated_ids)
+    # Each previous id is kept as the current account's own string when there is one: read back from the history,
+    # the ids were a second copy of a million ids (some 90 MB), held until the run is recorded.
+    ids = {a.id: a.id for a in current}
+    return Comparison({ids.get(i, i): digest for i, digest in previous.items()}, changed, repeated_ids)
 
 
 def delta(previous: Comparison | Sequence[Account], current: list[Account]) -> dict[str, Any] | None:

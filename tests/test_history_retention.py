@@ -198,6 +198,15 @@ def test_a_delta_gives_back_the_snapshot_in_its_order_or_there_is_none(
         assert moved is not None and moved["changed"][0]["raw"] == {"b": "1", "a": "2"}
 
 
+def test_the_comparison_keeps_the_previous_ids_in_their_order_as_the_current_accounts_own_strings() -> None:
+    previous = {"".join(["id-", str(n)]): bytes([n]) * 16 for n in range(5)}  # read back: strings of their own
+    current = _accounts(["id-3", "id-1", "id-9"], ["a", "a", "a"])
+    comparison = snapshot_delta.compare(previous, current)
+    assert list(comparison.previous.items()) == list(previous.items())
+    assert [any(i is a.id for a in current) for i in comparison.previous] == [False, True, False, True, False]
+    assert comparison.changed == {"id-1", "id-3"}  # their digests are not these accounts' encodings
+
+
 _ITEMS = st.lists(st.sampled_from([b'{"a":1}', b'{"a":2}', b'"x"', b"[]", b"3", b'{"b":[1,2]}']), max_size=30)
 
 
