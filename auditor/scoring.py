@@ -142,6 +142,8 @@ class Scorer:
         return known[1]
 
     def verdicts(self, inventory: Inventory) -> Verdicts:
+        """Every verdict frozen. The audit's last question: each activity verdict remembered is let go once frozen
+        (asked again, it is reached again), so that a million of them are not held beside the frozen ones."""
         policies: dict[str, tuple[PasswordPolicy, PolicyRating]] = {}
         for policy in inventory.policies:  # the first of a repeated (source, id) governs, as Inventory.policy says
             policies.setdefault(verdict_key(policy.source, policy.id), (policy, self.rating(policy)))
@@ -154,7 +156,7 @@ class Scorer:
         for account in accounts:
             if verdicts.accounts.of(account.source, account.id) is not None:
                 continue
-            activity = self.activity(account)
+            activity = self._activity.pop(id(account), None) or self.activity(account)
             policy_source, policy_id = account.policy_key
             governing = policies.get(verdict_key(policy_source, policy_id)) if policy_id is not None else None
             if governing is None:
@@ -164,4 +166,5 @@ class Scorer:
                 name, strength = governing[0].name, "unknown" if strong is None else "strong" if strong else "weak"
             verdict = AccountVerdict(activity.state, activity.days_since, account.state_at(self.as_of), name, strength)
             verdicts.accounts.put(account.source, account.id, shared.setdefault(verdict, verdict))
+        self._activity.clear()  # its table too
         return verdicts
