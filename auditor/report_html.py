@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -387,7 +388,7 @@ COMPRESS_ABOVE = 4_000_000
 
 
 def _report_data(accounts: _EncodedAccounts, findings: _FindingsData, compress_above: int,
-                 ) -> tuple[Markup, Markup | None]:
+                 ) -> tuple[Markup | _Compressed, _Compressed | None]:
     """The page's data elements' content: one, the accounts and the findings as JSON; or, above the size, each
     compressed on its own (the page reads the accounts first and the findings once the table is usable).
 
@@ -400,11 +401,11 @@ def _report_data(accounts: _EncodedAccounts, findings: _FindingsData, compress_a
     def packed_so_far() -> _Packer:
         return _Packer(f'{{"accounts":{{"columns":{columns},"rows":[{",".join(rows)}')
 
-    def findings_packed() -> Markup:
+    def findings_packed() -> _Compressed:
         if findings.packer is None:
-            return _packed(findings.text())
+            return _Packer(findings.text()).compressed()
         findings.packer.add("}")
-        return findings.packer.markup()
+        return findings.packer.compressed()
 
     size, packer = findings.size + 1, None
     for batch in accounts.row_batches():
@@ -428,7 +429,7 @@ def _report_data(accounts: _EncodedAccounts, findings: _FindingsData, compress_a
     for piece in accounts.lists():
         packer.add_bytes(piece)
     packer.add("}}")
-    return packer.markup(), findings_packed()
+    return packer.compressed(), findings_packed()
 
 
 def _list_pieces(items: Iterable[Any]) -> Iterator[str]:
@@ -442,7 +443,7 @@ def _list_pieces(items: Iterable[Any]) -> Iterator[str]:
 
 
 class _Packer:
-    """Text gzip-compressed as it comes (see auditor.deflate), then base64: what ``_packed`` makes of the whole."""
+    """Text gzip-compressed as it comes (see auditor.deflate): the bytes ``gzip.compress`` makes of the whole."""
 
     def __init__(self, text: str = "") -> None:
         self._deflater = Deflater(6, wbits=31)  # gzip's format with mtime 0, as gzip.compress(text, 6, mtime=0)
@@ -454,12 +455,41 @@ class _Packer:
     def add_bytes(self, data: bytes) -> None:
         self._deflater.add(data)
 
-    def markup(self) -> Markup:
-        return Markup(base64.b64encode(self._deflater.finish()).decode("ascii"))  # noqa: S704 - base64: no markup characters
+    def compressed(self) -> _Compressed:
+        return _Compressed(self._deflater.finish_parts())
 
 
-def _packed(text: str) -> Markup:
-    return _Packer(text).markup()
+class _Compressed:
+    """A data element's gzip bytes in the pieces they were made in, written into the page as base64 a piece at a
+    time (:func:`_spliced`): at a million accounts the accounts' data was 50 MB of base64 made at once beside its
+    compressed bytes, at the end of the run where memory peaks. Written once: each piece goes as it is written."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self._parts = parts[::-1]
+
+    def base64_pieces(self) -> Iterator[str]:
+        """``base64.b64encode`` of the whole, in pieces: each cut at a multiple of three bytes."""
+        carry = b""
+        while self._parts:
+            data = carry + self._parts.pop()
+            cut = len(data) - len(data) % 3
+            yield base64.b64encode(data[:cut]).decode("ascii")
+            carry = data[cut:]
+        yield base64.b64encode(carry).decode("ascii")
+
+
+def _spliced(pieces: Iterable[str], data: dict[str, _Compressed]) -> Iterator[str]:
+    """The template's output with each token of ``data`` replaced by its data's base64. The tokens are random:
+    no value in the page can spell one."""
+    for piece in pieces:
+        while found := [(piece.find(token), token) for token in data if token in piece]:
+            at, token = min(found)
+            yield piece[:at]
+            yield from data.pop(token).base64_pieces()
+            piece = piece[at + len(token):]
+        yield piece
 
 
 def render_report(result: AuditResult, *, compress_above: int = COMPRESS_ABOVE) -> bytes:
@@ -517,8 +547,18 @@ def _page(result: AuditResult, compress_above: int) -> Iterator[str]:
     since_previous = _since_previous(result)
     trends = _kpi_trends(result)
     report_data, findings_packed = _report_data(_EncodedAccounts(result), findings_data, compress_above)
+    compressed: dict[str, _Compressed] = {}
+
+    def placed(data: Markup | _Compressed | None) -> Markup | None:
+        """Where compressed data goes, a random token in its place (spliced in by :func:`_spliced`)."""
+        if not isinstance(data, _Compressed):
+            return data
+        token = secrets.token_hex(16)
+        compressed[token] = data
+        return Markup(token)  # noqa: S704 - hex digits
+
     template = env.get_template("report.html.j2")
-    return template.generate(
+    return _spliced(template.generate(
         csp=csp, css=Markup(css), js=Markup(js),  # noqa: S704 - our own package files, hashed into the CSP
         organization=result.organization, as_of=to_iso(result.as_of), as_of_day=result.as_of.date().isoformat(),
         generated_at=to_iso(result.generated_at), run_id=result.run_id, version=__version__,
@@ -531,5 +571,6 @@ def _page(result: AuditResult, compress_above: int) -> Iterator[str]:
         exclusions=result.exclusions, accepted_risks=result.accepted_risks,
         activity_states=[s.value for s in ActivityState],
         frameworks=FRAMEWORKS,
-        report_data=report_data, findings_data=findings_packed, report_compressed=findings_packed is not None,
-    )
+        report_data=placed(report_data), findings_data=placed(findings_packed),
+        report_compressed=findings_packed is not None,
+    ), compressed)

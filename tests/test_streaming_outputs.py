@@ -167,3 +167,17 @@ def test_a_column_with_more_distinct_values_than_are_remembered_reads_the_same(
         lists, capped_lists = tables["accounts"]["dictionaries"], capped["accounts"]["dictionaries"]
         grown = [c for c in lists if len(capped_lists[c]) > len(lists[c])]
         assert grown and all(capped_lists[c][:3] == lists[c][:3] for c in lists), (grown, lists)
+
+
+@given(st.lists(st.binary(max_size=50), max_size=8), st.lists(st.text(max_size=20), min_size=1, max_size=4))
+def test_compressed_data_is_spliced_into_the_page_as_its_base64_written_whole(
+        parts: list[bytes], around: list[str]) -> None:
+    """The page's compressed data goes in as base64 a piece at a time, cut at multiples of three bytes: the same
+    text as the whole encoded at once, where its token was, wherever the template's pieces were cut."""
+    from auditor.report_html import _Compressed, _spliced
+
+    token = "f" * 32
+    page = [around[0] + token, *around[1:], token[:0]]
+    spliced = "".join(_spliced(page, {token: _Compressed(list(parts))}))
+    whole = base64.b64encode(b"".join(parts)).decode("ascii")
+    assert spliced == around[0] + whole + "".join(around[1:])
