@@ -484,7 +484,7 @@ def _spliced(pieces: Iterable[str], data: dict[str, _Compressed]) -> Iterator[st
     """The template's output with each token of ``data`` replaced by its data's base64. The tokens are random:
     no value in the page can spell one."""
     for piece in pieces:
-        while found := [(piece.find(token), token) for token in data if token in piece]:
+        while found := [(at, token) for token in data if (at := piece.find(token)) >= 0]:
             at, token = min(found)
             yield piece[:at]
             yield from data.pop(token).base64_pieces()
