@@ -7,7 +7,8 @@ accounts changed, then runs ``auditor run`` on each in a fresh process (LDIF -> 
 bundle, the history). Prints for each run the wall time and the peak RSS of that process, and beside it the
 floor: reading the same file and splitting it into records in plain Python. For the second run it prints the
 time against the first and how much the history grew against what the first run stored; then the first run's
-evidence bundle made again from the history (``auditor evidence --run``), against the first run itself.
+evidence bundle made again from the history (``auditor evidence --run``), against the first run itself, and
+both bundles checked with ``auditor verify``.
 """
 
 from __future__ import annotations
@@ -113,6 +114,12 @@ def main() -> None:
               f"({rss / peaks[0]:.2f}x run 1's), exit {code}")
         if code != 0:
             raise SystemExit(f"evidence --run failed with exit code {code}")
+        # Both bundles as an auditor checks them: at this size too, every entry hashed against the manifest.
+        for bundle in (run_dir / "out1" / f"evidence-{first_run}.zip", run_dir / "evidence-again.zip"):
+            seconds, _, code = measured("verify", str(bundle))
+            print(f"verify {bundle.name} ({bundle.stat().st_size / 1e6:.0f} MB): exit {code} in {seconds:.1f} s")
+            if code != 0:
+                raise SystemExit(f"auditor verify failed on {bundle}")
 
 
 if __name__ == "__main__":
