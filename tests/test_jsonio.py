@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from auditor import jsonio
-from auditor.model import Account, AccountKind, to_jsonable
+from auditor.model import Account, AccountKind, DepartedAccount, to_jsonable
 from auditor.timeconv import to_iso
 
 # Floats below 1e-4 are the documented difference (0.00001 for 1e-05): the same number, other digits.
@@ -61,6 +61,7 @@ def _generic(value: Any) -> Any:
 
 
 _MOMENTS = st.datetimes(timezones=st.just(UTC)) | st.none()
+_SINCE = datetime(2026, 6, 30, tzinfo=UTC)
 
 
 @given(st.builds(Account, source=st.text(), id=st.text(), username=st.text(), enabled=st.none() | st.booleans(),
@@ -71,14 +72,15 @@ def test_the_fast_converter_gives_the_generic_walks_values(account: Account) -> 
     assert to_jsonable(account) == _generic(account)
     assert to_jsonable({AccountKind.HUMAN: (account, 1)}) == _generic({AccountKind.HUMAN: (account, 1)})
     # orjson walking the model itself writes what the converted value gives.
-    nested = {AccountKind.HUMAN: (account, 1), "at": account.created_at, "lag": account.activity_lag}
+    nested = {AccountKind.HUMAN: (account, 1), "at": account.created_at, "lag": account.activity_lag,
+              "departed": DepartedAccount(account, _SINCE, None)}  # a dataclass inside a dataclass
     for option in (0, orjson.OPT_INDENT_2):
         try:
             expected = orjson.dumps(_generic(nested), option=option)
         except orjson.JSONEncodeError:  # lone surrogates: neither writes them
             continue
         assert jsonio.dumps(nested, indent=bool(option)) == expected
-        # Sorted: the model's text read back and written again with sorted keys, as the converted value sorts.
+        # Sorted: each dataclass handed to orjson as the dict of its fields, sorted as the converted value is.
         assert jsonio.dumps(nested, indent=bool(option), sort_keys=True) == \
             orjson.dumps(_generic(nested), option=option | orjson.OPT_SORT_KEYS)
 
