@@ -48,6 +48,8 @@ def apply_exclusions(
 ) -> list[ExclusionStatus]:
     """Mark matching findings (``excluded_by`` or ``accepted_by``) with the entry's label, unless the entry
     has expired: then the finding stays open and the status records what it would have covered."""
+    if not exclusions:  # the usual case: no index of a million accounts for nothing
+        return []
     by_key = {(a.source, a.id): a for a in accounts}
     statuses = [ExclusionStatus(e, e.expires is not None and e.expires < as_of.date()) for e in exclusions]
     for finding in findings:

@@ -38,9 +38,13 @@ def revocation_outcome(account: Account | None, as_of: datetime) -> str:
 
 
 def revocations(inventory: Inventory, as_of: datetime) -> list[tuple[Decided, Account | None, str]]:
+    revoked = {key: decided for key, decided in latest_decisions(inventory.reviews).items()
+               if decided.decision.decision == "revoke"}
+    if not revoked:  # no index of every account for no decision
+        return []
     accounts = {(a.source, a.id): a for a in inventory.accounts}
     return [(decided, accounts.get(key), revocation_outcome(accounts.get(key), as_of))
-            for key, decided in latest_decisions(inventory.reviews).items() if decided.decision.decision == "revoke"]
+            for key, decided in revoked.items()]
 
 
 def completion(campaign: ReviewCampaign) -> dict[str, Any]:
