@@ -1,4 +1,4 @@
-"""A large Active Directory export read on two cores: a worker process reads and scans its last part (some 35%,
+"""A large Active Directory export read on two cores: a worker process reads and scans its last part (some 43%,
 each account mapped from its own entry) while this process reads the rest; the two scans are joined in file
 order and settled once (``AdScan``).
 
@@ -29,10 +29,12 @@ from connectors.ldif_format import DirectoryEntry, Part, ReadState, lines_before
 SPLIT_ABOVE = 64 << 20  # bytes: below, starting a process (some 0.3 s) costs more than it saves
 _RECEIVE_EVERY = 4_096  # entries of the first half read between two looks at what the worker sent
 _BATCH = 2_000  # accounts a message from the worker
-# The worker also starts, pickles what it maps (some 14 us an account) and waits for a core with this process's
-# receiving thread: with 65% of the export here, both halves end nearly together (at 200,000 accounts, once plain
-# records were read from their bytes; with 60% this process then waited 1.7 s of 12 for the worker).
-_FIRST_SHARE = 0.65
+# The worker also starts (some 0.4 s), pickles what it maps (some 16 us an account) and waits for a core with
+# this process's receiving thread; this process also checks the whole export's encoding first and unpickles what
+# the worker sends (some 13 us an account). At a million accounts, with 65% of the export here this process read
+# for 55 s and the worker was done long before; with 55% it read for 49 s and then waited 0.9 s for the worker.
+# At 100,000 accounts the two shares take the same time within the machine's noise.
+_FIRST_SHARE = 0.57
 
 
 @dataclass(frozen=True)
