@@ -526,10 +526,13 @@ class History:
                 ((d.account.source, d.account.id, to_iso(d.missing_since), to_iso(d.last_seen),
                   _blob(jsonio.dumps(d.account))) for d in departures),
             )
-            self._db.executemany(  # rows made as they are inserted: a million accounts' events were 300 MB of rows
+            # Rows made as they are inserted (a million accounts' events were 300 MB of rows), in the order of
+            # the account ids the table's key begins with: its index is then written nearly in order, not at random
+            # (a million creation events: 8.7 s against 11.9 s). Readers order what they read themselves.
+            self._db.executemany(
                 "INSERT OR IGNORE INTO change_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 ((e.source, to_iso(e.at), e.account_id, e.action.value, _text(e.username), _text(e.actor), e.origin,
-                  _text(e.detail), int(e.approximate_time)) for e in events),
+                  _text(e.detail), int(e.approximate_time)) for e in sorted(events, key=_event_account)),
             )
             self._db.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
@@ -649,6 +652,10 @@ class Pruned:
 
 _PER_RUN_TABLES = ("snapshots", "run_files", "run_results", "run_events", "run_findings", "run_outputs",
                    "source_state")
+
+
+def _event_account(event: ChangeEvent) -> str:
+    return event.account_id
 
 
 def _blob(data: bytes | Iterable[bytes]) -> bytes:
