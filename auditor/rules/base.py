@@ -118,12 +118,13 @@ class RuleContext:
     def rating(self, policy: PasswordPolicy) -> PolicyRating:
         return self.scorer.rating(policy)
 
-    def usable_in_state(self, inventory: Inventory, state: ActivityState) -> Iterator[tuple[Account, ActivityVerdict]]:
-        """Accounts that can still sign in and are in ``state``, with the verdict's evidence."""
+    def usable_in_state(self, inventory: Inventory, *states: ActivityState,
+                        ) -> Iterator[tuple[Account, ActivityVerdict]]:
+        """Accounts that can still sign in and are in one of ``states``, with the verdict's evidence."""
         for account in inventory.accounts:
             if account.usable_at(self.as_of):
                 verdict = self.activity(account)
-                if verdict.state == state:
+                if verdict.state in states:
                     yield account, verdict
 
 
