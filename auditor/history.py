@@ -572,7 +572,7 @@ class History:
             # accounts each is some 300 MB), and the lines are compressed as they come.
             lines = list_delta.delta_lines(self._event_keys(latest[0]), items, snapshot_delta.digest)
             base, depth = latest[0], latest[1] + 1
-        with Deflater(6) as deflater:
+        with Deflater(_LEVEL) as deflater:
             for index, batch in enumerate(jsonio.batched(lines)):
                 deflater.add((b"\n" if index else b"") + b"\n".join(batch))  # list_delta's lines, one a line
             stored = deflater.finish()
@@ -665,12 +665,18 @@ def _blob(data: bytes | Iterable[bytes]) -> bytes:
     return b"".join(parts)
 
 
+# zlib's level for what the history stores. Compressed in a thread while the data is made: at 6, a whole
+# snapshot's compression (125 MB/s of account lines) outlasted making its lines (some 145 MB/s); at 5 it keeps up
+# (159 MB/s) for 3.6% more bytes (100,000 accounts: 12.07 MB against 11.65 MB).
+_LEVEL = 5
+
+
 def _compress(data: bytes | Iterable[bytes], sink: Callable[[bytes], object]) -> None:
     """:func:`_blob`'s bytes given to ``sink`` in the pieces they are compressed in."""
     if isinstance(data, bytes):
-        sink(zlib.compress(scrub_bytes(data), 6))
+        sink(zlib.compress(scrub_bytes(data), _LEVEL))
         return
-    with Deflater(6, sink=sink) as deflater:
+    with Deflater(_LEVEL, sink=sink) as deflater:
         for chunk in scrub_stream(data):
             deflater.add(chunk)
         deflater.finish_parts()
