@@ -60,6 +60,9 @@ class _TextStore:
 
     def text(self, handle: int) -> bytes:
         index, start, length = handle >> 32, handle >> 16 & 0xFFFF, handle & 0xFFFF
+        last = self._last  # one read of an attribute always replaced whole: no lock to read the kept block
+        if last[0] == index:
+            return last[1][start:start + length]
         with self._lock:
             if index == len(self._blocks):
                 return bytes(self._open[start:start + length])
@@ -148,7 +151,9 @@ class PackedStrings(Mapping[str, str]):
 
     def json_value(self) -> orjson.Fragment | dict[str, str]:
         """What orjson writes in its place: the packed text itself (the bytes orjson wrote for the dict)."""
-        packed = self._text()
+        packed = self._packed
+        if isinstance(packed, int):  # the usual case first: two an account each time accounts are written
+            return orjson.Fragment(cast(_TextStore, self._store).text(packed))
         return orjson.Fragment(packed) if isinstance(packed, bytes) else packed
 
     def as_dict(self) -> dict[str, str]:
