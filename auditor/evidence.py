@@ -64,7 +64,8 @@ def inventory_json(result: AuditResult) -> Iterator[bytes]:
         inventory["access_reviews"] = campaign_evidence(result.inventory, result.as_of)
     if result.pseudonymised:
         inventory["pseudonymised"] = True
-    period = (e for e in result.inventory.change_events if result.period_start < e.at <= result.as_of)
+    start, end = result.period_start, result.as_of
+    period = (e for e in result.inventory.change_events if start < e.at <= end)
     inventory.update(accounts=Streamed(result.inventory.accounts), change_events=Streamed(period))
     return jsonio.dumps_streamed(inventory, indent=True, sort_keys=True)
 
@@ -174,9 +175,10 @@ def control_index(result: AuditResult) -> list[dict[str, Any]]:
     what it examines), and the findings by their own status (open, accepted, excluded)."""
     inventory = result.inventory
     graph = inventory.identity
+    start, end = result.period_start, result.as_of
     examined = {
         "accounts": len(inventory.accounts), "password_policies": len(inventory.policies),
-        "change_events": sum(1 for e in inventory.change_events if result.period_start < e.at <= result.as_of),
+        "change_events": sum(1 for e in inventory.change_events if start < e.at <= end),
         "people": len(graph.people) if graph is not None else 0,
     }
     index: dict[tuple[str, str], dict[str, Any]] = {}

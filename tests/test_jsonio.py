@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from auditor import jsonio
@@ -121,6 +121,7 @@ def test_items_given_with_their_keys_sorted_are_written_as_a_sorted_document_wri
     assert b"".join(jsonio.dumps_streamed(streamed, indent=indent, sort_keys=True, batch=batch)) == expected
 
 
+@settings(deadline=None)  # tens of megabytes of padding: 280 ms seen with the other core busy
 @given(st.integers(min_value=-(2**70), max_value=2**70), st.integers(min_value=0, max_value=1 << 25))
 @example(-(2**63) - 1, (1 << 24) - 10).via("a number across the first slice's end")
 @example(2**64, (1 << 24) - 10).via("a number across the first slice's end")
