@@ -31,8 +31,8 @@ def dumps(value: Any, *, indent: bool = False, sort_keys: bool = False) -> bytes
     times in UTC with a ``Z``, as ``to_iso`` writes them: the model's times are UTC, see ``auditor.timeconv``),
     handing back only durations: at a million accounts the Python walk was a third of the run, and a Python call
     for each time another tenth. Sorted, each dataclass is handed back as a dict of its fields (orjson sorts a
-    dict's keys but not a dataclass's fields): a dict an object, where writing the text, reading it back and
-    writing it again sorted was half of inventory.json's time."""
+    dict's keys but not a dataclass's fields) instead of its text being written, read back and written again
+    sorted: an AD account indented and sorted 13.6 us -> 9.4 us."""
     option = (orjson.OPT_INDENT_2 if indent else 0) | (orjson.OPT_SORT_KEYS if sort_keys else 0)
     try:
         if sort_keys:
@@ -192,7 +192,7 @@ def _streamed_items(streamed: Streamed, depth: int, indent: bool, sort_keys: boo
 
 def _list_body(items: list[Any], depth: int, indent: bool, sort_keys: bool) -> bytes:
     """The elements of a list at ``depth`` as ``dumps`` writes them inside it (each on its line when indented),
-    from one ``dumps`` of all of them: a call an element was a third of writing a million accounts."""
+    from one ``dumps`` of all of them, not a call and an indenting copy an element."""
     text = dumps(items, indent=indent, sort_keys=sort_keys)
     if not indent:
         return text[1:-1]  # "[a,b]"
