@@ -4,6 +4,8 @@ run metadata, a per-control index, and a manifest of SHA-256 digests that ``audi
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import getpass
 import hashlib
 import heapq
@@ -14,12 +16,11 @@ import operator
 import platform
 import queue
 import socket
-import tempfile
 import time
 import zipfile
 import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -91,28 +92,26 @@ def write_evidence(directory: Path, result: AuditResult, outputs: Iterable[tuple
     """Write the run's bundle into ``directory`` beside ``outputs``: (name, path) of each file the run writes
     there, in the order of their names, as each is written (a lazy iterator is consumed here). Streamed: the
     outputs are zipped as they arrive, while the next is rendered; the result's own files, or with
-    ``pseudonymise`` every file made again from the pseudonymised result, are written to a private scratch
-    directory inside ``directory`` and zipped from disk."""
+    ``pseudonymise`` every file made again from the pseudonymised result, are zipped as they are made."""
     from auditor.fileio import private_file
-    from auditor.outputs import written_each
+    from auditor.outputs import made_each
 
     target = directory / f"evidence-{result.run_id}.zip"
-    with tempfile.TemporaryDirectory(prefix=".bundle-", dir=directory) as scratch:
-        renderers = _renderers()
-        if pseudonymise:
-            from auditor.pseudonymise import Pseudonymiser
+    renderers = _renderers()
+    if pseudonymise:
+        from auditor.pseudonymise import Pseudonymiser
 
-            names = [name for name, _ in outputs]  # the outputs are written as they are, the bundle's made again
-            pseudonymiser = Pseudonymiser(result)
-            ready: Iterable[tuple[str, Path | bytes]] = sorted(
-                (name, scrub_bytes(pseudonymiser.json_file(data))) for name, data in context.items())
-            made = written_each(Path(scratch), pseudonymiser.result(), [*names, *RESULT_FILES], renderers)
-        else:
-            # The bundle's order (by name) kept: each context file goes in between the outputs where it sorts.
-            ready = heapq.merge(sorted(context.items()), outputs, key=_NAME)
-            made = written_each(Path(scratch), result, list(RESULT_FILES), renderers)
-        with private_file(target) as stream:
-            _zip_while_made(stream, itertools.chain(ready, made), signing_key)
+        names = [name for name, _ in outputs]  # the outputs are written as they are, the bundle's made again
+        pseudonymiser = Pseudonymiser(result)
+        ready: Iterable[tuple[str, Content]] = sorted(
+            (name, scrub_bytes(pseudonymiser.json_file(data))) for name, data in context.items())
+        made = made_each(pseudonymiser.result(), [*names, *RESULT_FILES], renderers)
+    else:
+        # The bundle's order (by name) kept: each context file goes in between the outputs where it sorts.
+        ready = heapq.merge(sorted(context.items()), outputs, key=_NAME)
+        made = made_each(result, list(RESULT_FILES), renderers)
+    with private_file(target) as stream:
+        _zip_while_made(stream, itertools.chain(ready, made), signing_key)
     return target
 
 
@@ -121,11 +120,11 @@ def write_past_bundle(target: Path, files: Mapping[str, bytes], rendered: Collec
     """The bundle of a recorded run into ``target``, replaced whole or not at all; the number of files in it.
     ``files`` are the ones the history keeps as they are, ``rendered`` the ones it keeps as ``result`` (made
     again from it), or with ``pseudonymise`` every file made again from the pseudonymised result (config.json
-    and run.json given the same pseudonyms). Streamed as a run's own bundle is: each file made is written through
-    the redaction boundary to a private scratch directory beside ``target`` and zipped from there as the next is
-    made, never the whole of it in memory (a million accounts' files are gigabytes)."""
+    and run.json given the same pseudonyms). Streamed as a run's own bundle is: each file made goes through the
+    redaction boundary and is zipped as it is made, never the whole of it in memory (a million accounts' files
+    are gigabytes)."""
     from auditor.fileio import replaced_whole
-    from auditor.outputs import written_each
+    from auditor.outputs import made_each
 
     source = result
     if pseudonymise:
@@ -141,33 +140,92 @@ def write_past_bundle(target: Path, files: Mapping[str, bytes], rendered: Collec
         ready = {name: data for name, data in files.items() if name not in rendered}
         made = sorted(rendered)
     assert source is not None or not made, "files to make again need the run's result"
-    with replaced_whole(target) as stream, \
-            tempfile.TemporaryDirectory(prefix=".bundle-", dir=target.parent) as scratch:
-        arriving = written_each(Path(scratch), source, made, _renderers()) if source is not None else iter(())
-        ready_files: Iterator[tuple[str, Path | bytes]] = iter(sorted(ready.items()))
+    with replaced_whole(target) as stream:
+        arriving = made_each(source, made, _renderers()) if source is not None else iter(())
+        ready_files: Iterator[tuple[str, Content]] = iter(sorted(ready.items()))
         _zip_while_made(stream, heapq.merge(ready_files, arriving, key=_NAME), signing_key)
     return len(ready) + len(made)
 
 
-def _zip_while_made(stream: BinaryIO, files: Iterator[tuple[str, Path | bytes]],
+Content = Path | bytes | Iterator[bytes]  # a bundle entry: a file on disk, its bytes, or its chunks as made
+
+
+def _zip_while_made(stream: BinaryIO, files: Iterator[tuple[str, Content]],
                     signing_key: Ed25519PrivateKey | None) -> None:
     """Zip each of ``files`` as it is made. The zipping (reading, hashing, deflating, writing: C code that lets
     other threads run) has a thread of its own, so the next file is rendered meanwhile on the other core: at a
-    million accounts each is a minute or so of the run on its own."""
-    arrivals: queue.SimpleQueue[tuple[str, Path | bytes] | None] = queue.SimpleQueue()
+    million accounts each is a minute or so of the run on its own. A file given as chunks is handed to the
+    thread as it is made, a few pieces ahead at most."""
+    arrivals: queue.SimpleQueue[tuple[str, Content] | None] = queue.SimpleQueue()
 
-    def arrived() -> Iterator[tuple[str, Path | bytes]]:
+    def arrived() -> Iterator[tuple[str, Content]]:
         while (item := arrivals.get()) is not None:
             yield item
 
     with ThreadPoolExecutor(1, thread_name_prefix="bundle") as pool:
         zipping = pool.submit(write_bundle, stream, arrived(), signing_key=signing_key)
         try:
-            for item in files:
-                arrivals.put(item)
+            for name, content in files:
+                if isinstance(content, Path | bytes):
+                    arrivals.put((name, content))
+                else:
+                    _hand_over(name, content, arrivals, zipping)
         finally:
             arrivals.put(None)  # on a failure too: the thread ends, and the failure is raised here
         zipping.result()
+
+
+class _Abandoned(Exception):
+    """The file being zipped failed where it is made: the bundle is not finished (that failure is raised)."""
+
+
+class _Marker:
+    pass
+
+
+_ABANDONED = _Marker()  # given in place of a file's next piece when making it failed
+_PIECES_AHEAD = 2
+
+
+def _hand_over(name: str, chunks: Iterator[bytes], arrivals: queue.SimpleQueue[tuple[str, Content] | None],
+               zipping: Future[None]) -> None:
+    """Make ``chunks`` here and give them to the zipping thread in pieces of ``_PIECE`` bytes, two ahead at most."""
+    pieces: queue.Queue[bytes | _Marker | None] = queue.Queue(_PIECES_AHEAD)
+
+    def received() -> Iterator[bytes]:
+        while (piece := pieces.get()) is not None:
+            if isinstance(piece, _Marker):
+                raise _Abandoned(name)
+            yield piece
+
+    def give(piece: bytes | _Marker | None) -> None:
+        while True:  # a thread that has ended (failed) takes nothing more: raise its failure, never wait on it
+            try:
+                pieces.put(piece, timeout=0.2)
+                return
+            except queue.Full:
+                if zipping.done():
+                    zipping.result()
+                    raise RuntimeError("the bundle's thread ended before its last file") from None
+
+    arrivals.put((name, received()))
+    try:
+        waiting: list[bytes] = []
+        size = 0
+        for chunk in chunks:
+            waiting.append(chunk)
+            size += len(chunk)
+            if size >= _PIECE:
+                give(b"".join(waiting))
+                waiting, size = [], 0
+        if size:
+            give(b"".join(waiting))
+        give(None)
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            if not zipping.done():
+                give(_ABANDONED)
+        raise
 
 
 def control_index(result: AuditResult) -> list[dict[str, Any]]:
@@ -244,12 +302,12 @@ def key_fingerprint(key: Ed25519PublicKey) -> str:
     return "SHA256:" + hashlib.sha256(raw).hexdigest()
 
 
-def write_bundle(stream: BinaryIO, files: Mapping[str, Path | bytes] | Iterable[tuple[str, Path | bytes]], *,
+def write_bundle(stream: BinaryIO, files: Mapping[str, Content] | Iterable[tuple[str, Content]], *,
                  signing_key: Ed25519PrivateKey | None = None) -> None:
-    """The zip an auditor receives: the files (contents, or files on disk copied in chunks; a mapping's in the
-    order of their names, or (name, content) pairs as they come), manifest.json with each file's SHA-256, and with
-    a signing key manifest.sig, the raw Ed25519 signature (RFC 8032) of manifest.json's bytes. Each file is read
-    once: hashed as it is compressed."""
+    """The zip an auditor receives: the files (contents, files on disk copied in chunks, or chunks as they are
+    made; a mapping's in the order of their names, or (name, content) pairs as they come), manifest.json with
+    each file's SHA-256, and with a signing key manifest.sig, the raw Ed25519 signature (RFC 8032) of
+    manifest.json's bytes. Each file is read once: hashed as it is compressed."""
     entries = sorted(files.items()) if isinstance(files, Mapping) else files
     digests: dict[str, dict[str, Any]] = {}
     # Deflate level 3: half the time of the default 6 for a fifth more bytes (a 100,000-account run's 248 MB of
@@ -260,7 +318,7 @@ def write_bundle(stream: BinaryIO, files: Mapping[str, Path | bytes] | Iterable[
                 bundle.writestr(name, content)
                 digests[name] = {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
                 continue
-            # As writestr makes an entry (its time, owner-only mode), filled from the file a megabyte at a time.
+            # As writestr makes an entry (its time, owner-only mode), filled a piece at a time.
             info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
             info.compress_type = zipfile.ZIP_DEFLATED
             # The archive's level is given only to entries it names itself; one given its ZipInfo is deflated at
@@ -268,12 +326,18 @@ def write_bundle(stream: BinaryIO, files: Mapping[str, Path | bytes] | Iterable[
             info._compresslevel = _LEVEL  # type: ignore[attr-defined]
             info.external_attr = 0o600 << 16
             digest, size = hashlib.sha256(), 0
-            with content.open("rb") as source, \
-                    bundle.open(info, "w", force_zip64=content.stat().st_size >= zipfile.ZIP64_LIMIT) as entry:
-                while chunk := source.read(_CHUNK):
-                    digest.update(chunk)
-                    entry.write(chunk)
-                    size += len(chunk)
+            with contextlib.ExitStack() as stack:
+                if isinstance(content, Path):
+                    source = stack.enter_context(content.open("rb"))
+                    pieces: Iterator[bytes] = iter(functools.partial(source.read, _PIECE), b"")
+                    large = content.stat().st_size >= zipfile.ZIP64_LIMIT
+                else:
+                    pieces, large = content, True  # its size is known only at the end: room for any
+                entry = stack.enter_context(bundle.open(info, "w", force_zip64=large))
+                for piece in pieces:
+                    digest.update(piece)
+                    entry.write(piece)
+                    size += len(piece)
             digests[name] = {"sha256": digest.hexdigest(), "bytes": size}
         manifest: dict[str, Any] = {"format": BUNDLE_FORMAT, "files": digests}
         if signing_key is not None:
@@ -284,7 +348,10 @@ def write_bundle(stream: BinaryIO, files: Mapping[str, Path | bytes] | Iterable[
             bundle.writestr(SIGNATURE, signing_key.sign(raw_manifest))
 
 
-_CHUNK = 1 << 20
+# A piece zipped at a time. Each costs the zipping thread a few waits for the interpreter (up to the 5 ms
+# switch interval each, while the main thread runs Python): a megabyte at a time it zipped some 50 MB/s of a
+# million accounts' outputs while the next was made, slower than they are made.
+_PIECE = 8 << 20
 _LEVEL = 3
 _NAME = operator.itemgetter(0)  # of a (name, content) pair: the bundle's entries are in name order
 

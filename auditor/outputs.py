@@ -53,7 +53,15 @@ def write_outputs(directory: Path, result: AuditResult, names: Collection[str],
 def written_each(directory: Path, result: AuditResult, names: Collection[str],
                  renderers: dict[str, Renderer] = RENDERERS) -> Iterator[tuple[str, Path]]:
     """:func:`write_outputs`, each file's name and path given as soon as it is written."""
-    for name in names:
+    for name, chunks in made_each(result, names, renderers):
         path = directory / name
-        write_stream(path, scrub_stream(renderers[name](result)))
+        write_stream(path, chunks)
         yield name, path
+
+
+def made_each(result: AuditResult, names: Collection[str],
+              renderers: dict[str, Renderer] = RENDERERS) -> Iterator[tuple[str, Iterator[bytes]]]:
+    """Each file's name and its chunks through the redaction boundary, made as they are read (for a file that
+    goes only into a bundle: written to disk first, it was written, synced and read back)."""
+    for name in names:
+        yield name, scrub_stream(renderers[name](result))

@@ -392,3 +392,41 @@ def test_a_file_zipped_from_disk_is_deflated_as_one_given_whole(tmp_path: Path) 
     with zipfile.ZipFile(buffer) as archive:
         assert archive.read("from-disk.csv") == archive.read("whole.csv") == data
         assert archive.getinfo("from-disk.csv").compress_size == archive.getinfo("whole.csv").compress_size
+
+
+def test_a_file_made_as_it_is_zipped_is_whole_and_a_failure_either_side_ends_the_bundle(tmp_path: Path) -> None:
+    """A file only the bundle holds (the inventory, the controls index) is handed to the bundle's thread as it is
+    made, never written to disk first: its entry holds every byte and its digest; a failure making it, or in the
+    thread writing the zip, is raised here at once (no wait on a thread that has stopped taking pieces), and no
+    bundle thread is left running."""
+    from auditor.evidence import _zip_while_made, verify_bundle
+
+    lines = [b"%d,user%d\n" % (i, i * 7919 % 10007) for i in range(400_000)]  # some 5 MB in small chunks
+    data = b"".join(lines)
+    stream = io.BytesIO()
+    _zip_while_made(stream, iter([("a.json", b"{}"), ("b.csv", iter(lines)), ("c.json", b"[]")]), None)
+    problems, _ = verify_bundle(stream.getvalue())
+    assert problems == []
+    with zipfile.ZipFile(stream) as archive:
+        assert archive.namelist() == ["a.json", "b.csv", "c.json", "manifest.json"]
+        assert archive.read("b.csv") == data
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["files"]["b.csv"] == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+    def failing() -> Iterator[bytes]:
+        yield from lines[:1000]
+        raise OSError(5, "Input/output error")
+
+    with pytest.raises(OSError, match="Input/output"):
+        _zip_while_made(io.BytesIO(), iter([("b.csv", failing()), ("c.json", b"[]")]), None)
+
+    class FullDisk(io.BytesIO):
+        def write(self, chunk: bytes) -> int:  # type: ignore[override]
+            if self.tell() > 1 << 20:
+                raise OSError(28, "No space left on device")
+            return super().write(chunk)
+
+    endless = (b"%d,%d\n" % (i, i * i % 65537) for i in range(10**9))  # far more than the pieces waiting
+    with pytest.raises(OSError, match="No space left"):
+        _zip_while_made(FullDisk(), iter([("b.csv", endless)]), None)
+    assert not [t for t in threading.enumerate() if t.name.startswith("bundle")]
