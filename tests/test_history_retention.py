@@ -262,6 +262,29 @@ def test_a_history_written_before_schema_4_reads_as_it_was(tmp_path: Path) -> No
         history.close()
 
 
+def test_the_index_by_time_older_histories_have_is_dropped_and_periods_read_the_same(tmp_path: Path) -> None:
+    """Change events have no index by time (each run's inserts wrote its pages at random); a history that has
+    one loses it when opened, and a period's events read back the same, in time order."""
+    _organisation(tmp_path, 2)
+    path = tmp_path / "history.sqlite"
+    history = History(path)
+    try:
+        before = history.events_between(AS_OF - timedelta(days=400), AS_OF + timedelta(days=30))
+    finally:
+        history.close()
+    assert len(before) > 10 and [e.at for e in before] == sorted(e.at for e in before)
+    with sqlite3.connect(path) as db:  # as versions before this one made it
+        db.execute("CREATE INDEX change_events_by_time ON change_events (at)")
+    history = History(path)
+    try:
+        assert history.events_between(AS_OF - timedelta(days=400), AS_OF + timedelta(days=30)) == before
+    finally:
+        history.close()
+    with sqlite3.connect(path) as db:
+        assert not db.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='change_events' "
+                              "AND sql IS NOT NULL").fetchall()
+
+
 def test_snapshots_written_as_json_lists_read_as_they_were(tmp_path: Path) -> None:
     """Before schema 5 a whole snapshot was one JSON list; it reads back to the same accounts, digests and
     renders, and the next audit compares with it as with a snapshot of lines."""
