@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from auditor.model import AccountKind, ChangeAction
-from connectors.activedirectory import LAST_LOGON_TIMESTAMP_LAG, map_active_directory, sid_to_string
+from connectors.activedirectory import LAST_LOGON_TIMESTAMP_LAG, AdOptions, map_active_directory, sid_to_string
 from connectors.ldif_format import read_ldif
 from tests.ldif_fixtures import DOMAIN, b64, domain_head, filetime, group, ldif, pso, sid, user
 
@@ -49,6 +49,22 @@ def test_user_account_control_and_filetime_sentinels() -> None:
     assert alice.identifiers["sid"] == "S-1-5-21-111-222-333-2001"
     assert alice.raw["userAccountControl_flags"] == "NORMAL_ACCOUNT"
     assert "DONT_EXPIRE_PASSWORD" in carol.raw["userAccountControl_flags"]
+
+
+def test_groups_configured_as_privileged_count_whatever_their_sid() -> None:
+    """Members of groups with ordinary SIDs only are not privileged, and are not looked at group by group
+    (settling skips them); a group configured as privileged, by name or by DN, still makes its members so."""
+    records = [domain_head(), group("Helpdesk", 1300), group("Backup Operators Team", 1301),
+               user("Alice", "alice", 512, 1, member_of=(f"CN=Helpdesk,CN=Users,{DOMAIN}",)),
+               user("Bob", "bob", 512, 2, member_of=(f"CN=Backup Operators Team,CN=Users,{DOMAIN}",))]
+    entries = list(read_ldif(ldif(*records), []))
+    plain = {a.username: a for a in map_active_directory("ad", entries).accounts}
+    assert not plain["alice"].privileged and not plain["bob"].privileged
+    assert plain["alice"].privilege_evidence == [] and plain["alice"].groups == ["Helpdesk"]
+    configured = AdOptions(extra_privileged_groups=("helpdesk", f"cn=backup operators team,cn=users,{DOMAIN}"))
+    marked = {a.username: a for a in map_active_directory("ad", entries, configured).accounts}
+    assert marked["alice"].privileged and marked["alice"].privilege_evidence == ["member of Helpdesk"]
+    assert marked["bob"].privileged and marked["bob"].privilege_evidence == ["member of Backup Operators Team"]
 
 
 def test_last_logon_newer_than_timestamp_wins_without_lag() -> None:
