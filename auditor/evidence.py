@@ -180,7 +180,7 @@ class _Abandoned(Exception):
 
 
 class _Marker:
-    pass
+    """A value no piece can be."""
 
 
 _ABANDONED = _Marker()  # given in place of a file's next piece when making it failed

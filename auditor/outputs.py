@@ -61,7 +61,7 @@ def written_each(directory: Path, result: AuditResult, names: Collection[str],
 
 def made_each(result: AuditResult, names: Collection[str],
               renderers: dict[str, Renderer] = RENDERERS) -> Iterator[tuple[str, Iterator[bytes]]]:
-    """Each file's name and its chunks through the redaction boundary, made as they are read (for a file that
-    goes only into a bundle: written to disk first, it was written, synced and read back)."""
+    """Each file's name and its chunks through the redaction boundary, made as they are read: a file only a
+    bundle holds is zipped as it is made, not written to disk, synced and read back."""
     for name in names:
         yield name, scrub_stream(renderers[name](result))
