@@ -37,7 +37,7 @@ from auditor.policy_rating import PolicyRater
 from auditor.rules import RULES
 from auditor.rules.base import RuleContext
 from auditor.scoring import Verdicts, verdict_key
-from auditor.snapshot_delta import Comparison, compare
+from auditor.snapshot_delta import Comparison
 from connectors import SOURCE_TYPES
 from connectors.base import CollectContext, SourceError, SourceResult
 
@@ -194,22 +194,18 @@ def _compare(
     inventory: Inventory, snapshots: dict[str, list[Account]], past: PastAudit, as_of: datetime, since: datetime,
 ) -> tuple[list[DepartedAccount], dict[str, Comparison]]:
     """Differences with the previous complete snapshots become change events; accounts gone are departures. Only
-    the previous accounts whose stored encodings differ from the current ones are read back and compared."""
+    the previous accounts whose stored encodings differ from the current ones are read back whole and compared."""
     derived = []
     departures: list[DepartedAccount] = []
     comparisons: dict[str, Comparison] = {}
     for source, accounts in snapshots.items():
         if source in past.snapshots:
             previous_as_of, stored = past.snapshots[source]
-            comparison = compare(stored.digests, accounts, repeated_ids=stored.repeated_ids)
-            # From here the comparison holds the digests (with the current ids): the copy read goes.
-            stored = dataclasses.replace(stored, digests={})
-            past.snapshots[source] = (previous_as_of, stored)
-            current = {a.id for a in accounts}
-            differing = stored.accounts(comparison.changed | {i for i in comparison.previous if i not in current})
+            comparison, differing = stored.compared(accounts)
             derived.extend(diff_snapshots(source, differing, accounts, previous_as_of, as_of,
                                           unchanged=comparison.unchanged))
-            departures.extend(DepartedAccount(a, as_of, previous_as_of) for a in differing if a.id not in current)
+            departures.extend(DepartedAccount(a, as_of, previous_as_of) for a in differing
+                              if a.id not in comparison.changed)  # differing and not changed: gone
             comparisons[source] = comparison
     logged = deduplicate([*inventory.change_events, *past.events])
     inventory.change_events = merge_events(logged, derived, since)

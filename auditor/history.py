@@ -14,7 +14,7 @@ import re
 import sqlite3
 import tempfile
 import zlib
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -128,19 +128,38 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class StoredSnapshot:
-    """A source's latest complete snapshot as the next audit compares with it: the digest of each account's stored
-    encoding by id, in the snapshot's order (the directory's accounts are not held a second time); the accounts
-    that differ are read again by id."""
+    """A source's latest complete snapshot as the next audit compares with it: read when it is compared, once, as
+    each account's stored encoding in the snapshot's order (the directory's accounts are not held a second time,
+    nor a digest of each while the directory is read)."""
 
     run_id: str
-    digests: dict[str, bytes]
-    repeated_ids: bool  # an id stored twice: no id-keyed difference describes the snapshot
-    accounts: Callable[[Collection[str]], list[Account]] = field(repr=False, compare=False)
+    items: Callable[[], Iterator[tuple[str, bytes]]] = field(repr=False, compare=False)  # (id, encoding) in order
+
+    def compared(self, current: Sequence[Account]) -> tuple[snapshot_delta.Comparison, list[Account]]:
+        """The snapshot against ``current``, and its accounts that differ from theirs there or are gone."""
+        comparison, differing = snapshot_delta.compare_stored(self.items(), current)
+        return comparison, [account_from_jsonable(jsonio.loads(line)) for line in differing]
+
+    @property
+    def digests(self) -> dict[str, bytes]:
+        """The digest of each account's stored encoding by id, in the snapshot's order (read again each time)."""
+        return {account_id: snapshot_delta.digest(line) for account_id, line in self.items()}
+
+    @property
+    def repeated_ids(self) -> bool:
+        """An id stored twice: no id-keyed difference describes the snapshot."""
+        ids = [account_id for account_id, _ in self.items()]
+        return len(ids) != len(set(ids))
+
+    def accounts(self, ids: Collection[str]) -> list[Account]:
+        """The accounts whose ids are ``ids``, in the snapshot's order."""
+        return [account_from_jsonable(jsonio.loads(line)) for account_id, line in self.items() if account_id in ids]
 
 
 @dataclass
 class PastAudit:
-    """What earlier audits left that this one needs, read in one go before anything is collected."""
+    """What earlier audits left that this one needs, read in one go before anything is collected (the snapshots'
+    accounts only when they are compared)."""
 
     snapshots: dict[str, tuple[datetime, StoredSnapshot]]  # the latest complete snapshot of each source
     snapshot_bases: dict[str, tuple[str, int]]  # run id and delta depth of each of those snapshots
@@ -231,19 +250,8 @@ class History:
         return [account_from_jsonable(jsonio.loads(line)) for _, line in self._snapshot_items(run_id, source)]
 
     def stored_snapshot(self, run_id: str, source: str) -> StoredSnapshot:
-        """The snapshot as the digests of its accounts' stored encodings, in its order: read as a stream."""
-        digests: dict[str, bytes] = {}
-        count = 0
-        for account_id, line in self._snapshot_items(run_id, source):
-            digests[account_id] = snapshot_delta.digest(line)
-            count += 1
-        return StoredSnapshot(run_id, digests, count != len(digests),
-                              lambda ids: self.snapshot_subset(run_id, source, ids))
-
-    def snapshot_subset(self, run_id: str, source: str, ids: Collection[str]) -> list[Account]:
-        """The accounts of the snapshot whose ids are ``ids``, in its order."""
-        return [account_from_jsonable(jsonio.loads(line))
-                for account_id, line in self._snapshot_items(run_id, source) if account_id in ids]
+        """The snapshot, read when it is compared (each read one consistent view of it: ``_chain``)."""
+        return StoredSnapshot(run_id, lambda: self._snapshot_items(run_id, source))
 
     def _snapshot_items(self, run_id: str, source: str) -> Iterator[tuple[str, bytes]]:
         """(id, stored encoding) of each account of the snapshot, in order: the whole copy read a piece at a time,
@@ -393,9 +401,13 @@ class History:
         """Keys of the open findings a run reported (``Finding.key``)."""
         with self._reading() as db:
             row = db.execute("SELECT data FROM run_findings WHERE run_id=?", (run_id,)).fetchone()
-            findings = (jsonio.loads(zlib.decompress(row[0])) if row else
-                        json.loads(db.execute("SELECT findings FROM runs WHERE id=?", (run_id,)).fetchone()[0]))
-        return {f["key"] for f in findings}
+            data = zlib.decompress(row[0]) if row else \
+                db.execute("SELECT findings FROM runs WHERE id=?", (run_id,)).fetchone()[0].encode("utf-8")
+        if not data.startswith(b'[{"key":'):  # written otherwise (or none): parsed whole
+            return {f["key"] for f in jsonio.loads(data)}
+        # Only the keys are read: each summary parsed whole, a million findings' dicts were freed among the keys
+        # kept and left the audit some 200 MB larger from its start.
+        return {_json_string(match[1]) for match in _KEY_PREFIX.finditer(data)}
 
     def runs(self, before: datetime | None = None) -> list[RunRecord]:
         """Complete runs, oldest first (for trends and "since the previous audit")."""
@@ -502,10 +514,10 @@ class History:
             self._db.execute("INSERT INTO run_findings VALUES (?, ?)", (run.id, _blob(findings)))
             for source, accounts in snapshots.items():
                 base = (bases or {}).get(source)
-                change = (snapshot_delta.delta(base[2], accounts)
+                change = (snapshot_delta.encoded_delta(base[2], accounts)
                           if base is not None and base[1] < MAX_DELTA_CHAIN else None)
                 stored, base_run, depth = ((_whole(accounts), None, 0) if base is None or change is None
-                                           else (jsonio.dumps(change), base[0], base[1] + 1))
+                                           else (change, base[0], base[1] + 1))
                 self._insert_blob("snapshots", "accounts", "INSERT INTO snapshots (run_id, source, as_of, accounts, "
                                   "base_run, depth) VALUES (?, ?, ?, zeroblob(?), ?, ?)",
                                   (run.id, source, to_iso(run.as_of)), stored, (base_run, depth))
@@ -741,9 +753,19 @@ _INPUT_SLICE = 1 << 20
 _ID_PREFIX = re.compile(rb'\{"source":"(?:[^"\\]|\\.)*","id":("(?:[^"\\]|\\.)*")')
 
 
+# A stored open finding's summary begins with its key (``AuditResult.open_finding_summaries``). ``{"`` is never
+# inside a JSON string (the quote would be escaped): each match is the start of a summary.
+_KEY_PREFIX = re.compile(rb'\{"key":("(?:[^"\\]|\\.)*")')
+
+
+def _json_string(quoted: bytes) -> str:
+    """A JSON string's value: most hold no escape, and are only decoded."""
+    return quoted[1:-1].decode("utf-8") if b"\\" not in quoted else str(jsonio.loads(quoted))
+
+
 def _account_id(line: bytes) -> str:
     match = _ID_PREFIX.match(line)
-    return str(jsonio.loads(match.group(1)) if match else jsonio.loads(line)["id"])
+    return _json_string(match[1]) if match else str(jsonio.loads(line)["id"])
 
 
 def _json(value: Any) -> str:

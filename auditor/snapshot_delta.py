@@ -6,19 +6,21 @@ byte from its snapshot): the accounts kept stay where they were, the new ones at
 the new order is not that (a server that returns entries in another order), there is no delta and the snapshot
 is stored whole.
 
-The previous snapshot is compared as the digests of its accounts' stored encodings (:class:`Comparison`), so
-the next audit does not hold a second directory of account objects beside the one it has just read: only the
-accounts whose encoding differs, and those gone, are read back whole.
+The next audit reads the previous snapshot once, as its accounts' stored encodings in order, and compares each
+with the encoding of the current account of the same id (:func:`compare_stored`): it holds no second directory
+of account objects, nor a digest of each, beside the one it has just read; only the accounts whose encoding
+differs, and those gone, are read back whole.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from auditor import jsonio
+from auditor.jsonio import Streamed
 from auditor.model import Account, account_from_jsonable, to_jsonable
 
 
@@ -34,10 +36,10 @@ def encoding_digest(account: Account) -> bytes:
 
 @dataclass(frozen=True)
 class Comparison:
-    """The previous snapshot against the current accounts: every previous id in its order (with its digest), and
-    the ids in both whose encodings differ."""
+    """The previous snapshot against the current accounts: every previous id in its order (with its digest, when
+    compared by digests), and the ids in both whose encodings differ."""
 
-    previous: Mapping[str, bytes]
+    previous: Mapping[str, bytes | None]
     changed: frozenset[str]
     repeated_ids: bool = False  # the previous snapshot names an id twice: no id-keyed difference describes it
 
@@ -53,9 +55,55 @@ def compare(previous: Mapping[str, bytes], current: Sequence[Account], *, repeat
     return Comparison({ids.get(i, i): digest for i, digest in previous.items()}, changed, repeated_ids)
 
 
+def compare_stored(previous: Iterable[tuple[str, bytes]], current: Sequence[Account],
+                   ) -> tuple[Comparison, list[bytes]]:
+    """The previous snapshot, its (id, stored encoding) pairs read once in their order, against the current
+    accounts: the comparison, and the stored encodings of the accounts that differ or are gone. Each account is
+    compared by its encoding itself: at a million accounts, reading the snapshot as digests before the directory
+    was read, then again for the accounts that differ, was 20 s of the next audit and 200 MB held throughout."""
+    by_id = {a.id: a for a in current}
+    ids: dict[str, None] = {}  # as :func:`compare` keeps them: the current accounts' own strings where they can be
+    changed: set[str] = set()
+    differing: list[bytes] = []
+    repeated = False
+    for account_id, line in previous:
+        account = by_id.get(account_id)
+        if account is None:
+            differing.append(line)
+        else:
+            account_id = account.id
+            if jsonio.dumps(account) != line:
+                changed.add(account_id)
+                differing.append(line)
+        repeated = repeated or account_id in ids
+        ids[account_id] = None
+    return Comparison(ids, frozenset(changed), repeated), differing
+
+
 def delta(previous: Comparison | Sequence[Account], current: list[Account]) -> dict[str, Any] | None:
-    """``current`` as changes to ``previous`` (its accounts, or their comparison with ``current``), or None when
-    only a whole copy keeps its order."""
+    """``current`` as changes to ``previous`` (its accounts, or their comparison with ``current``), as JSON values,
+    or None when only a whole copy keeps its order."""
+    change = _change(previous, current)
+    if change is None:
+        return None
+    removed, changed, added = change
+    return {"removed": removed, "changed": [to_jsonable(a) for a in changed],
+            "added": [[index, to_jsonable(account)] for index, account in added]}
+
+
+def encoded_delta(previous: Comparison, current: list[Account]) -> Iterator[bytes] | None:
+    """:func:`delta` as the JSON text ``jsonio.dumps`` writes of it, in chunks: the accounts written as they are
+    encoded, never converted to dicts (with a twentieth of a million accounts changed, 150 MB of them)."""
+    change = _change(previous, current)
+    if change is None:
+        return None
+    removed, changed, added = change
+    return jsonio.dumps_streamed({"removed": removed, "changed": Streamed(changed), "added": Streamed(added)})
+
+
+def _change(previous: Comparison | Sequence[Account], current: list[Account],
+            ) -> tuple[list[str], list[Account], list[tuple[int, Account]]] | None:
+    """The ids removed, the accounts changed, and the accounts added with their index; None: no delta."""
     if not isinstance(previous, Comparison):
         digests = {a.id: encoding_digest(a) for a in previous}
         previous = compare(digests, current, repeated_ids=len(digests) != len(previous))
@@ -67,9 +115,8 @@ def delta(previous: Comparison | Sequence[Account], current: list[Account]) -> d
     kept = (account_id for account_id in before if account_id in now_ids)
     if list(_merge(kept, [(i, a.id) for i, a in added])) != [a.id for a in current]:
         return None
-    return {"removed": [account_id for account_id in before if account_id not in now_ids],
-            "changed": [to_jsonable(a) for a in current if a.id in previous.changed],
-            "added": [[index, to_jsonable(account)] for index, account in added]}
+    return ([account_id for account_id in before if account_id not in now_ids],
+            [a for a in current if a.id in previous.changed], added)
 
 
 T = TypeVar("T")

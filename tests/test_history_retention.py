@@ -7,6 +7,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import tempfile
 import zlib
 from dataclasses import replace
 from datetime import timedelta
@@ -16,10 +17,11 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor import list_delta, snapshot_delta
+from auditor import jsonio, list_delta, snapshot_delta
 from auditor.cli import main
-from auditor.history import History
+from auditor.history import History, RunRecord
 from auditor.model import Account
+from auditor.secrets import scrub_text
 from bench.ad_export import AS_OF, write
 
 ACCOUNTS = 400
@@ -205,6 +207,45 @@ def test_the_comparison_keeps_the_previous_ids_in_their_order_as_the_current_acc
     assert list(comparison.previous.items()) == list(previous.items())
     assert [any(i is a.id for a in current) for i in comparison.previous] == [False, True, False, True, False]
     assert comparison.changed == {"id-1", "id-3"}  # their digests are not these accounts' encodings
+
+
+@settings(max_examples=300)
+@given(st.lists(_IDS), st.lists(_IDS, unique=True), st.lists(st.sampled_from("ab"), min_size=12, max_size=12))
+def test_the_stored_snapshot_compared_once_is_its_comparison_by_digests(
+        before_ids: list[str], after_ids: list[str], names: list[str]) -> None:
+    # The next audit reads the previous snapshot once, after the directory, comparing encodings themselves: the
+    # same comparison, the same delta and the same accounts read back as with a digest of each stored first.
+    previous = _accounts(before_ids, ["a"] * len(before_ids))
+    current = _accounts(after_ids, names)
+    stored = [(a.id, jsonio.dumps(a)) for a in previous]
+    comparison, differing = snapshot_delta.compare_stored(iter(stored), current)
+    digests = {i: snapshot_delta.digest(line) for i, line in stored}
+    by_digests = snapshot_delta.compare(digests, current, repeated_ids=len(digests) != len(stored))
+    assert list(comparison.previous) == list(by_digests.previous)
+    assert comparison.repeated_ids == by_digests.repeated_ids
+    if not comparison.repeated_ids:  # (a repeated id is never in a complete snapshot this version stores)
+        assert comparison.changed == by_digests.changed
+        gone = {i for i in digests if i not in {a.id for a in current}}
+        assert differing == [line for i, line in stored if i in comparison.changed | gone]
+        change = snapshot_delta.delta(comparison, current)
+        assert change == snapshot_delta.delta(by_digests, current)
+        encoded = snapshot_delta.encoded_delta(comparison, current)
+        assert (change is None and encoded is None) or b"".join(encoded or ()) == jsonio.dumps(change)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=12), max_size=8))
+def test_the_open_finding_keys_of_a_run_read_back_whatever_their_text(keys: list[str]) -> None:
+    # Only the keys are read from the stored summaries: a subject's text that looks like a summary is not one.
+    summaries = [{"key": key, "rule": "r", "severity": "low", "subject": f'{key}{{"key":"{key}x"}}'} for key in keys]
+    with tempfile.TemporaryDirectory() as scratch:
+        history = History(Path(scratch) / "history.sqlite")
+        try:
+            history.record_run(RunRecord("run-1", AS_OF, AS_OF, "0", True, [], {}, []), {}, [],
+                               open_findings=iter(summaries))
+            assert history.open_finding_keys("run-1") == {scrub_text(key) for key in keys}
+        finally:
+            history.close()
 
 
 _ITEMS = st.lists(st.sampled_from([b'{"a":1}', b'{"a":2}', b'"x"', b"[]", b"3", b'{"b":[1,2]}']), max_size=30)
