@@ -37,7 +37,7 @@ from auditor.policy_rating import PolicyRater
 from auditor.rules import RULES
 from auditor.rules.base import RuleContext
 from auditor.scoring import Verdicts, verdict_key
-from auditor.snapshot_delta import Comparison
+from auditor.snapshot_delta import SnapshotChange, change_of
 from connectors import SOURCE_TYPES
 from connectors.base import CollectContext, SourceError, SourceResult
 
@@ -51,9 +51,9 @@ class RunChanges:
     snapshots: dict[str, list[Account]] = field(default_factory=dict)  # sources read in full
     source_states: dict[str, dict[str, str]] = field(default_factory=dict)
     departures: list[DepartedAccount] = field(default_factory=list)  # accounts gone since the previous audit
-    # The previous snapshot of each of those sources (run id, delta depth, its comparison with this run's): this
-    # run's is stored as a delta from it.
-    bases: dict[str, tuple[str, int, Comparison]] = field(default_factory=dict)
+    # The previous snapshot of each of those sources (run id, delta depth, how this run's differs from it, None
+    # when no delta keeps the order): this run's is stored as a delta from it.
+    bases: dict[str, tuple[str, int, SnapshotChange | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -192,12 +192,12 @@ def _source_gaps(inventory: Inventory) -> list[str]:
 
 def _compare(
     inventory: Inventory, snapshots: dict[str, list[Account]], past: PastAudit, as_of: datetime, since: datetime,
-) -> tuple[list[DepartedAccount], dict[str, Comparison]]:
+) -> tuple[list[DepartedAccount], dict[str, SnapshotChange | None]]:
     """Differences with the previous complete snapshots become change events; accounts gone are departures. Only
     the previous accounts whose stored encodings differ from the current ones are read back whole and compared."""
     derived = []
     departures: list[DepartedAccount] = []
-    comparisons: dict[str, Comparison] = {}
+    changes: dict[str, SnapshotChange | None] = {}
     for source, accounts in snapshots.items():
         if source in past.snapshots:
             previous_as_of, stored = past.snapshots[source]
@@ -206,10 +206,10 @@ def _compare(
                                           unchanged=comparison.unchanged))
             departures.extend(DepartedAccount(a, as_of, previous_as_of) for a in differing
                               if a.id not in comparison.changed)  # differing and not changed: gone
-            comparisons[source] = comparison
+            changes[source] = change_of(comparison, accounts)
     logged = deduplicate([*inventory.change_events, *past.events])
     inventory.change_events = merge_events(logged, derived, since)
-    return departures, comparisons
+    return departures, changes
 
 
 def _link_people(
@@ -303,7 +303,7 @@ def run_audit(
     gaps = _source_gaps(inventory)
 
     progress("comparing with history")
-    departures, comparisons = _compare(inventory, snapshots, past, as_of, since)
+    departures, snapshot_changes = _compare(inventory, snapshots, past, as_of, since)
 
     if config.identity is not None:
         progress("linking accounts to people")
@@ -331,7 +331,7 @@ def run_audit(
     before = past.previous_findings
     since_previous = {"new": len(now_open - before), "resolved": len(before - now_open)} if past.runs else {}
     runs = [dataclasses.replace(r, findings=[]) for r in past.runs]
-    bases = {s: (*past.snapshot_bases[s], comparisons[s]) for s in comparisons if s in past.snapshot_bases}
+    bases = {s: (*past.snapshot_bases[s], snapshot_changes[s]) for s in snapshot_changes if s in past.snapshot_bases}
     return AuditResult(
         run_id=run_id, as_of=as_of, generated_at=generated_at, organization=settings.organization,
         period_days=settings.period_days, strong_policy_score=settings.thresholds.strong_policy_score,

@@ -491,14 +491,15 @@ class History:
         self, run: RunRecord, snapshots: dict[str, list[Account]], events: Iterable[ChangeEvent],
         states: dict[str, dict[str, str]] | None = None, files: dict[str, bytes] | None = None,
         departures: Iterable[DepartedAccount] = (), result: bytes | Iterable[bytes] | None = None,
-        bases: dict[str, tuple[str, int, snapshot_delta.Comparison]] | None = None, rendered: Iterable[str] = (),
+        bases: dict[str, tuple[str, int, snapshot_delta.SnapshotChange | None]] | None = None,
+        rendered: Iterable[str] = (),
         result_events: list[ChangeEvent] | None = None, open_findings: Iterable[dict[str, Any]] | None = None,
     ) -> None:
         """Store a finished run atomically: all of it, or (if the process dies) none of it.
 
-        ``bases``: for a source, the previous snapshot (run id, delta depth, its comparison with ``snapshots``):
-        this run's is stored as the difference from it. ``rendered``: files of the run made from ``result`` and
-        not kept as copies.
+        ``bases``: for a source, the previous snapshot (run id, delta depth, how ``snapshots`` differs from it, or
+        None when no delta keeps the order): this run's is stored as that difference. ``rendered``: files of the
+        run made from ``result`` and not kept as copies.
         ``result_events``: the change events ``result`` left out (``EVENTS_KEY``), stored as the difference
         from the latest run's. ``open_findings``: the run's open findings when not ``run.findings``, written as
         they come."""
@@ -514,10 +515,9 @@ class History:
             self._db.execute("INSERT INTO run_findings VALUES (?, ?)", (run.id, _blob(findings)))
             for source, accounts in snapshots.items():
                 base = (bases or {}).get(source)
-                change = (snapshot_delta.encoded_delta(base[2], accounts)
-                          if base is not None and base[1] < MAX_DELTA_CHAIN else None)
+                change = base[2] if base is not None and base[1] < MAX_DELTA_CHAIN else None
                 stored, base_run, depth = ((_whole(accounts), None, 0) if base is None or change is None
-                                           else (change, base[0], base[1] + 1))
+                                           else (change.encoded(), base[0], base[1] + 1))
                 self._insert_blob("snapshots", "accounts", "INSERT INTO snapshots (run_id, source, as_of, accounts, "
                                   "base_run, depth) VALUES (?, ?, ?, zeroblob(?), ?, ?)",
                                   (run.id, source, to_iso(run.as_of)), stored, (base_run, depth))

@@ -229,8 +229,8 @@ def test_the_stored_snapshot_compared_once_is_its_comparison_by_digests(
         assert differing == [line for i, line in stored if i in comparison.changed | gone]
         change = snapshot_delta.delta(comparison, current)
         assert change == snapshot_delta.delta(by_digests, current)
-        encoded = snapshot_delta.encoded_delta(comparison, current)
-        assert (change is None and encoded is None) or b"".join(encoded or ()) == jsonio.dumps(change)
+        as_made = snapshot_delta.change_of(comparison, current)
+        assert (change is None and as_made is None) or b"".join(as_made.encoded()) == jsonio.dumps(change)
 
 
 @settings(max_examples=100, deadline=None)
