@@ -154,7 +154,7 @@ def run(config_path: Path | None, demo: bool, output_dir: Path, as_of_text: str 
             raise Fatal(str(exc)) from None
         try:
             # One audit per process, every object it builds kept to the end: see auditor.gctuning.
-            with bulk_allocation():
+            with bulk_allocation(until_exit=True):
                 result = run_audit(config, as_of, history, progress)
                 progress("writing outputs")
                 names = output_names(result, jsonl=jsonl or "jsonl" in formats, ocsf="ocsf" in formats)
@@ -241,22 +241,25 @@ def _recorded_run(config: Config, run_id: str, *,
                   with_result: bool) -> tuple[dict[str, bytes], list[str], AuditResult | None]:
     """What the history keeps of a run: its files, the names of those it makes again from the stored result, and
     (``with_result``, or when there are such names) that result; or a one-line error naming the latest runs."""
+    from auditor.gctuning import bulk_allocation
     from auditor.history import History, HistoryError
 
-    try:
-        history = History(config.history_db)
+    # The result read back (parsed, then decoded) lives to the end of the command: see auditor.gctuning.
+    with bulk_allocation(until_exit=True):
         try:
-            files = history.run_files(run_id)
-            rendered = history.rendered_outputs(run_id) or []
-            stored = history.run_document(run_id) if with_result or rendered else None
-            known = [r.id for r in history.runs()][-5:]
-        finally:
-            history.close()
-    except HistoryError as exc:
-        raise Fatal(str(exc)) from None
-    if not files and not rendered:
-        raise Fatal(f"no evidence for run {run_id!r} in the history (latest runs: {', '.join(known) or 'none'})")
-    return files, rendered, _stored_result(run_id, stored) if with_result or rendered else None
+            history = History(config.history_db)
+            try:
+                files = history.run_files(run_id)
+                rendered = history.rendered_outputs(run_id) or []
+                stored = history.run_document(run_id) if with_result or rendered else None
+                known = [r.id for r in history.runs()][-5:]
+            finally:
+                history.close()
+        except HistoryError as exc:
+            raise Fatal(str(exc)) from None
+        if not files and not rendered:
+            raise Fatal(f"no evidence for run {run_id!r} in the history (latest runs: {', '.join(known) or 'none'})")
+        return files, rendered, _stored_result(run_id, stored) if with_result or rendered else None
 
 
 def _load(config_path: Path) -> Config:

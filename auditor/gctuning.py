@@ -17,11 +17,18 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def bulk_allocation() -> Iterator[None]:
+def bulk_allocation(*, until_exit: bool = False) -> Iterator[None]:
+    """The collector paused for the block. ``until_exit``: what the block made lives as long as the process (a
+    CLI command's audit, or the stored result it read): what is alive when the block ends is frozen
+    (``gc.freeze``) before the collector resumes, and no later collection walks it. Resumed as it was, its first
+    collection walked every object made in the block: 3.9 s at the end of a million-account audit. Cycles among
+    frozen objects are never collected (the model makes none)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            if until_exit:
+                gc.freeze()
             gc.enable()

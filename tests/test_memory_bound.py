@@ -3,11 +3,13 @@ customer's scheduled run. Measured in a fresh process (its own peak RSS), never 
 
 from __future__ import annotations
 
+import gc
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from auditor.gctuning import bulk_allocation
 from bench.ad_export import write
 
 ACCOUNTS = 20_000
@@ -61,3 +63,21 @@ def test_a_whole_audit_stays_under_its_memory_bound(tmp_path: Path) -> None:
     bound_mb = BASE_MB + EVIDENCE_PER_ACCOUNT_KB * ACCOUNTS / 1024
     peak_mb = _peak_mb("evidence", "--run", first_run, "--config", str(config), "--output", str(tmp_path / "e.zip"))
     assert peak_mb < bound_mb, f"evidence --run: peak RSS {peak_mb:.0f} MB (bound {bound_mb:.0f} MB)"
+
+
+def test_what_a_command_keeps_to_its_exit_is_left_out_of_later_collections() -> None:
+    """The collector resumes after a bulk allocation; what a command keeps to its exit is frozen first, so no
+    later collection walks a million accounts' objects again."""
+    was_frozen = gc.get_freeze_count()
+    try:
+        with bulk_allocation(until_exit=True):
+            assert not gc.isenabled()
+            kept = [[n] for n in range(1_000)]
+        assert gc.isenabled() and gc.get_freeze_count() >= was_frozen + len(kept)
+        frozen = gc.get_freeze_count()
+        with bulk_allocation():
+            assert not gc.isenabled()
+            kept += [[n] for n in range(1_000)]
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
