@@ -145,12 +145,6 @@ class StoredSnapshot:
         """The digest of each account's stored encoding by id, in the snapshot's order (read again each time)."""
         return {account_id: snapshot_delta.digest(line) for account_id, line in self.items()}
 
-    @property
-    def repeated_ids(self) -> bool:
-        """An id stored twice: no id-keyed difference describes the snapshot."""
-        ids = [account_id for account_id, _ in self.items()]
-        return len(ids) != len(set(ids))
-
     def accounts(self, ids: Collection[str]) -> list[Account]:
         """The accounts whose ids are ``ids``, in the snapshot's order."""
         return [account_from_jsonable(jsonio.loads(line)) for account_id, line in self.items() if account_id in ids]
